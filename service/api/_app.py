@@ -1,0 +1,68 @@
+"""Application factory: the REST API under /v1 plus the read-only dashboard at the root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import optuna_dashboard
+from fastapi import FastAPI
+
+from service import __version__
+from service.api import _catalog, _studies
+from service.api._dashboard import DashboardDispatcher
+from service.api._errors import install_error_handlers
+from service.api._sweeper import Sweeper
+from service.config import Settings
+from service.store import StudyStore
+
+__all__ = ["create_api", "create_app"]
+
+
+def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAPI:
+    """The REST API alone. ``store`` may be shared with the caller (the dashboard uses it)."""
+    store = store or StudyStore(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store.initialize()
+        sweeper = Sweeper(store, interval_s=settings.sweep_interval_s)
+        sweeper.start()
+        try:
+            yield
+        finally:
+            sweeper.stop()
+            store.close()
+
+    app = FastAPI(
+        title="rnntune",
+        version=__version__,
+        description="Hyperparameter search for RNN, LSTM and GRU models. "
+        "The Optuna dashboard is served read-only at /dashboard.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    install_error_handlers(app)
+    app.include_router(_studies.router)
+    app.include_router(_catalog.router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, Any]:
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def create_app(settings: Settings) -> DashboardDispatcher:
+    """REST API and dashboard on one port: the dashboard paths go to the dashboard."""
+    store = StudyStore(settings)
+    api = create_api(settings, store=store)
+    return DashboardDispatcher(
+        api,
+        lambda: optuna_dashboard.wsgi(store.optuna_storage),
+        admin_token=settings.admin_token,
+    )

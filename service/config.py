@@ -1,0 +1,69 @@
+"""Settings: one object, read from ``RNNTUNE_*`` environment variables, built once, passed in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_search_spaces_dir"]
+
+
+def default_search_spaces_dir() -> Path:
+    """The ``search_spaces/`` folder shipped beside the ``service`` package."""
+    return Path(__file__).resolve().parent.parent / "search_spaces"
+
+
+class Settings(BaseSettings):
+    """Everything configurable about rnntune. Nothing here connects to anything."""
+
+    model_config = SettingsConfigDict(env_prefix="RNNTUNE_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///rnntune.db",
+        description="SQLAlchemy URL shared by the API, the workers and the dashboard.",
+    )
+    search_spaces_dir: Path = Field(default_factory=default_search_spaces_dir)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=0,
+        description="Local worker processes started by `rnntune serve` (one torch thread each).",
+    )
+    device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N")
+    heartbeat_interval_s: int = Field(default=10, ge=1)
+    grace_period_s: int = Field(
+        default=40,
+        ge=2,
+        description="A RUNNING trial whose heartbeat is older than this is failed and retried.",
+    )
+    max_trial_retries: int = Field(default=2, ge=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    sqlite_busy_timeout_s: int = Field(default=60, ge=1)
+    admin_token: str | None = Field(
+        default=None,
+        description="Token that unlocks the dashboard's write routes (X-Admin-Token header).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("grace_period_s")
+    @classmethod
+    def _grace_exceeds_heartbeat(cls, grace: int, info: object) -> int:
+        data = getattr(info, "data", {})
+        interval = data.get("heartbeat_interval_s", 1)
+        # A grace period of only one interval lets a slow but live trial be failed under its
+        # worker; keep at least two intervals of slack.
+        if grace < 2 * interval:
+            raise ValueError(
+                f"grace_period_s={grace} must be at least twice heartbeat_interval_s={interval}"
+            )
+        return grace
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

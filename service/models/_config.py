@@ -1,0 +1,65 @@
+"""Configuration of a recurrent sequence model, validated on construction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+CellType = Literal["rnn", "lstm", "gru"]
+Nonlinearity = Literal["tanh", "relu"]
+RecurrentInit = Literal["default", "orthogonal"]
+
+CELLS: tuple[CellType, ...] = ("rnn", "lstm", "gru")
+_NONLINEARITIES = ("tanh", "relu")
+_RECURRENT_INITS = ("default", "orthogonal")
+
+
+@dataclass(frozen=True)
+class SequenceModelConfig:
+    """What :class:`SequenceModel` builds.
+
+    ``nonlinearity`` applies to the plain RNN only and ``forget_bias`` (the initial forget-gate
+    bias) to the LSTM only; both are ignored for the other cells, as ``dropout`` (between
+    stacked layers) is with one layer. ``recurrent_init="orthogonal"`` makes each gate block of
+    the hidden-to-hidden weights orthogonal.
+    """
+
+    cell: CellType
+    input_size: int
+    output_size: int
+    hidden_size: int = 64
+    num_layers: int = 1
+    nonlinearity: Nonlinearity = "tanh"
+    bidirectional: bool = False
+    dropout: float = 0.0
+    forget_bias: float = 1.0
+    recurrent_init: RecurrentInit = "default"
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}; valid cells are: {', '.join(CELLS)}")
+        for field in ("input_size", "output_size", "hidden_size", "num_layers"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{field} must be a positive integer, got {value!r}")
+        if self.nonlinearity not in _NONLINEARITIES:
+            raise ValueError(
+                f"unknown nonlinearity {self.nonlinearity!r}; valid: {', '.join(_NONLINEARITIES)}"
+            )
+        if not isinstance(self.bidirectional, bool):
+            raise ValueError(f"bidirectional must be a bool, got {self.bidirectional!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        if not math.isfinite(self.forget_bias):
+            raise ValueError(f"forget_bias must be finite, got {self.forget_bias!r}")
+        if self.recurrent_init not in _RECURRENT_INITS:
+            raise ValueError(
+                f"unknown recurrent_init {self.recurrent_init!r}; "
+                f"valid: {', '.join(_RECURRENT_INITS)}"
+            )
+
+    @property
+    def num_directions(self) -> int:
+        """2 when bidirectional, else 1."""
+        return 2 if self.bidirectional else 1

@@ -1,0 +1,80 @@
+"""``SequenceModel``: nn.RNN / nn.LSTM / nn.GRU plus a linear head on the final hidden state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from ._config import SequenceModelConfig
+
+_RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class SequenceModel(nn.Module):
+    """A recurrent encoder whose last hidden state feeds a linear head.
+
+    Input is batch first, (N, T, input_size); output is (N, output_size): regression values or
+    class logits. When bidirectional, the head sees the forward state after the last valid step
+    concatenated with the backward state after the first step.
+    """
+
+    def __init__(self, config: SequenceModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        kwargs: dict[str, Any] = {}
+        if config.cell == "rnn":
+            kwargs["nonlinearity"] = config.nonlinearity
+        # nn.RNNBase warns about dropout with one layer, where it has nothing to act on.
+        dropout = config.dropout if config.num_layers > 1 else 0.0
+        self.rnn = _RNN_CLASSES[config.cell](
+            input_size=config.input_size,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=dropout,
+            bidirectional=config.bidirectional,
+            batch_first=True,
+            **kwargs,
+        )
+        self.head = nn.Linear(config.hidden_size * config.num_directions, config.output_size)
+        self._init_recurrent()
+
+    def _init_recurrent(self) -> None:
+        hidden = self.config.hidden_size
+        with torch.no_grad():
+            for name, param in self.rnn.named_parameters():
+                if self.config.recurrent_init == "orthogonal" and name.startswith("weight_hh"):
+                    # One orthogonal (hidden x hidden) block per gate, as in Saxe et al. 2014.
+                    for block in torch.split(param, hidden, dim=0):
+                        nn.init.orthogonal_(block)
+                if self.config.cell == "lstm" and name.startswith("bias_"):
+                    # Gate order is (input, forget, cell, output); the two bias vectors add up,
+                    # so b_ih carries the whole forget bias and b_hh none of it.
+                    forget = param[hidden : 2 * hidden]
+                    forget.fill_(self.config.forget_bias if name.startswith("bias_ih") else 0.0)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Map (N, T, input_size) to (N, output_size).
+
+        ``lengths`` (N,) gives each sequence's valid length for right-padded input; values
+        past it never affect the result.
+        """
+        if lengths is not None:
+            # pack_padded_sequence wants lengths on the CPU; enforce_sorted=False keeps order.
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            _, hidden = self.rnn(packed)
+        else:
+            _, hidden = self.rnn(x)
+        if isinstance(hidden, tuple):  # LSTM returns (h_n, c_n)
+            hidden = hidden[0]
+        # h_n is (num_layers * num_directions, N, H); the last layer's directions come last.
+        last = hidden[-self.config.num_directions :]
+        features = torch.cat(list(last), dim=1)
+        out: torch.Tensor = self.head(features)
+        return out
+
+    def count_parameters(self) -> int:
+        """Return the number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -1,0 +1,22 @@
+"""Persistence: the service's tables and Optuna's storage in one SQL database."""
+
+from service.store._counts import count_trials, retried_numbers, retry_of
+from service.store._engine import engine_kwargs, make_engine
+from service.store._store import ACTIVE_STATUSES, Claim, StudyRecord, StudyStore, utcnow
+from service.store._views import best_trial, study_public, trial_public
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "Claim",
+    "StudyRecord",
+    "StudyStore",
+    "best_trial",
+    "count_trials",
+    "engine_kwargs",
+    "make_engine",
+    "retried_numbers",
+    "retry_of",
+    "study_public",
+    "trial_public",
+    "utcnow",
+]

@@ -1,0 +1,46 @@
+"""Trial counting rules shared by the budget, the API and the status refresh."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from optuna.trial import FrozenTrial, TrialState
+
+from service.schemas import TrialCounts
+
+__all__ = ["count_trials", "retried_numbers", "retry_of"]
+
+
+def retried_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
+    """Numbers of failed trials that a later trial re-ran with the same parameters."""
+    numbers: set[int] = set()
+    for trial in trials:
+        numbers.update(trial.system_attrs.get("retry_history", []))
+    return numbers
+
+
+def retry_of(trial: FrozenTrial) -> int | None:
+    """The trial this one re-runs, if it is a retry."""
+    history = trial.system_attrs.get("retry_history") or []
+    return int(history[-1]) if history else None
+
+
+def count_trials(trials: Sequence[FrozenTrial]) -> TrialCounts:
+    """Counts by state; ``finished`` is what the budget counts (retried failures excluded)."""
+    retried = retried_numbers(trials)
+    counts = TrialCounts()
+    for trial in trials:
+        if trial.state == TrialState.RUNNING:
+            counts.running += 1
+        elif trial.state == TrialState.WAITING:
+            counts.waiting += 1
+        elif trial.state == TrialState.COMPLETE:
+            counts.complete += 1
+        elif trial.state == TrialState.PRUNED:
+            counts.pruned += 1
+        elif trial.state == TrialState.FAIL:
+            counts.fail += 1
+            if trial.number in retried:
+                counts.retried += 1
+    counts.finished = counts.complete + counts.pruned + counts.fail - counts.retried
+    return counts

@@ -1,0 +1,379 @@
+"""``StudyStore``: the one place that reads and writes the service's tables and Optuna's storage.
+
+It holds the study lifecycle (create, claim a budget slot, refresh status, cancel, delete) and
+the stale-trial sweep, so that API and workers share exactly the same rules. It is the central
+class of the store package, hence its size.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from service.config import Settings
+from service.errors import ConflictError, NotFoundError
+from service.store._counts import count_trials, retried_numbers
+from service.store._engine import engine_kwargs, make_engine
+from service.store._tables import metadata, studies
+
+__all__ = ["ACTIVE_STATUSES", "Claim", "StudyRecord", "StudyStore", "utcnow"]
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATUSES = ("queued", "running")
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the convention of Optuna 5's tables."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    id: int
+    name: str
+    status: str
+    stop_reason: str | None
+    spec: dict[str, Any]
+    n_trials: int
+    claimed: int
+    baseline: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    deadline: datetime | None
+    last_claim_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A budget slot granted to a worker: it may start exactly one trial of the study."""
+
+    study: StudyRecord
+    slot: int
+
+
+class StudyStore:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._optuna: RDBStorage | None = None
+
+    # -- connections -------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.settings)
+        return self._engine
+
+    @property
+    def optuna_storage(self) -> RDBStorage:
+        if self._optuna is None:
+            self._optuna = RDBStorage(
+                self.settings.database_url,
+                engine_kwargs=engine_kwargs(self.settings),
+                heartbeat_interval=self.settings.heartbeat_interval_s,
+                grace_period=self.settings.grace_period_s,
+                heartbeat_stale_trial_callback=_RetryAndFreeSlot(
+                    self, self.settings.max_trial_retries
+                ),
+            )
+        return self._optuna
+
+    def initialize(self) -> None:
+        """Create missing tables (ours and Optuna's). Safe to call from every process."""
+        if self.settings.is_sqlite:
+            with self.engine.connect() as conn:  # switches the file to WAL once
+                conn.exec_driver_sql("SELECT 1")
+        metadata.create_all(self.engine)
+        _ = self.optuna_storage
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._optuna is not None:
+            self._optuna.remove_session()
+            self._optuna.engine.dispose()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        name: str | None,
+        spec: dict[str, Any],
+        direction: str,
+        n_trials: int,
+        timeout_s: float | None,
+        baseline: dict[str, Any] | None,
+        user_attrs: dict[str, Any],
+    ) -> StudyRecord:
+        """Create the Optuna study and our row together; on any failure neither remains."""
+        study_name = name or f"{spec['task']['name']}-{uuid.uuid4().hex[:8]}"
+        spec = {**spec, "name": study_name}
+        try:
+            study = optuna.create_study(
+                study_name=study_name, storage=self.optuna_storage, direction=direction
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            raise ConflictError(f"a study named {study_name!r} already exists") from None
+        try:
+            for key, value in user_attrs.items():
+                study.set_user_attr(key, value)
+            now = utcnow()
+            with self.engine.begin() as conn:
+                conn.execute(insert(studies).values(
+                    id=study._study_id,
+                    name=study_name,
+                    status="queued",
+                    spec=spec,
+                    n_trials=n_trials,
+                    claimed=0,
+                    baseline=baseline,
+                    timeout_s=timeout_s,
+                    deadline=now + timedelta(seconds=timeout_s) if timeout_s else None,
+                    created_at=now,
+                ))
+        except IntegrityError:
+            self._delete_optuna_study(study_name)
+            raise ConflictError(f"a study named {study_name!r} already exists") from None
+        except BaseException:
+            self._delete_optuna_study(study_name)
+            raise
+        return self.get(study._study_id)
+
+    def get(self, study_id: int) -> StudyRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(studies).where(studies.c.id == study_id)).first()
+        if row is None:
+            raise NotFoundError(f"study {study_id} does not exist")
+        return _record(row._mapping)
+
+    def list(self, *, status: str | None = None) -> list[StudyRecord]:
+        query = select(studies).order_by(studies.c.id)
+        if status is not None:
+            query = query.where(studies.c.status == status)
+        with self.engine.connect() as conn:
+            return [_record(row._mapping) for row in conn.execute(query)]
+
+    def cancel(self, study_id: int) -> StudyRecord:
+        """Stop handing out trials; trials already running finish normally."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
+                .values(status="cancelled", stop_reason="cancelled by request", completed_at=now)
+            )
+        if result.rowcount == 0:
+            record = self.get(study_id)  # raises NotFoundError
+            raise ConflictError(f"study {study_id} is already {record.status}; nothing to cancel")
+        return self.get(study_id)
+
+    def fail_study(self, study_id: int, reason: str) -> None:
+        """Mark a study that cannot run at all as failed, with the reason."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
+                .values(status="failed", stop_reason=reason[:256], completed_at=utcnow())
+            )
+
+    def delete(self, study_id: int) -> None:
+        """Remove the study, its trials and our row. Workers still on it drop their trial."""
+        record = self.get(study_id)
+        with self.engine.begin() as conn:
+            conn.execute(delete(studies).where(studies.c.id == study_id))
+        self._delete_optuna_study(record.name)
+
+    def _delete_optuna_study(self, name: str) -> None:
+        try:
+            optuna.delete_study(study_name=name, storage=self.optuna_storage)
+        except KeyError:
+            pass
+
+    # -- work distribution -------------------------------------------------------------
+
+    def claim(self) -> Claim | None:
+        """Claim one budget slot of the least recently served active study, if any."""
+        now = utcnow()
+        with self.engine.connect() as conn:
+            candidates = conn.execute(
+                select(studies.c.id)
+                .where(
+                    studies.c.status.in_(ACTIVE_STATUSES),
+                    studies.c.claimed < studies.c.n_trials,
+                    or_(studies.c.deadline.is_(None), studies.c.deadline > now),
+                )
+                # Round robin: the study that waited longest for a trial goes first.
+                .order_by(studies.c.last_claim_at.is_not(None), studies.c.last_claim_at,
+                          studies.c.id)
+            ).scalars().all()
+        for study_id in candidates:
+            claim = self._try_claim(study_id, now)
+            if claim is not None:
+                return claim
+        return None
+
+    def _try_claim(self, study_id: int, now: datetime) -> Claim | None:
+        # One conditional UPDATE: atomic on SQLite and PostgreSQL alike, so two workers can
+        # never take the last slot twice.
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                update(studies)
+                .where(
+                    studies.c.id == study_id,
+                    studies.c.status.in_(ACTIVE_STATUSES),
+                    studies.c.claimed < studies.c.n_trials,
+                    or_(studies.c.deadline.is_(None), studies.c.deadline > now),
+                )
+                .values(
+                    claimed=studies.c.claimed + 1,
+                    last_claim_at=now,
+                    status="running",
+                    started_at=func.coalesce(studies.c.started_at, now),
+                )
+                .returning(*studies.c)
+            ).first()
+        if row is None:
+            return None
+        record = _record(row._mapping)
+        return Claim(study=record, slot=record.claimed - 1)
+
+    def free_slot(self, study_name: str) -> None:
+        """Give one slot back (its trial failed under a dead worker and will be retried)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(studies)
+                .where(studies.c.name == study_name, studies.c.claimed > 0)
+                .values(claimed=studies.c.claimed - 1)
+            )
+
+    def load_study(
+        self,
+        record: StudyRecord,
+        *,
+        sampler: optuna.samplers.BaseSampler | None = None,
+        pruner: optuna.pruners.BasePruner | None = None,
+    ) -> optuna.Study:
+        return optuna.load_study(
+            study_name=record.name, storage=self.optuna_storage, sampler=sampler, pruner=pruner
+        )
+
+    def trials(self, record: StudyRecord) -> list[FrozenTrial]:
+        return self.optuna_storage.get_all_trials(record.id, deepcopy=False)
+
+    # -- status ------------------------------------------------------------------------
+
+    def refresh_status(self, study_id: int) -> StudyRecord:
+        """Complete a study whose budget is spent, or whose deadline passed with nothing left."""
+        record = self.get(study_id)
+        if record.status not in ACTIVE_STATUSES:
+            return record
+        counts = count_trials(self.trials(record))
+        now = utcnow()
+        reason: str | None = None
+        if counts.finished >= record.n_trials:
+            reason = "budget"
+        elif record.deadline is not None and now >= record.deadline and counts.running == 0:
+            reason = "timeout"
+        if reason is None:
+            return record
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
+                .values(status="completed", stop_reason=reason, completed_at=now)
+            )
+        return self.get(study_id)
+
+    def sweep(self) -> None:
+        """Fail stale trials (retrying them), repair leaked slots, refresh statuses.
+
+        Workers do the stale-trial part before each trial too; the API server runs this
+        periodically so zombies are reaped even when no worker is asking.
+        """
+        grace = timedelta(seconds=self.settings.grace_period_s)
+        for record in self.list():
+            if record.status not in ACTIVE_STATUSES:
+                continue
+            try:
+                optuna.storages.fail_stale_trials(self.load_study(record))
+            except KeyError:
+                continue  # deleted meanwhile
+            trials = self.trials(record)
+            live = _slots_in_use(trials)
+            stale_claims = record.last_claim_at is None or utcnow() - record.last_claim_at > grace
+            if record.claimed != live and stale_claims:
+                # A worker died between claiming a slot and starting its trial (or freeing a
+                # slot was lost); no claim is in flight, so the trials are the truth.
+                log.info("study %s: slots %d -> %d", record.id, record.claimed, live)
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(studies)
+                        .where(studies.c.id == record.id, studies.c.claimed == record.claimed)
+                        .values(claimed=live)
+                    )
+            self.refresh_status(record.id)
+
+
+def _slots_in_use(trials: list[FrozenTrial]) -> int:
+    """Trials that hold a budget slot: all but waiting ones and failures that were retried."""
+    retried = retried_numbers(trials)
+    return sum(
+        1 for t in trials
+        if t.state != TrialState.WAITING and t.number not in retried
+    )
+
+
+def _record(row: Any) -> StudyRecord:
+    return StudyRecord(
+        id=row["id"],
+        name=row["name"],
+        status=row["status"],
+        stop_reason=row["stop_reason"],
+        spec=row["spec"],
+        n_trials=row["n_trials"],
+        claimed=row["claimed"],
+        baseline=row["baseline"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        deadline=row["deadline"],
+        last_claim_at=row["last_claim_at"],
+    )
+
+
+class _RetryAndFreeSlot:
+    """Retry a stale trial with its parameters, and give its budget slot to the retry.
+
+    Runs in whichever process failed the stale trial (a worker or the API sweep).
+    """
+
+    def __init__(self, store: StudyStore, max_retry: int) -> None:
+        self._store = store
+        self._max_retry = max_retry
+        self._retry = RetryHeartbeatStaleTrialCallback(
+            max_retry=max_retry, inherit_intermediate_values=True
+        )
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        history = list(trial.system_attrs.get("retry_history", []))
+        will_retry = len(history) + 1 <= self._max_retry
+        self._retry(study, trial)
+        if will_retry:
+            self._store.free_slot(study.study_name)
+            log.warning("trial %d of %s was stale; retrying it", trial.number, study.study_name)
+        else:
+            log.warning("trial %d of %s was stale and out of retries", trial.number,
+                        study.study_name)

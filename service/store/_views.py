@@ -1,0 +1,113 @@
+"""Turn stored studies and Optuna trials into the public wire models."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from service.schemas import (
+    BaselinePublic,
+    BestTrialPublic,
+    BudgetSpec,
+    EpochRecord,
+    ObjectiveSpec,
+    StudyPublic,
+    TrialPublic,
+)
+from service.store._counts import count_trials, retry_of
+from service.store._store import StudyRecord
+
+__all__ = ["best_trial", "study_public", "trial_public"]
+
+_STATE_NAMES = {
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "waiting",
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "fail",
+}
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None else None
+
+
+def best_trial(record: StudyRecord, trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+    complete = [
+        t for t in trials
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
+    ]
+    if not complete:
+        return None
+    maximize = record.spec["objective"]["direction"] == "maximize"
+    chooser = max if maximize else min
+    return chooser(complete, key=lambda t: float(t.value))  # type: ignore[arg-type]
+
+
+def study_public(record: StudyRecord, trials: Sequence[FrozenTrial]) -> StudyPublic:
+    best = best_trial(record, trials)
+    return StudyPublic(
+        id=record.id,
+        name=record.name,
+        status=record.status,  # type: ignore[arg-type]
+        stop_reason=record.stop_reason,
+        task=record.spec["task"]["name"],
+        objective=ObjectiveSpec.model_validate(record.spec["objective"]),
+        budget=BudgetSpec.model_validate(record.spec["budget"]),
+        trials=count_trials(trials),
+        best=None if best is None else BestTrialPublic(
+            number=best.number, value=float(best.value), params=best.params  # type: ignore[arg-type]
+        ),
+        baseline=None if record.baseline is None else BaselinePublic(**record.baseline),
+        created_at=_utc(record.created_at),  # type: ignore[arg-type]
+        started_at=_utc(record.started_at),
+        completed_at=_utc(record.completed_at),
+        spec=record.spec,
+    )
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def trial_public(trial: FrozenTrial) -> TrialPublic:
+    attrs = trial.user_attrs
+    epochs = [
+        EpochRecord(
+            epoch=int(e["epoch"]),
+            value=_finite(e.get("value")),
+            train_loss=_finite(e.get("train_loss")),
+            grad_norm_mean=_finite(e.get("grad_norm_mean")),
+            grad_norm_max=_finite(e.get("grad_norm_max")),
+        )
+        for e in attrs.get("epochs", [])
+    ]
+    duration = None
+    if trial.datetime_start is not None and trial.datetime_complete is not None:
+        duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    reason = attrs.get("prune_reason") if trial.state == TrialState.PRUNED else None
+    return TrialPublic(
+        number=trial.number,
+        state=_STATE_NAMES[trial.state],  # type: ignore[arg-type]
+        value=_finite(trial.value) if trial.state == TrialState.COMPLETE else None,
+        params=trial.params,
+        intermediate_values={
+            step: v for step, v in trial.intermediate_values.items() if math.isfinite(v)
+        },
+        epochs=epochs,
+        prune_reason=reason,
+        message=attrs.get("message"),
+        duration_s=duration,
+        started_at=_utc(trial.datetime_start),
+        completed_at=_utc(trial.datetime_complete),
+        device=attrs.get("device"),
+        worker=attrs.get("worker"),
+        retry_of=retry_of(trial),
+    )

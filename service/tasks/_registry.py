@@ -1,0 +1,69 @@
+"""Name -> task registry and option parsing for study specs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import SpecError, UnknownNameError
+from ._adding import AddingTask
+from ._base import Task
+
+TASKS: dict[str, type[Task]] = {
+    AddingTask.name: AddingTask,
+}
+
+
+def task_names() -> list[str]:
+    """Return the names of the built-in tasks, sorted."""
+    return sorted(TASKS)
+
+
+def get_task(name: str) -> Task:
+    """Return a new instance of the task called ``name``.
+
+    Raises:
+        UnknownNameError: ``name`` is not a built-in task; the message lists the valid names.
+    """
+    try:
+        cls = TASKS[name]
+    except (KeyError, TypeError):
+        raise UnknownNameError("task", name, TASKS, loc=("task", "name")) from None
+    return cls()
+
+
+def parse_task_options(task: Task, raw: Mapping[str, Any]) -> BaseModel:
+    """Validate ``raw`` against ``task.Options`` and return the options model.
+
+    ``raw`` is the spec's ``task`` mapping; a ``name`` key naming this task is ignored, so the
+    mapping can be passed as it is.
+
+    Raises:
+        SpecError: an option is unknown, of the wrong type or out of bounds. ``loc`` is
+            ``("task", <field>)`` and the message names the value and what is allowed.
+    """
+    values = dict(raw)
+    name = values.pop("name", task.name)
+    if name != task.name:
+        raise SpecError(f"options for task {task.name!r} carry name {name!r}", loc=("task", "name"))
+    try:
+        return task.Options.model_validate(values)
+    except ValidationError as exc:
+        raise _spec_error(exc) from None
+
+
+def _spec_error(exc: ValidationError) -> SpecError:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = ("task", *first["loc"])
+    message = first["msg"]
+    if first["type"] == "value_error":
+        # Our own validators' messages are complete; drop pydantic's "Value error, " prefix.
+        message = str(first.get("ctx", {}).get("error", message))
+    if first["type"] != "missing" and first["loc"]:
+        message = f"{message}, got {first['input']!r}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more errors)"
+    return SpecError(message, loc=loc)

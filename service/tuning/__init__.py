@@ -1,0 +1,26 @@
+"""Optuna side of a study: sampler and pruner registries, spec resolution, the objective."""
+
+from service.tuning._objective import TrialOutcome, make_objective
+from service.tuning._pruners import PRUNERS, build_pruner, parse_pruner_options
+from service.tuning._resolve import (
+    ResolvedStudy,
+    parse_spec_document,
+    parse_spec_mapping,
+    resolve_spec,
+)
+from service.tuning._samplers import SAMPLERS, build_sampler, parse_sampler_options
+
+__all__ = [
+    "PRUNERS",
+    "SAMPLERS",
+    "ResolvedStudy",
+    "TrialOutcome",
+    "build_pruner",
+    "build_sampler",
+    "make_objective",
+    "parse_pruner_options",
+    "parse_sampler_options",
+    "parse_spec_document",
+    "parse_spec_mapping",
+    "resolve_spec",
+]

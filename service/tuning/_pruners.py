@@ -1,0 +1,204 @@
+"""Pruner registry: name -> options model + factory. Resources are epochs (steps are 1-based)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from pydantic import Field, model_validator
+
+from service.errors import SpecError, UnknownNameError
+from service.tuning._options import StrictOptions, parse_options
+
+__all__ = ["PRUNERS", "PrunerEntry", "build_pruner", "parse_pruner_options"]
+
+
+class MedianOptions(StrictOptions):
+    n_startup_trials: int = Field(default=5, ge=0)
+    n_warmup_steps: int = Field(default=2, ge=0, description="epochs before pruning may start")
+    interval_steps: int = Field(default=1, ge=1)
+    n_min_trials: int = Field(default=1, ge=1)
+
+
+class PercentileOptions(MedianOptions):
+    percentile: float = Field(default=25.0, ge=0, le=100)
+
+
+class SuccessiveHalvingOptions(StrictOptions):
+    min_resource: int = Field(default=1, ge=1, description="epochs of the first rung")
+    reduction_factor: int = Field(default=3, ge=2)
+    min_early_stopping_rate: int = Field(default=0, ge=0)
+    bootstrap_count: int = Field(default=0, ge=0)
+
+
+class HyperbandOptions(StrictOptions):
+    min_resource: int = Field(default=1, ge=1, description="epochs of the smallest rung")
+    max_resource: int | None = Field(
+        default=None, ge=1, description="epochs of the full budget; defaults to max_epochs"
+    )
+    reduction_factor: int = Field(default=3, ge=2)
+    bootstrap_count: int = Field(default=0, ge=0)
+
+
+class ThresholdOptions(StrictOptions):
+    lower: float | None = None
+    upper: float | None = None
+    n_warmup_steps: int = Field(default=0, ge=0)
+    interval_steps: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ThresholdOptions:
+        if self.lower is None and self.upper is None:
+            raise ValueError("give lower, upper or both")
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(f"lower ({self.lower}) must not exceed upper ({self.upper})")
+        return self
+
+
+class PatientOptions(StrictOptions):
+    patience: int = Field(default=3, ge=0, description="epochs without improvement tolerated")
+    min_delta: float = Field(default=0.0, ge=0)
+    wrapped: dict[str, Any] | None = Field(
+        default=None, description="another pruner, e.g. {name: median}, consulted as well"
+    )
+
+
+class WilcoxonOptions(StrictOptions):
+    p_threshold: float = Field(default=0.1, gt=0, lt=1)
+    n_startup_steps: int = Field(default=2, ge=0)
+
+
+class NoneOptions(StrictOptions):
+    pass
+
+
+PrunerFactory = Callable[[Any, int], optuna.pruners.BasePruner]
+
+
+@dataclass(frozen=True)
+class PrunerEntry:
+    options: type[StrictOptions]
+    factory: PrunerFactory
+
+
+def _median(o: MedianOptions, _: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=o.n_startup_trials,
+        n_warmup_steps=o.n_warmup_steps,
+        interval_steps=o.interval_steps,
+        n_min_trials=o.n_min_trials,
+    )
+
+
+def _percentile(o: PercentileOptions, _: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.PercentilePruner(
+        o.percentile,
+        n_startup_trials=o.n_startup_trials,
+        n_warmup_steps=o.n_warmup_steps,
+        interval_steps=o.interval_steps,
+        n_min_trials=o.n_min_trials,
+    )
+
+
+def _successive_halving(o: SuccessiveHalvingOptions, max_epochs: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=o.min_resource,
+        reduction_factor=o.reduction_factor,
+        min_early_stopping_rate=o.min_early_stopping_rate,
+        bootstrap_count=o.bootstrap_count,
+    )
+
+
+def _hyperband(o: HyperbandOptions, max_epochs: int) -> optuna.pruners.BasePruner:
+    # Never "auto": the automatic estimate is made per process and workers would disagree.
+    return optuna.pruners.HyperbandPruner(
+        min_resource=o.min_resource,
+        max_resource=o.max_resource or max_epochs,
+        reduction_factor=o.reduction_factor,
+        bootstrap_count=o.bootstrap_count,
+    )
+
+
+def _threshold(o: ThresholdOptions, _: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.ThresholdPruner(
+        lower=o.lower, upper=o.upper, n_warmup_steps=o.n_warmup_steps,
+        interval_steps=o.interval_steps,
+    )
+
+
+def _patient(o: PatientOptions, max_epochs: int) -> optuna.pruners.BasePruner:
+    wrapped = None
+    if o.wrapped is not None:
+        raw = dict(o.wrapped)
+        wrapped = build_pruner(str(raw.pop("name", "")), raw, max_epochs=max_epochs)
+    return optuna.pruners.PatientPruner(wrapped, patience=o.patience, min_delta=o.min_delta)
+
+
+def _wilcoxon(o: WilcoxonOptions, _: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.WilcoxonPruner(
+        p_threshold=o.p_threshold, n_startup_steps=o.n_startup_steps
+    )
+
+
+def _none(_: NoneOptions, __: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.NopPruner()
+
+
+PRUNERS: dict[str, PrunerEntry] = {
+    "median": PrunerEntry(MedianOptions, _median),  # type: ignore[arg-type]
+    "percentile": PrunerEntry(PercentileOptions, _percentile),  # type: ignore[arg-type]
+    "successive_halving": PrunerEntry(
+        SuccessiveHalvingOptions, _successive_halving  # type: ignore[arg-type]
+    ),
+    "hyperband": PrunerEntry(HyperbandOptions, _hyperband),  # type: ignore[arg-type]
+    "threshold": PrunerEntry(ThresholdOptions, _threshold),  # type: ignore[arg-type]
+    "patient": PrunerEntry(PatientOptions, _patient),  # type: ignore[arg-type]
+    "wilcoxon": PrunerEntry(WilcoxonOptions, _wilcoxon),  # type: ignore[arg-type]
+    "none": PrunerEntry(NoneOptions, _none),  # type: ignore[arg-type]
+}
+
+
+def _entry(name: str, loc: tuple[str, ...]) -> PrunerEntry:
+    entry = PRUNERS.get(name)
+    if entry is None:
+        raise UnknownNameError("pruner", name, PRUNERS, loc=(*loc, "name"))
+    return entry
+
+
+def parse_pruner_options(
+    name: str, raw: Mapping[str, Any], *, max_epochs: int, loc: tuple[str, ...] = ("pruner",)
+) -> StrictOptions:
+    """Validate a pruner's options against the study's epoch budget."""
+    options = parse_options(_entry(name, loc).options, raw, loc=loc)
+    if isinstance(options, HyperbandOptions | SuccessiveHalvingOptions):
+        if options.min_resource > max_epochs:
+            raise SpecError(
+                f"min_resource {options.min_resource} exceeds budget.max_epochs {max_epochs}",
+                loc=(*loc, "min_resource"),
+            )
+    if isinstance(options, HyperbandOptions):
+        top = options.max_resource or max_epochs
+        if top > max_epochs or top <= options.min_resource:
+            raise SpecError(
+                f"max_resource {top} must be above min_resource {options.min_resource} and at "
+                f"most budget.max_epochs {max_epochs}",
+                loc=(*loc, "max_resource"),
+            )
+    if isinstance(options, PatientOptions) and options.wrapped is not None:
+        inner = dict(options.wrapped)
+        inner_name = str(inner.pop("name", ""))
+        if inner_name == "patient":
+            raise SpecError("a patient pruner cannot wrap another patient pruner",
+                            loc=(*loc, "wrapped", "name"))
+        parse_pruner_options(inner_name, inner, max_epochs=max_epochs, loc=(*loc, "wrapped"))
+    return options
+
+
+def build_pruner(
+    name: str, raw_options: Mapping[str, Any], *, max_epochs: int
+) -> optuna.pruners.BasePruner:
+    """A pruner identical in every worker, rebuilt from the stored spec."""
+    options = parse_pruner_options(name, raw_options, max_epochs=max_epochs)
+    return _entry(name, ("pruner",)).factory(options, max_epochs)

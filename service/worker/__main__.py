@@ -1,0 +1,37 @@
+"""``python -m service.worker``: one worker process (the supervisor starts these)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+
+from service.config import Settings
+from service.worker._loop import Worker, configure_torch_threads
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m service.worker")
+    parser.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--max-trials", type=int, default=None)
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_torch_threads(1)
+    stop = threading.Event()
+    # SIGTERM: finish the trial in hand, then exit.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker = Worker(settings, worker_id=args.worker_id, device=args.device, stop=stop)
+    try:
+        worker.run_forever(max_trials=args.max_trials)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""One worker process: claim a budget slot, run one trial of that study, repeat.
+
+Each trial runs inside ``study.optimize(n_trials=1)`` because only ``optimize`` keeps Optuna's
+heartbeat and fails stale trials of dead workers before asking. Nothing a trial does can end
+the worker: trial errors become FAIL trials, storage errors are logged and retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import optuna
+import torch
+from sqlalchemy.exc import OperationalError
+
+from service.config import Settings
+from service.errors import RnntuneError
+from service.store import Claim, StudyStore
+from service.training import resolve_device
+from service.tuning import build_pruner, build_sampler, make_objective, parse_spec_mapping
+from service.tuning import resolve_spec as resolve
+
+__all__ = ["Worker"]
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 30.0
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker_id: str,
+        device: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.worker_id = worker_id
+        self.device = resolve_device(device or settings.device)
+        self.stop = stop or threading.Event()
+        self.store = StudyStore(settings)
+        self.trials_run = 0
+
+    def run_forever(self, *, max_trials: int | None = None) -> None:
+        """Work until stopped (or ``max_trials`` trials ran); sleep while there is no work."""
+        backoff = self.settings.poll_interval_s
+        self.store.initialize()
+        log.info("worker %s on %s ready", self.worker_id, self.device)
+        while not self.stop.is_set():
+            if max_trials is not None and self.trials_run >= max_trials:
+                break
+            try:
+                worked = self.run_once()
+                backoff = self.settings.poll_interval_s
+            except (OperationalError, optuna.exceptions.StorageInternalError) as exc:
+                # The database is busy or restarting; wait and try again.
+                log.warning("worker %s: storage error, retrying in %.1fs: %s",
+                            self.worker_id, backoff, exc)
+                worked = False
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+            if not worked:
+                self.stop.wait(backoff)
+        self.store.close()
+
+    def run_once(self) -> bool:
+        """Run one trial of some active study. False when there was nothing to do."""
+        claim = self.store.claim()
+        if claim is None:
+            return False
+        self._run_trial(claim)
+        self.trials_run += 1
+        try:
+            self.store.refresh_status(claim.study.id)
+        except RnntuneError:
+            pass  # deleted meanwhile
+        return True
+
+    def _run_trial(self, claim: Claim) -> None:
+        record = claim.study
+        try:
+            resolved = resolve(parse_spec_mapping(record.spec),
+                               spaces_dir=self.settings.search_spaces_dir)
+        except RnntuneError as exc:
+            # Specs are validated at submit; a stored spec that no longer resolves (say, a
+            # task removed in an upgrade) fails its study rather than every worker.
+            log.error("study %s cannot run: %s", record.id, exc)
+            self.store.fail_study(record.id, f"spec no longer valid: {exc}")
+            return
+        spec = resolved.spec
+        sampler = build_sampler(spec.sampler.name, spec.sampler.options(),
+                                seed=spec.sampler.seed, slot=claim.slot, space=resolved.space)
+        pruner = build_pruner(spec.pruner.name, spec.pruner.options(),
+                              max_epochs=spec.budget.max_epochs)
+        try:
+            study = self.store.load_study(record, sampler=sampler, pruner=pruner)
+        except KeyError:
+            log.info("study %s was deleted before its trial started", record.id)
+            return
+        objective = make_objective(resolved, device=self.device, worker=self.worker_id)
+        started = time.monotonic()
+        try:
+            study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+        except (OperationalError, optuna.exceptions.StorageInternalError):
+            raise
+        except Exception as exc:
+            # optimize() itself failed (e.g. the study was deleted mid-trial, or a storage
+            # error at tell). The heartbeat sweep recovers a trial left RUNNING.
+            log.warning("worker %s: trial of study %s ended abnormally: %r",
+                        self.worker_id, record.id, exc)
+            return
+        log.info("worker %s: trial of study %s done in %.1fs", self.worker_id, record.id,
+                 time.monotonic() - started)
+
+
+def configure_torch_threads(threads: int) -> None:
+    """One thread per process: two 1-thread workers beat one 2-thread worker by ~1.75x."""
+    torch.set_num_threads(threads)

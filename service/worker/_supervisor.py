@@ -1,0 +1,140 @@
+"""Keep N worker processes alive: start them, restart any that dies, stop them on request."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from service.config import Settings
+
+__all__ = ["Supervisor", "worker_command", "worker_env"]
+
+log = logging.getLogger(__name__)
+
+# A worker that dies sooner than this after starting counts as crash-looping; it is
+# restarted after a growing delay rather than immediately.
+_HEALTHY_AFTER_S = 30.0
+_MAX_RESTART_DELAY_S = 60.0
+
+
+def worker_env(settings: Settings, *, device: str) -> dict[str, str]:
+    """The child's environment: the parent's settings, spelled as RNNTUNE_* variables."""
+    env = dict(os.environ)
+    env.update({
+        "RNNTUNE_DATABASE_URL": settings.database_url,
+        "RNNTUNE_SEARCH_SPACES_DIR": str(settings.search_spaces_dir),
+        "RNNTUNE_DEVICE": device,
+        "RNNTUNE_HEARTBEAT_INTERVAL_S": str(settings.heartbeat_interval_s),
+        "RNNTUNE_GRACE_PERIOD_S": str(settings.grace_period_s),
+        "RNNTUNE_MAX_TRIAL_RETRIES": str(settings.max_trial_retries),
+        "RNNTUNE_POLL_INTERVAL_S": str(settings.poll_interval_s),
+        "RNNTUNE_SQLITE_BUSY_TIMEOUT_S": str(settings.sqlite_busy_timeout_s),
+        "RNNTUNE_LOG_LEVEL": settings.log_level,
+        # One compute thread per process; the pool's parallelism comes from processes.
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    })
+    return env
+
+
+def worker_command(worker_id: str) -> list[str]:
+    return [sys.executable, "-m", "service.worker", "--worker-id", worker_id]
+
+
+@dataclass
+class _Slot:
+    worker_id: str
+    device: str
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    next_start_at: float = 0.0
+    failures_in_a_row: int = field(default=0)
+
+
+class Supervisor:
+    """Runs ``count`` worker processes and restarts each one that exits."""
+
+    def __init__(
+        self, settings: Settings, *, count: int, devices: list[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        host = name or socket.gethostname()
+        devices = devices or [settings.device]
+        self.settings = settings
+        self.slots = [
+            _Slot(worker_id=f"{host}-{os.getpid()}-w{i}", device=devices[i % len(devices)])
+            for i in range(count)
+        ]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the workers and watch them from a background thread."""
+        self._thread = threading.Thread(target=self.run, name="rnntune-supervisor", daemon=True)
+        self._thread.start()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.check()
+            self._stop.wait(0.5)
+        self._terminate_all()
+
+    def check(self) -> None:
+        """Start any worker that is not running (and is not waiting out a restart delay)."""
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.process is not None and slot.process.poll() is None:
+                continue
+            if slot.process is not None:
+                self._note_exit(slot, now)
+            if now >= slot.next_start_at:
+                self._spawn(slot, now)
+
+    def _note_exit(self, slot: _Slot, now: float) -> None:
+        assert slot.process is not None
+        code = slot.process.returncode
+        lived = now - slot.started_at
+        slot.failures_in_a_row = 0 if lived > _HEALTHY_AFTER_S else slot.failures_in_a_row + 1
+        delay = min(_MAX_RESTART_DELAY_S, 0.5 * 2 ** slot.failures_in_a_row)
+        slot.next_start_at = now + (delay if slot.failures_in_a_row else 0.0)
+        slot.restarts += 1
+        slot.process = None
+        log.warning("worker %s exited with code %s after %.1fs; restarting", slot.worker_id,
+                    code, lived)
+
+    def _spawn(self, slot: _Slot, now: float) -> None:
+        slot.process = subprocess.Popen(
+            worker_command(slot.worker_id), env=worker_env(self.settings, device=slot.device)
+        )
+        slot.started_at = now
+
+    def pids(self) -> list[int]:
+        return [s.process.pid for s in self.slots if s.process is not None]
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        else:
+            self._terminate_all(timeout)
+
+    def _terminate_all(self, timeout: float = 30.0) -> None:
+        running = [s.process for s in self.slots if s.process is not None]
+        for process in running:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
