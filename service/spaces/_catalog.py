@@ -36,7 +36,7 @@ class HParam:
             return f"{value!r} is not one of {list(self.choices)}"
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{value!r} is not a number"
-        if self.kind == "int" and not float(value).is_integer():
+        if self.kind == "int" and isinstance(value, float) and not value.is_integer():
             return f"{value!r} is not an integer"
         if self.low is not None:
             too_low = value <= self.low if self.low_exclusive else value < self.low

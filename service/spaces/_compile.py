@@ -92,7 +92,7 @@ def _compile_param(
     if not isinstance(spec, Mapping):
         spec = {"type": "fixed", "value": spec}
     kind = spec.get("type")
-    if kind not in _KEYS_BY_TYPE:
+    if not isinstance(kind, str) or kind not in _KEYS_BY_TYPE:
         problems.add((*where, "type"), f"{kind!r} is not a parameter type; use one of "
                      f"{', '.join(_KEYS_BY_TYPE)}")
         return None
@@ -159,12 +159,10 @@ def _compile_range(
     low, high = spec.get("low"), spec.get("high")
     step, log = spec.get("step"), spec.get("log", False)
     for key, value in (("low", low), ("high", high)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-            value
-        ):
+        if not _is_finite_number(value):
             problems.add((*where, key), f"must be a finite number, got {value!r}")
             return None
-        if kind == "int" and not float(value).is_integer():
+        if kind == "int" and isinstance(value, float) and not value.is_integer():
             problems.add((*where, key), f"must be an integer for type int, got {value!r}")
             return None
         why = hparam.check(value)
@@ -182,7 +180,7 @@ def _compile_range(
     if step is not None:
         if isinstance(step, bool) or not isinstance(step, int | float) or step <= 0:
             problems.add((*where, "step"), f"must be a positive number, got {step!r}")
-        elif kind == "int" and not float(step).is_integer():
+        elif kind == "int" and isinstance(step, float) and not step.is_integer():
             problems.add((*where, "step"), f"must be an integer for type int, got {step!r}")
         elif low < high and step > high - low:
             problems.add((*where, "step"), f"step {step} is larger than the range {low}..{high}")
@@ -192,6 +190,15 @@ def _compile_range(
         return IntParam(name, int(low), int(high), int(step or 1), log, when=when)
     return FloatParam(name, float(low), float(high), None if step is None else float(step),
                       log, when=when)
+
+
+def _is_finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _compile_when(

@@ -60,9 +60,16 @@ class _ParamBase:
         return all(c.param in values and c.holds(values[c.param]) for c in self.when)
 
     def _when_dict(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
+        # Several tests on one parameter ({gt: 1, lt: 4}) must all survive the round trip.
+        by_param: dict[str, list[Condition]] = {}
         for condition in self.when:
-            merged.update(condition.describe())
+            by_param.setdefault(condition.param, []).append(condition)
+        merged: dict[str, Any] = {}
+        for param, conditions in by_param.items():
+            if len(conditions) == 1:
+                merged.update(conditions[0].describe())
+            else:
+                merged[param] = {c.op: c.value for c in conditions}
         return {"when": merged} if merged else {}
 
 
@@ -147,9 +154,9 @@ Param = IntParam | FloatParam | CategoricalParam | FixedParam
 
 def _range_can_satisfy(low: float, high: float, op: str, value: Any) -> bool:
     if op == "in":
-        return any(isinstance(v, int | float) and low <= v <= high for v in value)
+        return any(_is_number(v) and low <= v <= high for v in value)
     if op == "eq":
-        return bool(low <= value <= high)
+        return _is_number(value) and bool(low <= value <= high)
     if op == "ne":
         return low != high or low != value
     if op == "gt":
@@ -159,3 +166,7 @@ def _range_can_satisfy(low: float, high: float, op: str, value: Any) -> bool:
     if op == "lt":
         return bool(low < value)
     return bool(low <= value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -48,7 +48,10 @@ class ResolvedStudy:
 
 def parse_spec_document(body: bytes | str) -> StudySpec:
     """Parse a YAML or JSON document (YAML is a superset of JSON) into a ``StudySpec``."""
-    text = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else body
+    try:
+        text = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as exc:
+        raise MalformedDocumentError(f"the study spec is not UTF-8 text: {exc}") from None
     if not text.strip():
         raise MalformedDocumentError("the study spec is empty")
     try:

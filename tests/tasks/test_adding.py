@@ -61,7 +61,7 @@ def test_exactly_one_marker_in_each_half(seq_len: int) -> None:
     _, x, _ = _load(seq_len=seq_len, n_train=500)
     marker = x[:, :, 1]
     half = seq_len // 2
-    assert set(marker.unique().tolist()) <= {0.0, 1.0}
+    assert set(torch.unique(marker).tolist()) <= {0.0, 1.0}
     assert torch.all(marker[:, :half].sum(dim=1) == 1)
     assert torch.all(marker[:, half:].sum(dim=1) == 1)
     values = x[:, :, 0]

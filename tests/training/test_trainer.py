@@ -78,9 +78,7 @@ def test_overflowing_loss_is_divergence_not_an_exception() -> None:
 
 def test_exploding_sgd_is_divergence() -> None:
     data = _adding(n_train=256)
-    trainer = _trainer(
-        _gru(hidden_size=8), max_epochs=20, optimizer="sgd", lr=1e6, grad_clip=None
-    )
+    trainer = _trainer(_gru(hidden_size=8), max_epochs=20, optimizer="sgd", lr=1e6, grad_clip=None)
     result = trainer.fit(data.train, data.val)
     assert result.status == "diverged"
     assert result.message.startswith(("training loss became", "gradient norm became"))

@@ -1,0 +1,296 @@
+"""``rnntune``: serve the API with local workers, run workers, and drive studies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from service.client import DEFAULT_URL, Client
+from service.errors import InvalidRequestError, RnntuneError, SpecError
+from service.schemas import StudyPublic, TrialPublic
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from service.config import Settings
+
+    overrides: dict[str, Any] = {}
+    for key in ("database_url", "host", "port", "workers", "device"):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[key] = value
+    return Settings(**overrides)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.api import create_app
+    from service.store import StudyStore
+    from service.worker import Supervisor
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = StudyStore(settings)
+    store.initialize()  # create the tables once, before the workers race to
+    store.close()
+    supervisor = Supervisor(settings, count=settings.workers)
+    supervisor.start()
+    print(f"rnntune: API and dashboard on http://{settings.host}:{settings.port} "
+          f"({settings.workers} local workers, database {settings.database_url})",
+          file=sys.stderr)
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_level=settings.log_level)
+    finally:
+        supervisor.stop()
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from service.store import StudyStore
+    from service.worker import Supervisor
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = StudyStore(settings)
+    store.initialize()
+    store.close()
+    count = args.workers or settings.workers or 1
+    supervisor = Supervisor(settings, count=count)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    supervisor.start()
+    print(f"rnntune: {count} workers on {settings.database_url}", file=sys.stderr)
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    supervisor.stop()
+    return 0
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(args.url)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _study_line(study: StudyPublic) -> str:
+    counts = study.trials
+    best = "-" if study.best is None else f"{study.best.value:.6g}"
+    baseline = "" if study.baseline is None else f" (baseline {study.baseline.value:.4g})"
+    return (f"{study.id:>4}  {study.name:<28} {study.status:<10} "
+            f"{counts.finished:>3}/{study.budget.n_trials:<4} complete={counts.complete} "
+            f"pruned={counts.pruned} fail={counts.fail} running={counts.running}  "
+            f"best {study.objective.metric}={best}{baseline}")
+
+
+def _watch(client: Client, study_id: int, *, poll_s: float) -> StudyPublic:
+    study = client.study(study_id)
+    bar = tqdm(total=study.budget.n_trials, desc=f"study {study_id}", unit="trial",
+               file=sys.stderr, dynamic_ncols=True)
+
+    def show(current: StudyPublic) -> None:
+        counts = current.trials
+        bar.n = counts.finished
+        best = "-" if current.best is None else f"{current.best.value:.4g}"
+        bar.set_postfix_str(
+            f"complete={counts.complete} pruned={counts.pruned} fail={counts.fail} "
+            f"running={counts.running} best={best}"
+        )
+        bar.refresh()
+
+    try:
+        final = client.wait(study_id, poll_s=poll_s, on_progress=show)
+    finally:
+        bar.close()
+    return final
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    path = Path(args.spec)
+    if not path.is_file():
+        raise InvalidRequestError(f"no such spec file: {path}")
+    with _client(args) as client:
+        study = client.submit(path)
+        print(f"submitted study {study.id} ({study.name})", file=sys.stderr)
+        if args.wait:
+            study = _watch(client, study.id, poll_s=args.poll)
+        if args.json:
+            _print_json(study.model_dump(mode="json"))
+        else:
+            print(_study_line(study))
+    return 0
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        study = _watch(client, args.study_id, poll_s=args.poll)
+        print(_study_line(study))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        studies = [client.study(args.study_id)] if args.study_id else client.studies()
+    if args.json:
+        _print_json([s.model_dump(mode="json") for s in studies])
+    elif not studies:
+        print("no studies yet")
+    else:
+        for study in studies:
+            print(_study_line(study))
+    return 0
+
+
+def _trial_line(trial: TrialPublic) -> str:
+    value = "-" if trial.value is None else f"{trial.value:.6g}"
+    last = trial.epochs[-1] if trial.epochs else None
+    curve = "" if last is None else f" epochs={len(trial.epochs)}"
+    reason = f" ({trial.prune_reason})" if trial.prune_reason else ""
+    duration = "" if trial.duration_s is None else f" {trial.duration_s:.1f}s"
+    params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    return f"#{trial.number:<4} {trial.state:<8}{reason:<11} value={value}{curve}{duration}  {params}"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _cmd_trials(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        trials = client.all_trials(args.study_id, state=args.state)
+    if args.json:
+        _print_json([t.model_dump(mode="json") for t in trials])
+    else:
+        for trial in trials:
+            print(_trial_line(trial))
+    return 0
+
+
+def _cmd_best(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        trial = client.best(args.study_id)
+        study = client.study(args.study_id)
+    if args.json:
+        _print_json(trial.model_dump(mode="json"))
+        return 0
+    print(_trial_line(trial))
+    if study.baseline is not None:
+        print(f"baseline {study.baseline.name}: {study.baseline.metric}={study.baseline.value:.6g}")
+    return 0
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        print(_study_line(client.cancel(args.study_id)))
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.delete(args.study_id)
+    print(f"deleted study {args.study_id}")
+    return 0
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        for task in client.tasks():
+            print(f"{task.name:<12} {task.kind:<14} metrics: {', '.join(task.metrics)}")
+    return 0
+
+
+def _cmd_spaces(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        for space in client.search_spaces():
+            print(f"{space.name:<12} {', '.join(space.params)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnntune", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Any, help_text: str, *, remote: bool = True,
+            study: bool = False) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        if remote:
+            command.add_argument("--url", default=os.environ.get("RNNTUNE_API_URL", DEFAULT_URL),
+                                 help="API address (env RNNTUNE_API_URL)")
+            command.add_argument("--json", action="store_true", help="print JSON")
+        if study:
+            command.add_argument("study_id", type=int)
+        return command
+
+    for name, handler, text in (
+        ("serve", _cmd_serve, "run the API, the dashboard and a local worker pool"),
+        ("worker", _cmd_worker, "run supervised workers against RNNTUNE_DATABASE_URL"),
+    ):
+        command = add(name, handler, text, remote=False)
+        command.add_argument("--database-url", dest="database_url", default=None,
+                             help="default: env RNNTUNE_DATABASE_URL or sqlite:///rnntune.db")
+        command.add_argument("--workers", type=int, default=None,
+                             help="worker processes (default: one per core)")
+        command.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
+        if name == "serve":
+            command.add_argument("--host", default=None)
+            command.add_argument("--port", type=int, default=None)
+
+    submit = add("submit", _cmd_submit, "submit a study spec (YAML or JSON file)")
+    submit.add_argument("spec")
+    submit.add_argument("--wait", action="store_true", help="watch until the study ends")
+    submit.add_argument("--poll", type=float, default=1.0)
+    watch = add("watch", _cmd_watch, "show a live progress bar of a study", study=True)
+    watch.add_argument("--poll", type=float, default=1.0)
+    status = add("status", _cmd_status, "list studies, or show one")
+    status.add_argument("study_id", type=int, nargs="?")
+    trials = add("trials", _cmd_trials, "list a study's trials", study=True)
+    trials.add_argument("--state", choices=["running", "waiting", "complete", "pruned", "fail"])
+    add("best", _cmd_best, "show the best trial of a study", study=True)
+    add("cancel", _cmd_cancel, "stop handing out new trials of a study", study=True)
+    add("delete", _cmd_delete, "delete a study and its trials", study=True)
+    add("tasks", _cmd_tasks, "list the built-in tasks")
+    add("spaces", _cmd_spaces, "list the named search spaces")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except SpecError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        for loc, msg in exc.details:
+            where = ".".join(str(p) for p in loc)
+            print(f"  {where}: {msg}" if where else f"  {msg}", file=sys.stderr)
+        return 2
+    except RnntuneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, InvalidRequestError) else 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

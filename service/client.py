@@ -1,0 +1,180 @@
+"""Python client for the rnntune REST API, over the same schemas the server uses.
+
+Errors come back as the service's own exceptions (``service.errors``), so callers can catch
+``SpecError`` for a bad spec, ``NotFoundError`` for an unknown study, and so on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.errors import (
+    ConflictError,
+    InvalidRequestError,
+    MalformedDocumentError,
+    NotFoundError,
+    RnntuneError,
+    SpecError,
+    TransientError,
+)
+from service.schemas import (
+    SearchSpaceInfo,
+    StudyPublic,
+    StudySpec,
+    StudySummaryList,
+    TaskInfo,
+    TrialPublic,
+    TrialsPage,
+)
+
+__all__ = ["DEFAULT_URL", "Client"]
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+_FINAL_STATUSES = frozenset({"completed", "cancelled", "failed"})
+
+
+class Client:
+    """``Client("http://host:8000")``; pass ``http=`` to reuse an ``httpx.Client``."""
+
+    def __init__(
+        self, base_url: str = DEFAULT_URL, *, timeout_s: float = 30.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- studies -----------------------------------------------------------------------
+
+    def submit(self, spec: str | Path | Mapping[str, Any] | StudySpec) -> StudyPublic:
+        """Submit a spec: a path to a YAML/JSON file, a YAML/JSON string, a mapping or model."""
+        if isinstance(spec, Path):
+            body, kind = spec.read_text(encoding="utf-8"), "application/yaml"
+        elif isinstance(spec, str):
+            body, kind = spec, "application/yaml"
+        elif isinstance(spec, StudySpec):
+            body, kind = spec.model_dump_json(exclude_none=True), "application/json"
+        else:
+            body, kind = json.dumps(dict(spec)), "application/json"
+        data = self._request("POST", "/v1/studies", content=body,
+                             headers={"content-type": kind})
+        return StudyPublic.model_validate(data)
+
+    def study(self, study_id: int) -> StudyPublic:
+        return StudyPublic.model_validate(self._request("GET", f"/v1/studies/{study_id}"))
+
+    def studies(self, *, status: str | None = None) -> list[StudyPublic]:
+        params = {"status": status} if status else None
+        data = self._request("GET", "/v1/studies", params=params)
+        return StudySummaryList.model_validate(data).studies
+
+    def trials(
+        self, study_id: int, *, offset: int = 0, limit: int = 100, state: str | None = None
+    ) -> TrialsPage:
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if state:
+            params["state"] = state
+        data = self._request("GET", f"/v1/studies/{study_id}/trials", params=params)
+        return TrialsPage.model_validate(data)
+
+    def all_trials(self, study_id: int, *, state: str | None = None) -> list[TrialPublic]:
+        """Every trial, following the pages."""
+        trials: list[TrialPublic] = []
+        while True:
+            page = self.trials(study_id, offset=len(trials), limit=1000, state=state)
+            trials.extend(page.trials)
+            if len(trials) >= page.total or not page.trials:
+                return trials
+
+    def best(self, study_id: int) -> TrialPublic:
+        return TrialPublic.model_validate(self._request("GET", f"/v1/studies/{study_id}/best"))
+
+    def cancel(self, study_id: int) -> StudyPublic:
+        data = self._request("POST", f"/v1/studies/{study_id}/cancel")
+        return StudyPublic.model_validate(data)
+
+    def delete(self, study_id: int) -> None:
+        self._request("DELETE", f"/v1/studies/{study_id}")
+
+    def wait(
+        self,
+        study_id: int,
+        *,
+        poll_s: float = 1.0,
+        timeout_s: float | None = None,
+        on_progress: Callable[[StudyPublic], None] | None = None,
+    ) -> StudyPublic:
+        """Poll until the study is completed, cancelled or failed; report each poll."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            study = self.study(study_id)
+            if on_progress is not None:
+                on_progress(study)
+            if study.status in _FINAL_STATUSES:
+                return study
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"study {study_id} still {study.status} after {timeout_s}s")
+            time.sleep(poll_s)
+
+    # -- catalog -----------------------------------------------------------------------
+
+    def tasks(self) -> list[TaskInfo]:
+        return [TaskInfo.model_validate(t) for t in self._request("GET", "/v1/tasks")]
+
+    def search_spaces(self) -> list[SearchSpaceInfo]:
+        data = self._request("GET", "/v1/search-spaces")
+        return [SearchSpaceInfo.model_validate(s) for s in data]
+
+    def health(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("GET", "/healthz")
+        return data
+
+    # -- transport ---------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise TransientError(f"cannot reach rnntune at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error_from(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+
+def _error_from(response: httpx.Response) -> RnntuneError:
+    try:
+        error = response.json().get("error", {})
+    except ValueError:
+        error = {}
+    message = error.get("message") or f"HTTP {response.status_code}: {response.text[:200]}"
+    status = response.status_code
+    if status == 422:
+        details = [(d.get("loc", []), d.get("msg", "")) for d in error.get("details", [])]
+        return SpecError(message, details=details)
+    if status == 400:
+        return MalformedDocumentError(message)
+    if status == 404:
+        return NotFoundError(message)
+    if status == 409:
+        return ConflictError(message)
+    if status in (502, 503, 504):
+        return TransientError(message)
+    if 400 <= status < 500:
+        return InvalidRequestError(message)
+    return RnntuneError(message)

@@ -1,0 +1,183 @@
+"""REST API behaviour: submit, validation errors, listing, cancel, delete, catalog, dashboard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from service.client import Client
+from service.config import Settings
+from service.errors import ConflictError, MalformedDocumentError, NotFoundError, SpecError
+from service.worker import Worker
+from tests.conftest import tiny_spec
+
+
+def submit(http: TestClient, spec: Any, *, as_yaml: bool = False) -> Any:
+    if as_yaml:
+        return http.post("/v1/studies", content=yaml.safe_dump(spec),
+                         headers={"content-type": "application/yaml"})
+    return http.post("/v1/studies", json=spec)
+
+
+def test_submit_json_and_yaml(http: TestClient) -> None:
+    created = submit(http, tiny_spec(name="as-json"))
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "queued" and body["name"] == "as-json"
+    assert body["baseline"]["value"] == pytest.approx(1 / 6)
+    assert body["spec"]["search_space"]["params"]["cell"]["choices"] == ["gru", "lstm"]
+    assert submit(http, tiny_spec(name="as-yaml"), as_yaml=True).status_code == 201
+    names = [s["name"] for s in http.get("/v1/studies").json()["studies"]]
+    assert names == ["as-json", "as-yaml"]
+
+
+def test_named_search_space_is_inlined(http: TestClient) -> None:
+    body = submit(http, tiny_spec(search_space="lstm")).json()
+    assert "lr" in body["spec"]["search_space"]["params"]
+
+
+@pytest.mark.parametrize(
+    ("change", "loc_part", "text"),
+    [
+        ({"task": {"name": "sorting"}}, "task", "adding"),
+        ({"task": {"name": "adding", "seq_len": -5}}, "seq_len", "greater than"),
+        ({"search_space": {"params": {"cell": {"type": "categorical", "choices": []}}}},
+         "choices", "non-empty"),
+        ({"search_space": {"params": {"lr": {"type": "float", "low": 0.1, "high": 0.01}}}},
+         "lr", "less than high"),
+        ({"search_space": {"params": {"hidden_size": {"type": "int", "low": 0, "high": 8,
+                                                       "log": True}}}}, "low", "low > 0"),
+        ({"search_space": "nonexistent"}, "search_space", "lstm"),
+        ({"budget": {"n_trials": -1}}, "n_trials", "greater than"),
+        ({"budget": {"max_epochs": 0}}, "max_epochs", "greater than"),
+        ({"sampler": {"name": "bayes"}}, "sampler", "tpe"),
+        ({"pruner": {"name": "asha"}}, "pruner", "hyperband"),
+        ({"pruner": {"name": "median", "warmup": 3}}, "warmup", "allowed options"),
+        ({"objective": {"metric": "val_accuracy"}}, "metric", "val_mse"),
+        ({"budget_typo": 3}, "budget_typo", "allowed fields"),
+    ],
+)
+def test_bad_specs_are_422_naming_the_field_and_create_nothing(
+    http: TestClient, change: dict[str, Any], loc_part: str, text: str
+) -> None:
+    response = submit(http, tiny_spec(**change))
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    locs = [".".join(map(str, d["loc"])) for d in error["details"]]
+    assert any(loc_part in loc for loc in locs), locs
+    assert text in json.dumps(error)
+    assert http.get("/v1/studies").json()["studies"] == []
+
+
+@pytest.mark.parametrize("body", ["task: [unclosed", "", "- just\n- a list\n", "{not json"])
+def test_malformed_documents_are_400(http: TestClient, body: str) -> None:
+    response = http.post("/v1/studies", content=body,
+                         headers={"content-type": "application/yaml"})
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "MalformedDocumentError"
+
+
+def test_duplicate_name_is_409(http: TestClient) -> None:
+    assert submit(http, tiny_spec(name="twice")).status_code == 201
+    response = submit(http, tiny_spec(name="twice"))
+    assert response.status_code == 409
+    assert len(http.get("/v1/studies").json()["studies"]) == 1
+
+
+def test_unknown_study_is_404_everywhere(http: TestClient) -> None:
+    for method, path in [("GET", "/v1/studies/42"), ("GET", "/v1/studies/42/trials"),
+                         ("GET", "/v1/studies/42/best"), ("POST", "/v1/studies/42/cancel"),
+                         ("DELETE", "/v1/studies/42")]:
+        response = http.request(method, path)
+        assert response.status_code == 404, (method, path)
+        assert "42" in response.json()["error"]["message"]
+
+
+def test_study_runs_and_reports_trials_best_and_counts(
+    http: TestClient, client: Client, sqlite_settings: Settings
+) -> None:
+    study = client.submit(tiny_spec(budget={"n_trials": 3, "max_epochs": 2}))
+    with pytest.raises(NotFoundError, match="no completed trial"):
+        client.best(study.id)
+    Worker(sqlite_settings, worker_id="test-worker", device="cpu").run_forever(max_trials=3)
+    done = client.study(study.id)
+    assert done.status == "completed" and done.stop_reason == "budget"
+    assert done.trials.finished == 3 and done.trials.complete == 3
+    assert done.best is not None
+    page = client.trials(study.id, offset=1, limit=1)
+    assert page.total == 3 and [t.number for t in page.trials] == [1]
+    trial = page.trials[0]
+    assert trial.state == "complete" and trial.worker == "test-worker" and trial.device == "cpu"
+    assert sorted(trial.intermediate_values) == [1, 2]
+    assert [e.epoch for e in trial.epochs] == [1, 2]
+    assert all(e.grad_norm_max >= e.grad_norm_mean > 0 for e in trial.epochs)  # type: ignore[operator]
+    assert trial.duration_s is not None and trial.duration_s > 0
+    best = client.best(study.id)
+    assert best.value == done.best.value == min(t.value for t in client.all_trials(study.id))  # type: ignore[type-var]
+    assert client.trials(study.id, state="pruned").total == 0
+
+
+def test_cancel_then_delete(client: Client) -> None:
+    study = client.submit(tiny_spec())
+    assert client.cancel(study.id).status == "cancelled"
+    with pytest.raises(ConflictError):
+        client.cancel(study.id)
+    client.delete(study.id)
+    with pytest.raises(NotFoundError):
+        client.study(study.id)
+
+
+def test_client_raises_the_services_own_errors(client: Client) -> None:
+    with pytest.raises(SpecError) as caught:
+        client.submit(tiny_spec(sampler={"name": "bayes"}))
+    assert any("sampler" in loc for loc, _ in caught.value.details)
+    with pytest.raises(MalformedDocumentError):
+        client.submit("task: [")
+
+
+def test_catalog_health_and_docs(http: TestClient) -> None:
+    tasks = http.get("/v1/tasks").json()
+    assert [t["name"] for t in tasks] == ["adding"]
+    assert "val_mse" in tasks[0]["metrics"]
+    spaces = {s["name"] for s in http.get("/v1/search-spaces").json()}
+    assert {"rnn", "lstm", "gru", "mixed"} <= spaces
+    assert http.get("/v1/search-spaces/mixed").json()["params"]["dropout"]["when"] == {
+        "num_layers": {"gt": 1}
+    }
+    assert http.get("/v1/search-spaces/nope").status_code == 422
+    assert http.get("/healthz").json()["status"] == "ok"
+    assert http.get("/docs").status_code == 200
+    schema = http.get("/openapi.json").json()
+    assert "/v1/studies/{study_id}/trials" in schema["paths"]
+    assert http.get("/v1/no-such-route").json() == {"detail": "Not Found"}
+
+
+def test_dashboard_reads_our_database_and_is_read_only(http: TestClient) -> None:
+    study_id = submit(http, tiny_spec(name="seen-by-dashboard")).json()["id"]
+    listed = http.get("/api/studies")
+    assert listed.status_code == 200
+    names = [s["study_name"] for s in listed.json()["study_summaries"]]
+    assert "seen-by-dashboard" in names
+    detail = http.get(f"/api/studies/{study_id}", params={"after": 0})
+    assert detail.status_code == 200
+    page = http.get("/dashboard", headers={"accept-encoding": "gzip"})
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert http.delete(f"/api/studies/{study_id}").status_code == 403
+    assert http.get(f"/v1/studies/{study_id}").status_code == 200
+
+
+def test_dashboard_writes_need_the_admin_token(tmp_path: Any) -> None:
+    from service.api import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(f"sqlite:///{tmp_path / 'admin.db'}", admin_token="s3cret")
+    with TestClient(create_app(settings)) as http:
+        study_id = submit(http, tiny_spec()).json()["id"]
+        denied = http.delete(f"/api/studies/{study_id}", headers={"x-admin-token": "wrong"})
+        assert denied.status_code == 403
+        allowed = http.delete(f"/api/studies/{study_id}", headers={"x-admin-token": "s3cret"})
+        assert allowed.status_code in (200, 204)

@@ -1,0 +1,98 @@
+"""Shared fixtures: a fresh database per test (SQLite file, or a PostgreSQL database of its
+own), settings with short heartbeats, and a tiny study spec that trains in about a second."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.config import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "RNNTUNE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+# In CI PostgreSQL must be there: a missing server fails these tests instead of skipping them.
+REQUIRE_POSTGRES = os.environ.get("RNNTUNE_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_available() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL.replace("+psycopg", ""), connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database created for this test and dropped after it."""
+    import psycopg
+
+    if not _postgres_available():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required but not reachable at {POSTGRES_ADMIN_URL}")
+        pytest.skip("PostgreSQL not reachable")
+    name = f"rnntune_test_{uuid.uuid4().hex[:12]}"
+    admin = POSTGRES_ADMIN_URL.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "heartbeat_interval_s": 1,
+        "grace_period_s": 3,
+        "poll_interval_s": 0.2,
+        "sweep_interval_s": 0.5,
+        "workers": 2,
+        "device": "cpu",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return make_settings(f"sqlite:///{tmp_path / 'rnntune.db'}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The same test against each supported backend."""
+    if request.param == "sqlite":
+        return make_settings(f"sqlite:///{tmp_path / 'rnntune.db'}")
+    return make_settings(request.getfixturevalue("postgres_url"))
+
+
+def tiny_spec(**overrides: Any) -> dict[str, Any]:
+    """A study whose trials train a few-unit RNN on 64 short sequences: about a second each."""
+    spec: dict[str, Any] = {
+        "task": {"name": "adding", "seq_len": 8, "n_train": 64, "n_val": 32, "n_test": 32},
+        "search_space": {
+            "params": {
+                "cell": {"type": "categorical", "choices": ["gru", "lstm"]},
+                "hidden_size": {"type": "int", "low": 4, "high": 8},
+                "lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+                "batch_size": 32,
+            }
+        },
+        "sampler": {"name": "random", "seed": 0},
+        "pruner": {"name": "none"},
+        "budget": {"n_trials": 3, "max_epochs": 2},
+    }
+    spec.update(overrides)
+    return spec

@@ -1,0 +1,142 @@
+"""Contract suite of StudyStore, run against SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import optuna
+import pytest
+from sqlalchemy import inspect, update
+
+from service.config import Settings
+from service.errors import ConflictError, NotFoundError
+from service.store import StudyStore, utcnow
+from service.store._tables import studies
+from service.tuning import parse_spec_mapping, resolve_spec
+from tests.conftest import tiny_spec
+
+
+def create(store: StudyStore, **overrides: Any) -> Any:
+    spec = parse_spec_mapping(tiny_spec(**overrides))
+    resolved = resolve_spec(spec, spaces_dir=store.settings.search_spaces_dir)
+    return store.create(
+        name=spec.name, spec=resolved.stored_spec(), direction=resolved.direction,
+        n_trials=spec.budget.n_trials, timeout_s=spec.budget.timeout_s, baseline=None,
+        user_attrs={"task": "adding"},
+    )
+
+
+@pytest.fixture
+def store(any_settings: Settings) -> Any:
+    store = StudyStore(any_settings)
+    store.initialize()
+    yield store
+    store.close()
+
+
+def test_create_get_list(store: StudyStore) -> None:
+    record = create(store, name="first")
+    assert store.get(record.id).name == "first"
+    assert record.status == "queued" and record.claimed == 0
+    assert [r.name for r in store.list()] == ["first"]
+    optuna_study = optuna.load_study(study_name="first", storage=store.optuna_storage)
+    assert optuna_study.user_attrs["task"] == "adding"
+    assert optuna_study.direction == optuna.study.StudyDirection.MINIMIZE
+
+
+def test_duplicate_name_is_a_conflict_and_creates_nothing(store: StudyStore) -> None:
+    create(store, name="same")
+    with pytest.raises(ConflictError, match="same"):
+        create(store, name="same")
+    assert len(store.list()) == 1
+    assert len(optuna.get_all_study_names(storage=store.optuna_storage)) == 1
+
+
+def test_unknown_study_is_not_found(store: StudyStore) -> None:
+    with pytest.raises(NotFoundError, match="999"):
+        store.get(999)
+
+
+def test_claims_never_exceed_the_budget_under_contention(store: StudyStore) -> None:
+    record = create(store, budget={"n_trials": 5, "max_epochs": 1})
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        claims = list(pool.map(lambda _: store.claim(), range(20)))
+    granted = [c for c in claims if c is not None]
+    assert len(granted) == 5
+    assert sorted(c.slot for c in granted) == [0, 1, 2, 3, 4]
+    assert store.get(record.id).status == "running"
+
+
+def test_claims_round_robin_between_studies(store: StudyStore) -> None:
+    a = create(store, name="a", budget={"n_trials": 10, "max_epochs": 1})
+    b = create(store, name="b", budget={"n_trials": 10, "max_epochs": 1})
+    order = []
+    for _ in range(6):
+        claim = store.claim()
+        assert claim is not None
+        order.append(claim.study.id)
+    assert order.count(a.id) == 3 and order.count(b.id) == 3
+    assert all(x != y for x, y in zip(order, order[1:], strict=False))
+
+
+def test_cancel_stops_claims_and_cannot_repeat(store: StudyStore) -> None:
+    record = create(store)
+    assert store.cancel(record.id).status == "cancelled"
+    assert store.claim() is None
+    with pytest.raises(ConflictError, match="cancelled"):
+        store.cancel(record.id)
+
+
+def test_deadline_stops_claims_and_completes_the_study(store: StudyStore) -> None:
+    record = create(store, budget={"n_trials": 5, "max_epochs": 1, "timeout_s": 60})
+    with store.engine.begin() as conn:
+        conn.execute(update(studies).where(studies.c.id == record.id)
+                     .values(deadline=utcnow() - timedelta(seconds=1)))
+    assert store.claim() is None
+    refreshed = store.refresh_status(record.id)
+    assert (refreshed.status, refreshed.stop_reason) == ("completed", "timeout")
+
+
+def test_study_completes_when_budget_is_finished(store: StudyStore) -> None:
+    record = create(store, budget={"n_trials": 2, "max_epochs": 1})
+    study = store.load_study(record)
+    for value in (0.5, 0.25):
+        claim = store.claim()
+        assert claim is not None
+        trial = study.ask()
+        study.tell(trial, value)
+        assert store.refresh_status(record.id).status in ("running", "completed")
+    assert store.claim() is None
+    final = store.get(record.id)
+    assert (final.status, final.stop_reason) == ("completed", "budget")
+
+
+def test_sweep_repairs_a_slot_leaked_by_a_dead_worker(store: StudyStore) -> None:
+    record = create(store, budget={"n_trials": 1, "max_epochs": 1})
+    assert store.claim() is not None  # the claimer dies before it asks for a trial
+    assert store.claim() is None
+    with store.engine.begin() as conn:
+        conn.execute(update(studies).where(studies.c.id == record.id)
+                     .values(last_claim_at=utcnow() - timedelta(seconds=60)))
+    store.sweep()
+    assert store.get(record.id).claimed == 0
+    assert store.claim() is not None
+
+
+def test_delete_removes_study_trials_and_row(store: StudyStore) -> None:
+    record = create(store, name="gone")
+    study = store.load_study(record)
+    study.tell(study.ask(), 1.0)
+    store.delete(record.id)
+    with pytest.raises(NotFoundError):
+        store.get(record.id)
+    assert optuna.get_all_study_names(storage=store.optuna_storage) == []
+
+
+def test_service_tables_sit_beside_optunas_with_their_own_prefix(store: StudyStore) -> None:
+    tables = set(inspect(store.engine).get_table_names())
+    ours = {t for t in tables if t.startswith("rnntune_")}
+    assert ours == {"rnntune_studies"}
+    assert {"studies", "trials", "trial_values", "alembic_version"} <= tables
