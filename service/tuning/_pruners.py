@@ -77,6 +77,12 @@ class NoneOptions(StrictOptions):
 PrunerFactory = Callable[[Any, int], optuna.pruners.BasePruner]
 
 
+def _warmup(epochs: int) -> int:
+    # Optuna skips steps < n_warmup_steps; our steps are 1-based epochs, so n warm-up epochs
+    # (never pruned) are steps 1..n, i.e. Optuna's n + 1.
+    return epochs + 1
+
+
 @dataclass(frozen=True)
 class PrunerEntry:
     options: type[StrictOptions]
@@ -86,7 +92,7 @@ class PrunerEntry:
 def _median(o: MedianOptions, _: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(
         n_startup_trials=o.n_startup_trials,
-        n_warmup_steps=o.n_warmup_steps,
+        n_warmup_steps=_warmup(o.n_warmup_steps),
         interval_steps=o.interval_steps,
         n_min_trials=o.n_min_trials,
     )
@@ -96,7 +102,7 @@ def _percentile(o: PercentileOptions, _: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.PercentilePruner(
         o.percentile,
         n_startup_trials=o.n_startup_trials,
-        n_warmup_steps=o.n_warmup_steps,
+        n_warmup_steps=_warmup(o.n_warmup_steps),
         interval_steps=o.interval_steps,
         n_min_trials=o.n_min_trials,
     )
@@ -123,7 +129,7 @@ def _hyperband(o: HyperbandOptions, max_epochs: int) -> optuna.pruners.BasePrune
 
 def _threshold(o: ThresholdOptions, _: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.ThresholdPruner(
-        lower=o.lower, upper=o.upper, n_warmup_steps=o.n_warmup_steps,
+        lower=o.lower, upper=o.upper, n_warmup_steps=_warmup(o.n_warmup_steps),
         interval_steps=o.interval_steps,
     )
 

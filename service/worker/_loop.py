@@ -44,6 +44,7 @@ class Worker:
         self.stop = stop or threading.Event()
         self.store = StudyStore(settings)
         self.trials_run = 0
+        self._last_sweep = 0.0
 
     def run_forever(self, *, max_trials: int | None = None) -> None:
         """Work until stopped (or ``max_trials`` trials ran); sleep while there is no work."""
@@ -70,6 +71,7 @@ class Worker:
         """Run one trial of some active study. False when there was nothing to do."""
         claim = self.store.claim()
         if claim is None:
+            self._sweep_when_due()
             return False
         self._run_trial(claim)
         self.trials_run += 1
@@ -78,6 +80,14 @@ class Worker:
         except RnntuneError:
             pass  # deleted meanwhile
         return True
+
+    def _sweep_when_due(self) -> None:
+        # An idle worker reaps trials of dead workers too, so a deployment without an API
+        # server (workers only) still recovers stale trials whose slots block the budget.
+        now = time.monotonic()
+        if now - self._last_sweep >= self.settings.sweep_interval_s:
+            self._last_sweep = now
+            self.store.sweep()
 
     def _run_trial(self, claim: Claim) -> None:
         record = claim.study

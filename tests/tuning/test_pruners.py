@@ -1,0 +1,252 @@
+"""Pruner registry: classes, behaviour in a real in-memory study, option errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+
+from service.errors import SpecError, UnknownNameError
+from service.tuning import PRUNERS, build_pruner, parse_pruner_options
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+EXPECTED_CLASS: dict[str, tuple[dict[str, Any], type[optuna.pruners.BasePruner]]] = {
+    "median": ({}, optuna.pruners.MedianPruner),
+    "percentile": ({"percentile": 10.0}, optuna.pruners.PercentilePruner),
+    "successive_halving": ({}, optuna.pruners.SuccessiveHalvingPruner),
+    "hyperband": ({}, optuna.pruners.HyperbandPruner),
+    "threshold": ({"upper": 1.0}, optuna.pruners.ThresholdPruner),
+    "patient": ({}, optuna.pruners.PatientPruner),
+    "wilcoxon": ({}, optuna.pruners.WilcoxonPruner),
+    "none": ({}, optuna.pruners.NopPruner),
+}
+
+
+def test_registry_is_complete() -> None:
+    assert set(PRUNERS) == set(EXPECTED_CLASS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CLASS))
+def test_build_pruner_class(name: str) -> None:
+    options, cls = EXPECTED_CLASS[name]
+    assert type(build_pruner(name, options, max_epochs=10)) is cls
+
+
+def test_median_options_reach_the_pruner() -> None:
+    pruner = build_pruner("median", {"n_startup_trials": 2, "n_warmup_steps": 4}, max_epochs=10)
+    assert pruner._n_startup_trials == 2  # type: ignore[attr-defined]
+
+
+def test_hyperband_max_resource_defaults_to_max_epochs() -> None:
+    pruner = build_pruner("hyperband", {"min_resource": 2}, max_epochs=27)
+    assert pruner._min_resource == 2  # type: ignore[attr-defined]
+    assert pruner._max_resource == 27  # type: ignore[attr-defined]
+    explicit = build_pruner("hyperband", {"max_resource": 9}, max_epochs=27)
+    assert explicit._max_resource == 9  # type: ignore[attr-defined]
+
+
+def test_patient_wrapping_median() -> None:
+    pruner = build_pruner(
+        "patient",
+        {"patience": 2, "wrapped": {"name": "median", "n_startup_trials": 1}},
+        max_epochs=10,
+    )
+    assert isinstance(pruner, optuna.pruners.PatientPruner)
+    assert pruner._patience == 2  # type: ignore[attr-defined]
+    inner = pruner._wrapped_pruner  # type: ignore[attr-defined]
+    assert isinstance(inner, optuna.pruners.MedianPruner)
+    assert inner._n_startup_trials == 1
+    alone = build_pruner("patient", {}, max_epochs=10)
+    assert alone._wrapped_pruner is None  # type: ignore[attr-defined]
+
+
+# --- behaviour in a study ------------------------------------------------------------------
+
+
+def _study(pruner: optuna.pruners.BasePruner) -> optuna.Study:
+    return optuna.create_study(direction="minimize", pruner=pruner)
+
+
+def _complete(study: optuna.Study, curve: list[float]) -> None:
+    trial = study.ask()
+    for epoch, value in enumerate(curve, start=1):
+        trial.report(value, epoch)
+    study.tell(trial, curve[-1])
+
+
+def _pruned_at(study: optuna.Study, curve: list[float]) -> int | None:
+    """Report ``curve`` epoch by epoch; the epoch at which the pruner stops it, or None."""
+    trial = study.ask()
+    for epoch, value in enumerate(curve, start=1):
+        trial.report(value, epoch)
+        if trial.should_prune():
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            return epoch
+    study.tell(trial, curve[-1])
+    return None
+
+
+def test_median_prunes_a_clearly_worse_curve() -> None:
+    pruner = build_pruner("median", {"n_startup_trials": 1, "n_warmup_steps": 0}, max_epochs=5)
+    study = _study(pruner)
+    _complete(study, [1.0, 0.8, 0.6, 0.5, 0.4])
+    assert _pruned_at(study, [0.9, 0.7, 0.5, 0.4, 0.3]) is None  # better: kept
+    assert _pruned_at(study, [5.0, 5.0, 5.0, 5.0, 5.0]) == 1
+
+
+def test_median_waits_for_startup_trials_and_warmup() -> None:
+    study = _study(build_pruner("median", {"n_startup_trials": 2, "n_warmup_steps": 0},
+                                max_epochs=5))
+    _complete(study, [1.0, 0.8, 0.6])
+    assert _pruned_at(study, [5.0, 5.0, 5.0]) is None  # only one complete trial so far
+    warm = _study(build_pruner("median", {"n_startup_trials": 1, "n_warmup_steps": 2},
+                               max_epochs=5))
+    _complete(warm, [1.0, 0.8, 0.6, 0.5])
+    assert _pruned_at(warm, [5.0, 5.0, 5.0, 5.0]) == 3  # epochs 1 and 2 are warm-up
+
+
+def test_threshold_prunes_above_upper() -> None:
+    study = _study(build_pruner("threshold", {"upper": 1.0}, max_epochs=5))
+    assert _pruned_at(study, [0.9, 0.8, 0.7]) is None
+    assert _pruned_at(study, [0.9, 1.5, 0.7]) == 2
+
+
+@pytest.mark.parametrize("name", ["median", "percentile", "threshold"])
+@pytest.mark.parametrize("warmup", [0, 1, 3])
+def test_warmup_epochs_are_never_pruned(name: str, warmup: int) -> None:
+    # n_warmup_steps counts epochs (steps are 1-based): epochs 1..n are never judged.
+    options: dict[str, Any] = {"n_warmup_steps": warmup}
+    if name == "threshold":
+        options["upper"] = 1.0
+    else:
+        options["n_startup_trials"] = 1
+    study = _study(build_pruner(name, options, max_epochs=10))
+    _complete(study, [0.5] * 6)
+    assert _pruned_at(study, [5.0] * 6) == warmup + 1
+
+
+def test_threshold_prunes_below_lower() -> None:
+    study = _study(build_pruner("threshold", {"lower": 0.1}, max_epochs=5))
+    assert _pruned_at(study, [0.5, 0.2]) is None
+    assert _pruned_at(study, [0.5, 0.05]) == 2
+
+
+def test_none_never_prunes() -> None:
+    study = _study(build_pruner("none", {}, max_epochs=5))
+    for _ in range(3):
+        _complete(study, [0.1, 0.05, 0.01])
+    assert _pruned_at(study, [1e9, float("nan"), 1e12]) is None
+
+
+def test_patient_prunes_a_stalled_curve() -> None:
+    study = _study(build_pruner("patient", {"patience": 1}, max_epochs=10))
+    assert _pruned_at(study, [1.0, 0.9, 0.8, 0.7]) is None
+    assert _pruned_at(study, [1.0, 1.1, 1.2, 1.3]) == 3
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def test_unknown_pruner_lists_valid_names() -> None:
+    with pytest.raises(UnknownNameError) as info:
+        build_pruner("asha", {}, max_epochs=10)
+    error = info.value
+    assert error.loc == ("pruner", "name")
+    assert "asha" in error.message
+    for name in PRUNERS:
+        assert name in error.message
+
+
+def test_unknown_wrapped_pruner() -> None:
+    with pytest.raises(UnknownNameError) as info:
+        build_pruner("patient", {"wrapped": {"name": "asha"}}, max_epochs=10)
+    assert info.value.loc == ("pruner", "wrapped", "name")
+    assert "median" in info.value.message
+
+
+def test_threshold_needs_a_bound() -> None:
+    with pytest.raises(SpecError) as info:
+        build_pruner("threshold", {}, max_epochs=10)
+    assert info.value.loc == ("pruner",)
+    assert "lower" in info.value.message and "upper" in info.value.message
+
+
+def test_threshold_lower_above_upper() -> None:
+    with pytest.raises(SpecError) as info:
+        build_pruner("threshold", {"lower": 2.0, "upper": 1.0}, max_epochs=10)
+    assert "2.0" in info.value.message and "1.0" in info.value.message
+
+
+@pytest.mark.parametrize("name", ["hyperband", "successive_halving"])
+def test_min_resource_above_max_epochs(name: str) -> None:
+    with pytest.raises(SpecError) as info:
+        build_pruner(name, {"min_resource": 12}, max_epochs=10)
+    assert info.value.loc == ("pruner", "min_resource")
+    assert "12" in info.value.message and "10" in info.value.message
+
+
+def test_hyperband_max_resource_above_max_epochs() -> None:
+    with pytest.raises(SpecError) as info:
+        build_pruner("hyperband", {"max_resource": 20}, max_epochs=10)
+    assert info.value.loc == ("pruner", "max_resource")
+    assert "20" in info.value.message and "10" in info.value.message
+
+
+def test_hyperband_max_resource_not_above_min_resource() -> None:
+    with pytest.raises(SpecError) as info:
+        build_pruner("hyperband", {"min_resource": 5, "max_resource": 5}, max_epochs=10)
+    assert info.value.loc == ("pruner", "max_resource")
+    with pytest.raises(SpecError) as info:
+        build_pruner("hyperband", {"min_resource": 3}, max_epochs=3)
+    assert info.value.loc == ("pruner", "max_resource")
+
+
+def test_patient_cannot_wrap_patient() -> None:
+    with pytest.raises(SpecError) as info:
+        build_pruner("patient", {"wrapped": {"name": "patient"}}, max_epochs=10)
+    assert info.value.loc == ("pruner", "wrapped", "name")
+    assert "patient" in info.value.message
+
+
+def test_wrapped_pruner_options_are_checked() -> None:
+    with pytest.raises(SpecError) as info:
+        build_pruner(
+            "patient", {"wrapped": {"name": "hyperband", "min_resource": 20}}, max_epochs=10
+        )
+    assert info.value.loc == ("pruner", "wrapped", "min_resource")
+    with pytest.raises(SpecError) as info:
+        build_pruner("patient", {"wrapped": {"name": "median", "warmup": 1}}, max_epochs=10)
+    assert info.value.loc == ("pruner", "wrapped", "warmup")
+
+
+def test_unknown_option_lists_allowed_options() -> None:
+    with pytest.raises(SpecError) as info:
+        build_pruner("median", {"warmup_steps": 2}, max_epochs=10)
+    error = info.value
+    assert not isinstance(error, UnknownNameError)
+    assert error.loc == ("pruner", "warmup_steps")
+    for option in ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"):
+        assert option in error.message
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "loc", "word"),
+    [
+        ("median", {"n_warmup_steps": -1}, ("pruner", "n_warmup_steps"), "-1"),
+        ("median", {"interval_steps": 0}, ("pruner", "interval_steps"), "0"),
+        ("percentile", {"percentile": 150}, ("pruner", "percentile"), "150"),
+        ("successive_halving", {"reduction_factor": 1}, ("pruner", "reduction_factor"), "1"),
+        ("wilcoxon", {"p_threshold": 1.0}, ("pruner", "p_threshold"), "1.0"),
+        ("patient", {"patience": -2}, ("pruner", "patience"), "-2"),
+        ("none", {"patience": 2}, ("pruner", "patience"), "none"),
+    ],
+)
+def test_bad_option_values(
+    name: str, options: dict[str, Any], loc: tuple[str, ...], word: str
+) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_pruner_options(name, options, max_epochs=10)
+    assert info.value.loc == loc
+    assert word in info.value.message

@@ -1,0 +1,222 @@
+"""Sampler registry: classes, runs on a compiled space, per-slot seeding, option errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+
+from service.errors import SpecError, UnknownNameError
+from service.spaces import SearchSpace, compile_space
+from service.tuning import SAMPLERS, build_sampler, parse_sampler_options
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = compile_space({"params": {
+    "cell": {"type": "categorical", "choices": ["lstm", "gru"]},
+    "num_layers": {"type": "int", "low": 1, "high": 3},
+    "dropout": {"type": "float", "low": 0.0, "high": 0.5, "when": {"num_layers": {"gt": 1}}},
+    "hidden_size": {"type": "int", "low": 16, "high": 256, "log": True},
+    "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+    "batch_size": 64,
+}})
+
+GRID_SPACE = compile_space({"params": {
+    "cell": {"type": "categorical", "choices": ["lstm", "gru"]},
+    "num_layers": {"type": "int", "low": 1, "high": 3},
+    "dropout": {"type": "float", "low": 0.0, "high": 0.3, "step": 0.1},
+    "batch_size": 64,
+}})
+
+EXPECTED_CLASS = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "gp": optuna.samplers.GPSampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "grid": optuna.samplers.GridSampler,
+    "nsgaii": optuna.samplers.NSGAIISampler,
+}
+
+# Small start-up counts so that the model-based samplers really use their models in a few trials.
+FAST_OPTIONS: dict[str, dict[str, Any]] = {
+    "tpe": {"n_startup_trials": 2},
+    "cmaes": {"n_startup_trials": 1},
+    "gp": {"n_startup_trials": 3},
+    "nsgaii": {"population_size": 2},
+}
+
+
+def _space_for(name: str) -> SearchSpace:
+    return GRID_SPACE if name == "grid" else SPACE
+
+
+def _objective(space: SearchSpace) -> Any:
+    def objective(trial: optuna.Trial) -> float:
+        values = space.suggest(trial)
+        return float(values.get("lr", values.get("dropout", 0.0))) + values["num_layers"]
+
+    return objective
+
+
+def test_registry_is_complete() -> None:
+    assert set(SAMPLERS) == set(EXPECTED_CLASS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CLASS))
+def test_build_sampler_class(name: str) -> None:
+    sampler = build_sampler(name, {}, seed=0, slot=0, space=_space_for(name))
+    assert type(sampler) is EXPECTED_CLASS[name]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CLASS))
+def test_sampler_runs_a_study(name: str) -> None:
+    space = _space_for(name)
+    sampler = build_sampler(name, FAST_OPTIONS.get(name, {}), seed=0, slot=0, space=space)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_objective(space), n_trials=5)
+    trials = study.trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 5
+    for trial in trials:
+        assert set(trial.params) <= set(space.names)
+        assert ("dropout" in trial.params) == (trial.params["num_layers"] > 1) or name == "grid"
+        if "lr" in trial.params:
+            assert 1e-4 <= trial.params["lr"] <= 1e-1
+
+
+def test_grid_sampler_visits_distinct_points_and_stops() -> None:
+    grid = GRID_SPACE.grid()
+    size = GRID_SPACE.grid_size(grid)
+    assert size == 2 * 3 * 4
+    study = optuna.create_study(
+        sampler=build_sampler("grid", {}, seed=3, slot=0, space=GRID_SPACE)
+    )
+    study.optimize(_objective(GRID_SPACE), n_trials=size + 5)  # stops once the grid is walked
+    points = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(points) == size
+    assert len(set(points)) == size
+    for params in (t.params for t in study.trials):
+        for key, value in params.items():
+            assert any(value == pytest.approx(point) for point in grid[key]), (key, value)
+
+
+def _first_suggestions(name: str, *, seed: int | None, slot: int, n: int = 3) -> list[Any]:
+    """Run ``n`` trials in a fresh study, one sampler per slot as the workers do."""
+    space = _space_for(name)
+    study = optuna.create_study(sampler=build_sampler(name, {}, seed=seed, slot=slot, space=space))
+    out = []
+    for i in range(n):
+        study.sampler = build_sampler(name, {}, seed=seed, slot=slot + i, space=space)
+        trial = study.ask()
+        values = space.suggest(trial)
+        study.tell(trial, _objective(space)(optuna.trial.FixedTrial(values)))
+        out.append(values)
+    return out
+
+
+@pytest.mark.parametrize("name", ["random", "tpe", "cmaes", "nsgaii", "qmc", "grid"])
+def test_same_seed_and_slot_repeat(name: str) -> None:
+    assert _first_suggestions(name, seed=7, slot=4) == _first_suggestions(name, seed=7, slot=4)
+
+
+@pytest.mark.parametrize("name", ["random", "tpe"])
+def test_different_slots_draw_different_configs(name: str) -> None:
+    # Two workers that start at once on the same study must not draw the same configuration.
+    slot0 = _first_suggestions(name, seed=7, slot=0, n=1)[0]
+    slot1 = _first_suggestions(name, seed=7, slot=1, n=1)[0]
+    assert slot0["lr"] != slot1["lr"]
+    assert slot0["hidden_size"] != slot1["hidden_size"] or slot0["cell"] != slot1["cell"]
+
+
+def test_different_seeds_differ() -> None:
+    a = _first_suggestions("random", seed=1, slot=0, n=1)[0]
+    b = _first_suggestions("random", seed=2, slot=0, n=1)[0]
+    assert a["lr"] != b["lr"]
+
+
+@pytest.mark.parametrize("name", ["qmc", "grid"])
+def test_shared_sequence_samplers_ignore_the_slot(name: str) -> None:
+    # QMC and grid walk one sequence for the whole study: every worker must use the same seed.
+    assert _first_suggestions(name, seed=7, slot=0, n=4) == _first_suggestions(
+        name, seed=7, slot=11, n=4
+    )
+
+
+def test_shared_sequence_samplers_still_follow_the_seed() -> None:
+    a = _first_suggestions("qmc", seed=1, slot=0, n=2)
+    b = _first_suggestions("qmc", seed=2, slot=0, n=2)
+    assert a != b
+
+
+def test_unknown_sampler_lists_valid_names() -> None:
+    with pytest.raises(UnknownNameError) as info:
+        build_sampler("bayes", {}, seed=0, slot=0, space=SPACE)
+    error = info.value
+    assert error.loc == ("sampler", "name")
+    assert "bayes" in error.message
+    for name in SAMPLERS:
+        assert name in error.message
+    with pytest.raises(UnknownNameError):
+        parse_sampler_options("bayes", {})
+
+
+def test_unknown_option_lists_allowed_options() -> None:
+    with pytest.raises(SpecError) as info:
+        build_sampler("tpe", {"n_startup": 3}, seed=0, slot=0, space=SPACE)
+    error = info.value
+    assert not isinstance(error, UnknownNameError)
+    assert error.loc == ("sampler", "n_startup")
+    for option in ("n_startup_trials", "n_ei_candidates", "multivariate", "constant_liar"):
+        assert option in error.message
+
+
+def test_sampler_without_options_rejects_any_option() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_sampler_options("random", {"n_startup_trials": 3})
+    assert info.value.loc == ("sampler", "n_startup_trials")
+    assert "none" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "loc", "word"),
+    [
+        ("tpe", {"n_startup_trials": -1}, ("sampler", "n_startup_trials"), "-1"),
+        ("tpe", {"n_ei_candidates": 0}, ("sampler", "n_ei_candidates"), "0"),
+        ("cmaes", {"sigma0": 0}, ("sampler", "sigma0"), "0"),
+        ("qmc", {"qmc_type": "lhs"}, ("sampler", "qmc_type"), "lhs"),
+        ("nsgaii", {"population_size": 1}, ("sampler", "population_size"), "1"),
+        ("nsgaii", {"crossover_prob": 1.5}, ("sampler", "crossover_prob"), "1.5"),
+    ],
+)
+def test_bad_option_values(
+    name: str, options: dict[str, Any], loc: tuple[str, ...], word: str
+) -> None:
+    with pytest.raises(SpecError) as info:
+        build_sampler(name, options, seed=0, slot=0, space=SPACE)
+    assert info.value.loc == loc
+    assert word in info.value.message
+    with pytest.raises(SpecError):
+        parse_sampler_options(name, options)
+
+
+def test_several_bad_options_are_all_reported() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_sampler_options("tpe", {"n_startup_trials": -1, "n_ei_candidates": 0, "x": 1})
+    locs = {loc for loc, _ in info.value.details}
+    assert locs == {
+        ("sampler", "n_startup_trials"), ("sampler", "n_ei_candidates"), ("sampler", "x")
+    }
+
+
+def test_options_reach_the_sampler() -> None:
+    options = parse_sampler_options("tpe", {"n_startup_trials": 3, "multivariate": False})
+    assert options.n_startup_trials == 3  # type: ignore[attr-defined]
+    sampler = build_sampler("tpe", {"n_startup_trials": 3}, seed=0, slot=0, space=SPACE)
+    assert sampler._n_startup_trials == 3  # type: ignore[attr-defined]
+
+
+def test_grid_sampler_needs_a_gridable_space() -> None:
+    with pytest.raises(SpecError) as info:
+        build_sampler("grid", {}, seed=0, slot=0, space=SPACE)
+    assert info.value.loc == ("search_space", "params", "dropout", "step")

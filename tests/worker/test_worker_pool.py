@@ -1,0 +1,160 @@
+"""Workers in real processes: exact budgets, killed workers, supervision, failing trials."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from optuna.trial import TrialState
+
+from service.config import Settings
+from service.store import StudyStore, count_trials
+from service.tuning import parse_spec_mapping, resolve_spec
+from service.worker import Supervisor, Worker, worker_command, worker_env
+from tests.conftest import tiny_spec
+
+
+def create(store: StudyStore, spec: dict[str, Any]) -> Any:
+    parsed = parse_spec_mapping(spec)
+    resolved = resolve_spec(parsed, spaces_dir=store.settings.search_spaces_dir)
+    return store.create(
+        name=parsed.name, spec=resolved.stored_spec(), direction=resolved.direction,
+        n_trials=parsed.budget.n_trials, timeout_s=parsed.budget.timeout_s, baseline=None,
+        user_attrs={},
+    )
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def store(any_settings: Settings) -> Iterator[StudyStore]:
+    store = StudyStore(any_settings)
+    store.initialize()
+    yield store
+    store.close()
+
+
+def test_two_worker_processes_finish_exactly_the_budget(store: StudyStore) -> None:
+    record = create(store, tiny_spec(budget={"n_trials": 7, "max_epochs": 1}))
+    supervisor = Supervisor(store.settings, count=2, name="budget")
+    supervisor.start()
+    try:
+        wait_for(lambda: store.get(record.id).status == "completed", timeout=120,
+                 what="the study to complete")
+        time.sleep(1.0)  # a worker that over-claimed would start its trial now
+    finally:
+        supervisor.stop()
+    trials = store.trials(record)
+    counts = count_trials(trials)
+    assert counts.finished == 7 and len(trials) == 7
+    assert counts.running == counts.waiting == 0
+    workers = {t.user_attrs["worker"] for t in trials}
+    assert len(workers) == 2, "both processes should have run trials"
+
+
+def slow_spec(**overrides: Any) -> dict[str, Any]:
+    spec = tiny_spec(
+        task={"name": "adding", "seq_len": 40, "n_train": 2048, "n_val": 64, "n_test": 32},
+        search_space={"params": {"cell": "gru", "hidden_size": 8, "lr": 0.01, "batch_size": 16}},
+        budget={"n_trials": 1, "max_epochs": 5},
+    )
+    spec.update(overrides)
+    return spec
+
+
+def test_killed_worker_trial_is_retried_and_the_study_completes(store: StudyStore) -> None:
+    record = create(store, slow_spec())
+    victim = subprocess.Popen(worker_command("victim"),
+                              env=worker_env(store.settings, device="cpu"))
+    try:
+        wait_for(lambda: any(t.intermediate_values for t in store.trials(record)),
+                 timeout=90, what="the first epoch to be reported")
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    assert [t.state for t in store.trials(record)] == [TrialState.RUNNING]
+    rescuer = Supervisor(store.settings, count=1, name="rescuer")
+    rescuer.start()
+    try:
+        wait_for(lambda: store.get(record.id).status == "completed", timeout=120,
+                 what="the retried trial to finish")
+    finally:
+        rescuer.stop()
+    trials = store.trials(record)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert trials[1].params == trials[0].params
+    assert trials[1].system_attrs["retry_history"] == [0]
+    counts = count_trials(trials)
+    assert (counts.finished, counts.retried, counts.running) == (1, 1, 0)
+
+
+def test_supervisor_restarts_a_dead_worker(sqlite_settings: Settings) -> None:
+    StudyStore(sqlite_settings).initialize()
+    supervisor = Supervisor(sqlite_settings, count=1, name="restart")
+    supervisor.check()
+    try:
+        first = supervisor.pids()
+        assert len(first) == 1
+        os.kill(first[0], signal.SIGKILL)
+        wait_for(lambda: supervisor.slots[0].process is not None
+                 and supervisor.slots[0].process.poll() is not None, timeout=10,
+                 what="the worker to die")
+        # It died young, so it comes back after a short crash-loop delay, not at once.
+        supervisor.check()
+        assert supervisor.pids() == []
+
+        def restarted() -> bool:
+            supervisor.check()
+            return bool(supervisor.pids())
+
+        wait_for(restarted, timeout=10, what="the restart")
+        second = supervisor.pids()
+        assert len(second) == 1 and second != first
+        assert supervisor.slots[0].restarts == 1
+    finally:
+        supervisor.stop()
+
+
+def test_diverging_trial_is_pruned_as_diverged_and_worker_goes_on(store: StudyStore) -> None:
+    diverging = create(store, tiny_spec(
+        name="diverges",
+        search_space={"params": {"cell": "rnn", "nonlinearity": "relu", "optimizer": "sgd",
+                                 "lr": 10.0, "grad_clip": 0, "hidden_size": 8,
+                                 "batch_size": 8}},
+        budget={"n_trials": 1, "max_epochs": 3},
+    ))
+    healthy = create(store, tiny_spec(name="healthy", budget={"n_trials": 1, "max_epochs": 1}))
+    worker = Worker(store.settings, worker_id="w", device="cpu")
+    worker.run_forever(max_trials=2)
+    [trial] = store.trials(diverging)
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["prune_reason"] == "diverged"
+    assert "nan" in trial.user_attrs["message"] or "inf" in trial.user_attrs["message"]
+    assert [t.state for t in store.trials(healthy)] == [TrialState.COMPLETE]
+
+
+def test_study_deleted_mid_trial_does_not_kill_the_worker(store: StudyStore) -> None:
+    doomed = create(store, slow_spec(name="doomed"))
+    after = create(store, tiny_spec(name="after", budget={"n_trials": 1, "max_epochs": 1}))
+    worker = Worker(store.settings, worker_id="w", device="cpu")
+    runner = threading.Thread(target=worker.run_forever, kwargs={"max_trials": 2})
+    runner.start()
+    wait_for(lambda: any(t.intermediate_values for t in store.trials(doomed)), timeout=60,
+             what="the doomed trial to start")
+    store.delete(doomed.id)
+    runner.join(timeout=120)
+    assert not runner.is_alive()
+    assert [t.state for t in store.trials(after)] == [TrialState.COMPLETE]
