@@ -168,7 +168,8 @@ def _trial_line(trial: TrialPublic) -> str:
     reason = f" ({trial.prune_reason})" if trial.prune_reason else ""
     duration = "" if trial.duration_s is None else f" {trial.duration_s:.1f}s"
     params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
-    return f"#{trial.number:<4} {trial.state:<8}{reason:<11} value={value}{curve}{duration}  {params}"
+    head = f"#{trial.number:<4} {trial.state:<8}{reason:<11}"
+    return f"{head} value={value}{curve}{duration}  {params}"
 
 
 def _short(value: Any) -> str:

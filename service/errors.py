@@ -9,7 +9,7 @@ The tree, classed by whether retrying the same request can help::
     │   └── MalformedDocumentError the body is not parseable YAML/JSON (HTTP 400)
     ├── NotFoundError              a study or other resource does not exist (HTTP 404)
     ├── ConflictError              the request clashes with current state (HTTP 409)
-    └── TransientError             a temporary fault (database busy, restart); retry later (HTTP 503)
+    └── TransientError             a temporary fault (database busy or restarting); retry (HTTP 503)
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ def list_tasks() -> list[TaskInfo]:
 def list_search_spaces(settings: SettingsDep) -> list[SearchSpaceInfo]:
     directory = settings.search_spaces_dir
     return [
-        SearchSpaceInfo(name=name, params=compile_space(load_space_file(name, directory)).describe())
+        SearchSpaceInfo(
+            name=name, params=compile_space(load_space_file(name, directory)).describe()
+        )
         for name in list_space_names(directory)
     ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from a2wsgi import WSGIMiddleware
 from starlette.responses import JSONResponse
@@ -39,7 +39,8 @@ class DashboardDispatcher:
 
     def _dashboard_app(self) -> ASGIApp:
         if self._dashboard is None:
-            self._dashboard = WSGIMiddleware(self._make_dashboard())  # type: ignore[arg-type]
+            wsgi = WSGIMiddleware(self._make_dashboard())
+            self._dashboard = cast(ASGIApp, wsgi)
         return self._dashboard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

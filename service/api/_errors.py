@@ -61,7 +61,9 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     details = [
         ErrorDetail(loc=[str(p) for p in e["loc"]], msg=e["msg"]) for e in exc.errors()
     ]
-    message = "; ".join(f"{'.'.join(d.loc)}: {d.msg}" for d in details) or "invalid request"
+    message = "; ".join(
+        f"{'.'.join(str(part) for part in d.loc)}: {d.msg}" for d in details
+    ) or "invalid request"
     return JSONResponse(_body("SpecError", message, details), status_code=422)
 
 

@@ -69,7 +69,7 @@ def list_studies(
         Query(alias="status"),
     ] = None,
 ) -> StudySummaryList:
-    records = store.list(status=status_filter)
+    records = store.list_studies(status=status_filter)
     return StudySummaryList(
         studies=[study_public(r, store.trials(r)) for r in records]
     )

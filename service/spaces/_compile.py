@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from service.errors import SpecError
 from service.spaces._catalog import CATALOG, HParam
@@ -15,6 +15,7 @@ from service.spaces._params import (
     CONDITION_OPS,
     CategoricalParam,
     Condition,
+    ConditionOp,
     FixedParam,
     FloatParam,
     IntParam,
@@ -57,6 +58,7 @@ def compile_space(
     if not isinstance(params_raw, Mapping) or not params_raw:
         problems.add((*base, "params"), "must be a non-empty mapping of hyperparameter names")
         _raise(problems)
+        raise AssertionError("unreachable")
     params: list[Param] = []
     by_name: dict[str, Param] = {}
     for name, spec in params_raw.items():
@@ -233,7 +235,7 @@ def _compile_when(
                 problems.add(loc, f"condition {ref} {op} {value!r} can never hold for "
                              f"{target.describe()}")
                 continue
-            conditions.append(Condition(str(ref), op, value))
+            conditions.append(Condition(str(ref), cast(ConditionOp, op), value))
     return tuple(conditions)
 
 

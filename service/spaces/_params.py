@@ -10,11 +10,11 @@ from typing import Any, Literal
 __all__ = [
     "CategoricalParam",
     "Condition",
+    "ConditionOp",
     "FixedParam",
     "FloatParam",
     "IntParam",
     "Param",
-    "ConditionOp",
 ]
 
 ConditionOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in"]
@@ -108,7 +108,7 @@ class FloatParam(_ParamBase):
     def grid(self) -> list[Any] | None:
         if self.step is None:
             return None
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return [round(self.low + i * self.step, 12) for i in range(count)]
 
     def describe(self) -> dict[str, Any]:

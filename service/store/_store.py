@@ -7,6 +7,7 @@ class of the store package, hence its size.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -123,7 +124,9 @@ class StudyStore:
         spec = {**spec, "name": study_name}
         try:
             study = optuna.create_study(
-                study_name=study_name, storage=self.optuna_storage, direction=direction
+                study_name=study_name,
+                storage=self.optuna_storage,
+                direction=optuna.study.StudyDirection[direction.upper()],
             )
         except optuna.exceptions.DuplicatedStudyError:
             raise ConflictError(f"a study named {study_name!r} already exists") from None
@@ -159,7 +162,7 @@ class StudyStore:
             raise NotFoundError(f"study {study_id} does not exist")
         return _record(row._mapping)
 
-    def list(self, *, status: str | None = None) -> list[StudyRecord]:
+    def list_studies(self, *, status: str | None = None) -> list[StudyRecord]:
         query = select(studies).order_by(studies.c.id)
         if status is not None:
             query = query.where(studies.c.status == status)
@@ -197,10 +200,8 @@ class StudyStore:
         self._delete_optuna_study(record.name)
 
     def _delete_optuna_study(self, name: str) -> None:
-        try:
+        with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=self.optuna_storage)
-        except KeyError:
-            pass
 
     # -- work distribution -------------------------------------------------------------
 
@@ -304,7 +305,7 @@ class StudyStore:
         periodically so zombies are reaped even when no worker is asking.
         """
         grace = timedelta(seconds=self.settings.grace_period_s)
-        for record in self.list():
+        for record in self.list_studies():
             if record.status not in ACTIVE_STATUSES:
                 continue
             try:

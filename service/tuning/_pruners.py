@@ -153,16 +153,16 @@ def _none(_: NoneOptions, __: int) -> optuna.pruners.BasePruner:
 
 
 PRUNERS: dict[str, PrunerEntry] = {
-    "median": PrunerEntry(MedianOptions, _median),  # type: ignore[arg-type]
-    "percentile": PrunerEntry(PercentileOptions, _percentile),  # type: ignore[arg-type]
+    "median": PrunerEntry(MedianOptions, _median),
+    "percentile": PrunerEntry(PercentileOptions, _percentile),
     "successive_halving": PrunerEntry(
-        SuccessiveHalvingOptions, _successive_halving  # type: ignore[arg-type]
+        SuccessiveHalvingOptions, _successive_halving
     ),
-    "hyperband": PrunerEntry(HyperbandOptions, _hyperband),  # type: ignore[arg-type]
-    "threshold": PrunerEntry(ThresholdOptions, _threshold),  # type: ignore[arg-type]
-    "patient": PrunerEntry(PatientOptions, _patient),  # type: ignore[arg-type]
-    "wilcoxon": PrunerEntry(WilcoxonOptions, _wilcoxon),  # type: ignore[arg-type]
-    "none": PrunerEntry(NoneOptions, _none),  # type: ignore[arg-type]
+    "hyperband": PrunerEntry(HyperbandOptions, _hyperband),
+    "threshold": PrunerEntry(ThresholdOptions, _threshold),
+    "patient": PrunerEntry(PatientOptions, _patient),
+    "wilcoxon": PrunerEntry(WilcoxonOptions, _wilcoxon),
+    "none": PrunerEntry(NoneOptions, _none),
 }
 
 
@@ -178,8 +178,10 @@ def parse_pruner_options(
 ) -> StrictOptions:
     """Validate a pruner's options against the study's epoch budget."""
     options = parse_options(_entry(name, loc).options, raw, loc=loc)
-    if isinstance(options, HyperbandOptions | SuccessiveHalvingOptions):
-        if options.min_resource > max_epochs:
+    if (
+        isinstance(options, HyperbandOptions | SuccessiveHalvingOptions)
+        and options.min_resource > max_epochs
+    ):
             raise SpecError(
                 f"min_resource {options.min_resource} exceeds budget.max_epochs {max_epochs}",
                 loc=(*loc, "min_resource"),

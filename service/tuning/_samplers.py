@@ -120,13 +120,13 @@ def _random(_: RandomOptions, seed: int | None, __: SearchSpace) -> optuna.sampl
 
 
 SAMPLERS: dict[str, SamplerEntry] = {
-    "tpe": SamplerEntry(TPEOptions, _tpe),  # type: ignore[arg-type]
-    "random": SamplerEntry(RandomOptions, _random),  # type: ignore[arg-type]
-    "cmaes": SamplerEntry(CmaEsOptions, _cmaes),  # type: ignore[arg-type]
-    "gp": SamplerEntry(GPOptions, _gp),  # type: ignore[arg-type]
-    "qmc": SamplerEntry(QMCOptions, _qmc, shared_seed=True),  # type: ignore[arg-type]
-    "grid": SamplerEntry(GridOptions, _grid, shared_seed=True),  # type: ignore[arg-type]
-    "nsgaii": SamplerEntry(NSGAIIOptions, _nsgaii),  # type: ignore[arg-type]
+    "tpe": SamplerEntry(TPEOptions, _tpe),
+    "random": SamplerEntry(RandomOptions, _random),
+    "cmaes": SamplerEntry(CmaEsOptions, _cmaes),
+    "gp": SamplerEntry(GPOptions, _gp),
+    "qmc": SamplerEntry(QMCOptions, _qmc, shared_seed=True),
+    "grid": SamplerEntry(GridOptions, _grid, shared_seed=True),
+    "nsgaii": SamplerEntry(NSGAIIOptions, _nsgaii),
 }
 
 

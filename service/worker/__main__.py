@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -27,10 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     # SIGTERM: finish the trial in hand, then exit.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker = Worker(settings, worker_id=args.worker_id, device=args.device, stop=stop)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever(max_trials=args.max_trials)
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the worker: trial errors become FAIL trials, storage errors are logged and retri
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -75,10 +76,8 @@ class Worker:
             return False
         self._run_trial(claim)
         self.trials_run += 1
-        try:
+        with contextlib.suppress(RnntuneError):  # the study may be deleted meanwhile
             self.store.refresh_status(claim.study.id)
-        except RnntuneError:
-            pass  # deleted meanwhile
         return True
 
     def _sweep_when_due(self) -> None:

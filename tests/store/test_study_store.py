@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -40,7 +41,7 @@ def test_create_get_list(store: StudyStore) -> None:
     record = create(store, name="first")
     assert store.get(record.id).name == "first"
     assert record.status == "queued" and record.claimed == 0
-    assert [r.name for r in store.list()] == ["first"]
+    assert [r.name for r in store.list_studies()] == ["first"]
     optuna_study = optuna.load_study(study_name="first", storage=store.optuna_storage)
     assert optuna_study.user_attrs["task"] == "adding"
     assert optuna_study.direction == optuna.study.StudyDirection.MINIMIZE
@@ -50,7 +51,7 @@ def test_duplicate_name_is_a_conflict_and_creates_nothing(store: StudyStore) -> 
     create(store, name="same")
     with pytest.raises(ConflictError, match="same"):
         create(store, name="same")
-    assert len(store.list()) == 1
+    assert len(store.list_studies()) == 1
     assert len(optuna.get_all_study_names(storage=store.optuna_storage)) == 1
 
 
@@ -78,7 +79,7 @@ def test_claims_round_robin_between_studies(store: StudyStore) -> None:
         assert claim is not None
         order.append(claim.study.id)
     assert order.count(a.id) == 3 and order.count(b.id) == 3
-    assert all(x != y for x, y in zip(order, order[1:], strict=False))
+    assert all(x != y for x, y in itertools.pairwise(order))
 
 
 def test_cancel_stops_claims_and_cannot_repeat(store: StudyStore) -> None:
