@@ -14,7 +14,13 @@ from typing import Any
 from tqdm import tqdm
 
 from service.client import DEFAULT_URL, Client
-from service.errors import InvalidRequestError, RnntuneError, SpecError
+from service.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    RnntuneError,
+    SpecError,
+)
 from service.schemas import StudyPublic, TrialPublic
 
 __all__ = ["main"]
@@ -287,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except RnntuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, InvalidRequestError) else 1
+        # 2: the request was wrong (bad spec, unknown study, conflict); 1: the service failed.
+        return 2 if isinstance(exc, InvalidRequestError | NotFoundError | ConflictError) else 1
     except KeyboardInterrupt:
         return 130
     return code

@@ -1,0 +1,62 @@
+"""docker-compose.yml agrees with the CLI and settings (there is no Docker engine to run it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from service.cli import build_parser
+from service.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_services_exist_and_share_one_database_url() -> None:
+    services = load()["services"]
+    assert {"postgres", "api", "worker", "dashboard"} <= set(services)
+    urls = {services[name]["environment"]["RNNTUNE_DATABASE_URL"] for name in ("api", "worker")}
+    assert len(urls) == 1
+    [url] = urls
+    assert url.startswith("postgresql+psycopg://") and "@postgres:5432/" in url
+    assert url in services["dashboard"]["command"]
+
+
+def test_postgres_has_a_health_check_and_a_volume() -> None:
+    compose = load()
+    postgres = compose["services"]["postgres"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    volume = postgres["volumes"][0].split(":")[0]
+    assert volume in compose["volumes"]
+    for name in ("api", "worker", "dashboard"):
+        assert compose["services"][name]["depends_on"]["postgres"] == {
+            "condition": "service_healthy"
+        }
+
+
+def test_commands_parse_with_the_cli_and_settings_accept_the_environment() -> None:
+    services = load()["services"]
+    parser = build_parser()
+    for name in ("api", "worker"):
+        command = services[name]["command"]
+        assert command[0] == "rnntune"
+        args = parser.parse_args(command[1:])
+        assert args.command == command[1]
+    api_args = parser.parse_args(services["api"]["command"][1:])
+    assert api_args.host == "0.0.0.0" and api_args.workers == 0
+    environment = {k.removeprefix("RNNTUNE_").lower(): v
+                   for k, v in services["worker"]["environment"].items()}
+    settings = Settings(**environment)
+    assert settings.grace_period_s >= 2 * settings.heartbeat_interval_s
+
+
+def test_worker_service_can_scale() -> None:
+    worker = load()["services"]["worker"]
+    # `--scale worker=N` needs no fixed container name and no published port.
+    assert "container_name" not in worker and "ports" not in worker
