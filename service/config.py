@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         description="A RUNNING trial whose heartbeat is older than this is failed and retried.",
     )
     max_trial_retries: int = Field(default=2, ge=0)
+    checkpoint_every_epochs: int = Field(
+        default=1, ge=1, description="Epochs between the checkpoints a retry resumes from."
+    )
     poll_interval_s: float = Field(default=1.0, gt=0)
     sweep_interval_s: float = Field(default=5.0, gt=0)
     sqlite_busy_timeout_s: int = Field(default=60, ge=1)

@@ -107,6 +107,13 @@ class StudySpec(BaseModel):
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seed of data and training.")
+    priority: int = Field(
+        default=0, ge=-100, le=100,
+        description="Workers serve higher priorities first; equal ones take turns per trial.",
+    )
+    max_parallel: int | None = Field(
+        default=None, ge=1, description="At most this many trials of the study run at once."
+    )
 
 
 class TrialCounts(BaseModel):
@@ -145,6 +152,8 @@ class StudyPublic(BaseModel):
     trials: TrialCounts
     best: BestTrialPublic | None = None
     baseline: BaselinePublic | None = None
+    priority: int = 0
+    max_parallel: int | None = None
     created_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -177,7 +186,11 @@ class TrialPublic(BaseModel):
     completed_at: datetime | None = None
     device: str | None = None
     worker: str | None = None
-    retry_of: int | None = None
+    retry_of: int | None = Field(default=None, description="The failed trial this one re-runs.")
+    retried_by: int | None = Field(default=None, description="The trial that re-ran this one.")
+    resumed_from_epoch: int | None = Field(
+        default=None, description="The checkpointed epoch a retry resumed after."
+    )
 
 
 class TrialsPage(BaseModel):

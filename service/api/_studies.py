@@ -15,7 +15,7 @@ from service.schemas import (
     TrialPublic,
     TrialsPage,
 )
-from service.store import best_trial, study_public, trial_public
+from service.store import best_trial, study_public, trial_public, trials_public
 from service.tuning import parse_spec_document, resolve_spec
 
 __all__ = ["router"]
@@ -46,6 +46,8 @@ async def submit_study(request: Request, store: StoreDep, settings: SettingsDep)
         direction=resolved.direction,
         n_trials=spec.budget.n_trials,
         timeout_s=spec.budget.timeout_s,
+        priority=spec.priority,
+        max_parallel=spec.max_parallel,
         baseline=None if baseline is None else {
             "name": baseline.name, "metric": f"val_{baseline.metric}",
             "value": baseline.value, "description": baseline.description,
@@ -92,7 +94,7 @@ def list_trials(
     ] = None,
 ) -> TrialsPage:
     record = store.get(study_id)
-    trials = [trial_public(t) for t in store.trials(record)]
+    trials = trials_public(store.trials(record))
     if state is not None:
         trials = [t for t in trials if t.state == state]
     return TrialsPage(

@@ -3,7 +3,7 @@
 from service.store._counts import count_trials, retried_numbers, retry_of
 from service.store._engine import engine_kwargs, make_engine
 from service.store._store import ACTIVE_STATUSES, Claim, StudyRecord, StudyStore, utcnow
-from service.store._views import best_trial, study_public, trial_public
+from service.store._views import best_trial, study_public, trial_public, trials_public
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -18,5 +18,6 @@ __all__ = [
     "retry_of",
     "study_public",
     "trial_public",
+    "trials_public",
     "utcnow",
 ]

@@ -9,28 +9,32 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import Engine, delete, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Engine, delete, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from service.config import Settings
 from service.errors import ConflictError, NotFoundError
+from service.store._checkpoints import CheckpointStore
 from service.store._counts import count_trials, retried_numbers
 from service.store._engine import engine_kwargs, make_engine
-from service.store._tables import metadata, studies
+from service.store._migrate import upgrade
+from service.store._tables import studies
 
-__all__ = ["ACTIVE_STATUSES", "Claim", "StudyRecord", "StudyStore", "utcnow"]
+__all__ = ["ACTIVE_STATUSES", "Claim", "StudyRecord", "StudyStore", "requeue", "utcnow"]
 
 log = logging.getLogger(__name__)
 
 ACTIVE_STATUSES = ("queued", "running")
+_INIT_ATTEMPTS = 5
 
 
 def utcnow() -> datetime:
@@ -47,6 +51,9 @@ class StudyRecord:
     spec: dict[str, Any]
     n_trials: int
     claimed: int
+    in_flight: int
+    priority: int
+    max_parallel: int | None
     baseline: dict[str, Any] | None
     created_at: datetime
     started_at: datetime | None
@@ -68,6 +75,7 @@ class StudyStore:
         self.settings = settings
         self._engine: Engine | None = None
         self._optuna: RDBStorage | None = None
+        self._checkpoints: CheckpointStore | None = None
 
     # -- connections -------------------------------------------------------------------
 
@@ -76,6 +84,12 @@ class StudyStore:
         if self._engine is None:
             self._engine = make_engine(self.settings)
         return self._engine
+
+    @property
+    def checkpoints(self) -> CheckpointStore:
+        if self._checkpoints is None:
+            self._checkpoints = CheckpointStore(self.engine)
+        return self._checkpoints
 
     @property
     def optuna_storage(self) -> RDBStorage:
@@ -93,11 +107,18 @@ class StudyStore:
 
     def initialize(self) -> None:
         """Create missing tables (ours and Optuna's). Safe to call from every process."""
-        if self.settings.is_sqlite:
-            with self.engine.connect() as conn:  # switches the file to WAL once
-                conn.exec_driver_sql("SELECT 1")
-        metadata.create_all(self.engine)
-        _ = self.optuna_storage
+        for attempt in range(1, _INIT_ATTEMPTS + 1):
+            try:
+                _ = self.optuna_storage  # creates or checks Optuna's own tables
+                upgrade(self.engine)
+                return
+            except DBAPIError:
+                # Processes starting together race to create the same tables; the loser
+                # finds them there on its next try.
+                if attempt == _INIT_ATTEMPTS:
+                    raise
+                self._optuna = None
+                time.sleep(0.2 * attempt)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -118,6 +139,8 @@ class StudyStore:
         timeout_s: float | None,
         baseline: dict[str, Any] | None,
         user_attrs: dict[str, Any],
+        priority: int = 0,
+        max_parallel: int | None = None,
     ) -> StudyRecord:
         """Create the Optuna study and our row together; on any failure neither remains."""
         study_name = name or f"{spec['task']['name']}-{uuid.uuid4().hex[:8]}"
@@ -142,6 +165,9 @@ class StudyStore:
                     spec=spec,
                     n_trials=n_trials,
                     claimed=0,
+                    in_flight=0,
+                    priority=priority,
+                    max_parallel=max_parallel,
                     baseline=baseline,
                     timeout_s=timeout_s,
                     deadline=now + timedelta(seconds=timeout_s) if timeout_s else None,
@@ -197,6 +223,7 @@ class StudyStore:
         record = self.get(study_id)
         with self.engine.begin() as conn:
             conn.execute(delete(studies).where(studies.c.id == study_id))
+        self.checkpoints.delete_study(study_id)
         self._delete_optuna_study(record.name)
 
     def _delete_optuna_study(self, name: str) -> None:
@@ -211,14 +238,11 @@ class StudyStore:
         with self.engine.connect() as conn:
             candidates = conn.execute(
                 select(studies.c.id)
-                .where(
-                    studies.c.status.in_(ACTIVE_STATUSES),
-                    studies.c.claimed < studies.c.n_trials,
-                    or_(studies.c.deadline.is_(None), studies.c.deadline > now),
-                )
-                # Round robin: the study that waited longest for a trial goes first.
-                .order_by(studies.c.last_claim_at.is_not(None), studies.c.last_claim_at,
-                          studies.c.id)
+                .where(*_claimable(now))
+                # Higher priority first; within a priority, round robin: the study that has
+                # waited longest for a trial goes first.
+                .order_by(studies.c.priority.desc(), studies.c.last_claim_at.is_not(None),
+                          studies.c.last_claim_at, studies.c.id)
             ).scalars().all()
         for study_id in candidates:
             claim = self._try_claim(study_id, now)
@@ -232,14 +256,10 @@ class StudyStore:
         with self.engine.begin() as conn:
             row = conn.execute(
                 update(studies)
-                .where(
-                    studies.c.id == study_id,
-                    studies.c.status.in_(ACTIVE_STATUSES),
-                    studies.c.claimed < studies.c.n_trials,
-                    or_(studies.c.deadline.is_(None), studies.c.deadline > now),
-                )
+                .where(studies.c.id == study_id, *_claimable(now))
                 .values(
                     claimed=studies.c.claimed + 1,
+                    in_flight=studies.c.in_flight + 1,
                     last_claim_at=now,
                     status="running",
                     started_at=func.coalesce(studies.c.started_at, now),
@@ -258,6 +278,21 @@ class StudyStore:
                 update(studies)
                 .where(studies.c.name == study_name, studies.c.claimed > 0)
                 .values(claimed=studies.c.claimed - 1)
+            )
+
+    def hand_back(self, study: optuna.Study, trial_number: int) -> None:
+        """Give an interrupted trial (already FAIL) back to the queue for another worker."""
+        trial = study.trials[trial_number]
+        requeue(study, trial, handback=True)
+        self.free_slot(study.study_name)
+
+    def trial_ended(self, study_id: int) -> None:
+        """The worker holding a slot of this study is done with its trial."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.in_flight > 0)
+                .values(in_flight=studies.c.in_flight - 1)
             )
 
     def load_study(
@@ -314,18 +349,30 @@ class StudyStore:
                 continue  # deleted meanwhile
             trials = self.trials(record)
             live = _slots_in_use(trials)
+            running = sum(1 for t in trials if t.state == TrialState.RUNNING)
             stale_claims = record.last_claim_at is None or utcnow() - record.last_claim_at > grace
-            if record.claimed != live and stale_claims:
-                # A worker died between claiming a slot and starting its trial (or freeing a
-                # slot was lost); no claim is in flight, so the trials are the truth.
-                log.info("study %s: slots %d -> %d", record.id, record.claimed, live)
+            if (record.claimed, record.in_flight) != (live, running) and stale_claims:
+                # A worker died between claiming a slot and starting its trial (or between
+                # ending it and saying so); no claim is recent, so the trials are the truth.
+                log.info("study %s: slots %d -> %d, in flight %d -> %d", record.id,
+                         record.claimed, live, record.in_flight, running)
                 with self.engine.begin() as conn:
                     conn.execute(
                         update(studies)
-                        .where(studies.c.id == record.id, studies.c.claimed == record.claimed)
-                        .values(claimed=live)
+                        .where(studies.c.id == record.id, studies.c.claimed == record.claimed,
+                               studies.c.in_flight == record.in_flight)
+                        .values(claimed=live, in_flight=running)
                     )
             self.refresh_status(record.id)
+
+
+def _claimable(now: datetime) -> list[ColumnElement[bool]]:
+    return [
+        studies.c.status.in_(ACTIVE_STATUSES),
+        studies.c.claimed < studies.c.n_trials,
+        or_(studies.c.deadline.is_(None), studies.c.deadline > now),
+        or_(studies.c.max_parallel.is_(None), studies.c.in_flight < studies.c.max_parallel),
+    ]
 
 
 def _slots_in_use(trials: list[FrozenTrial]) -> int:
@@ -346,6 +393,9 @@ def _record(row: Any) -> StudyRecord:
         spec=row["spec"],
         n_trials=row["n_trials"],
         claimed=row["claimed"],
+        in_flight=row["in_flight"],
+        priority=row["priority"],
+        max_parallel=row["max_parallel"],
         baseline=row["baseline"],
         created_at=row["created_at"],
         started_at=row["started_at"],
@@ -364,17 +414,34 @@ class _RetryAndFreeSlot:
     def __init__(self, store: StudyStore, max_retry: int) -> None:
         self._store = store
         self._max_retry = max_retry
-        self._retry = RetryHeartbeatStaleTrialCallback(
-            max_retry=max_retry, inherit_intermediate_values=True
-        )
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         history = list(trial.system_attrs.get("retry_history", []))
-        will_retry = len(history) + 1 <= self._max_retry
-        self._retry(study, trial)
-        if will_retry:
-            self._store.free_slot(study.study_name)
-            log.warning("trial %d of %s was stale; retrying it", trial.number, study.study_name)
-        else:
-            log.warning("trial %d of %s was stale and out of retries", trial.number,
+        handbacks = int(trial.system_attrs.get("handbacks", 0))
+        # Hand-backs on a graceful stop are not failures; only crashes use up retries.
+        if len(history) - handbacks >= self._max_retry:
+            log.warning("trial %d of %s was stale and is out of retries", trial.number,
                         study.study_name)
+            return
+        requeue(study, trial)
+        self._store.free_slot(study.study_name)
+        log.warning("trial %d of %s was stale; retrying it", trial.number, study.study_name)
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial, *, handback: bool = False) -> None:
+    """Add a WAITING copy of a failed trial: same parameters, user attributes (so the same
+    checkpoint key) and intermediate values; its system attributes link it to ``trial``."""
+    system_attrs: dict[str, Any] = {
+        "failed_trial": trial.number,
+        **trial.system_attrs,
+        "retry_history": [*trial.system_attrs.get("retry_history", []), trial.number],
+        "handbacks": int(trial.system_attrs.get("handbacks", 0)) + int(handback),
+    }
+    study.add_trial(optuna.create_trial(
+        state=TrialState.WAITING,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs=trial.user_attrs,
+        system_attrs=system_attrs,
+        intermediate_values=trial.intermediate_values,
+    ))

@@ -21,7 +21,7 @@ from service.schemas import (
 from service.store._counts import count_trials, retry_of
 from service.store._store import StudyRecord
 
-__all__ = ["best_trial", "study_public", "trial_public"]
+__all__ = ["best_trial", "study_public", "trial_public", "trials_public"]
 
 _STATE_NAMES = {
     TrialState.RUNNING: "running",
@@ -63,6 +63,8 @@ def study_public(record: StudyRecord, trials: Sequence[FrozenTrial]) -> StudyPub
             number=best.number, value=float(best.value), params=best.params  # type: ignore[arg-type]
         ),
         baseline=None if record.baseline is None else BaselinePublic(**record.baseline),
+        priority=record.priority,
+        max_parallel=record.max_parallel,
         created_at=_utc(record.created_at),  # type: ignore[arg-type]
         started_at=_utc(record.started_at),
         completed_at=_utc(record.completed_at),
@@ -77,7 +79,7 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def trial_public(trial: FrozenTrial) -> TrialPublic:
+def trial_public(trial: FrozenTrial, *, retried_by: int | None = None) -> TrialPublic:
     attrs = trial.user_attrs
     epochs = [
         EpochRecord(
@@ -110,4 +112,14 @@ def trial_public(trial: FrozenTrial) -> TrialPublic:
         device=attrs.get("device"),
         worker=attrs.get("worker"),
         retry_of=retry_of(trial),
+        retried_by=retried_by,
+        resumed_from_epoch=attrs.get("resumed_from_epoch"),
     )
+
+
+def trials_public(trials: Sequence[FrozenTrial]) -> list[TrialPublic]:
+    """All trials, each linked both ways to the retries that replaced failed ones."""
+    replaced_by = {
+        origin: t.number for t in trials if (origin := retry_of(t)) is not None
+    }
+    return [trial_public(t, retried_by=replaced_by.get(t.number)) for t in trials]

@@ -22,7 +22,7 @@ from ..tasks import SequenceSplit, TaskKind, compute_metrics
 from ._config import TrainConfig
 from ._optim import build_optimizer
 
-TrainStatus = Literal["completed", "stopped", "diverged"]
+TrainStatus = Literal["completed", "stopped", "diverged", "interrupted"]
 
 
 @dataclass
@@ -90,12 +90,14 @@ class Trainer:
         val: SequenceSplit,
         *,
         on_epoch_end: EpochCallback | None = None,
+        should_interrupt: Callable[[], bool] | None = None,
     ) -> TrainResult:
         """Train up to ``config.max_epochs``, validating after every epoch.
 
         Returns status ``"completed"`` after the last epoch, ``"stopped"`` when
         ``on_epoch_end`` returned True, ``"diverged"`` (with a message) on a non-finite
-        training or validation loss.
+        training or validation loss, ``"interrupted"`` when ``should_interrupt`` turned true
+        between two batches (the unfinished epoch is discarded; ``epoch`` stays at it).
         """
         if train.n == 0 or val.n == 0:
             raise ValueError(f"empty split: {train.n} training and {val.n} validation sequences")
@@ -104,7 +106,11 @@ class Trainer:
         while self.epoch < self.config.max_epochs:
             epoch = self.epoch
             started = time.perf_counter()
-            outcome = self._train_epoch(train, epoch)
+            outcome = self._train_epoch(train, epoch, should_interrupt)
+            if outcome is None:
+                result.status = "interrupted"
+                result.message = f"interrupted during epoch {epoch}"
+                return result
             if isinstance(outcome, str):
                 result.status, result.message = "diverged", outcome
                 return result
@@ -131,8 +137,11 @@ class Trainer:
                 return result
         return result
 
-    def _train_epoch(self, train: SequenceSplit, epoch: int) -> tuple[float, list[float]] | str:
-        """Run one epoch; return (mean loss, per-batch grad norms) or a divergence message."""
+    def _train_epoch(
+        self, train: SequenceSplit, epoch: int, should_interrupt: Callable[[], bool] | None
+    ) -> tuple[float, list[float]] | str | None:
+        """Run one epoch; return (mean loss, per-batch grad norms), a divergence message, or
+        None when interrupted."""
         seed = self.config.seed + epoch
         perm = torch.randperm(train.n, generator=torch.Generator().manual_seed(seed))
         perm = perm.to(self.device)
@@ -143,6 +152,8 @@ class Trainer:
         self.model.train()
         with self._seeded_rng(seed):
             for batch, start in enumerate(range(0, train.n, batch_size)):
+                if should_interrupt is not None and should_interrupt():
+                    return None
                 idx = perm[start : start + batch_size]
                 lengths = None if train.lengths is None else train.lengths[idx]
                 self.optimizer.zero_grad(set_to_none=True)

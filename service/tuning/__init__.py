@@ -1,6 +1,11 @@
 """Optuna side of a study: sampler and pruner registries, spec resolution, the objective."""
 
-from service.tuning._objective import TrialOutcome, make_objective
+from service.tuning._objective import (
+    CheckpointSink,
+    TrialInterrupted,
+    TrialOutcome,
+    make_objective,
+)
 from service.tuning._pruners import PRUNERS, build_pruner, parse_pruner_options
 from service.tuning._resolve import (
     ResolvedStudy,
@@ -13,7 +18,9 @@ from service.tuning._samplers import SAMPLERS, build_sampler, parse_sampler_opti
 __all__ = [
     "PRUNERS",
     "SAMPLERS",
+    "CheckpointSink",
     "ResolvedStudy",
+    "TrialInterrupted",
     "TrialOutcome",
     "build_pruner",
     "build_sampler",

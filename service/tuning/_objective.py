@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 import torch
@@ -17,7 +19,13 @@ from service.tasks import TaskData
 from service.training import EpochResult, TrainConfig, Trainer
 from service.tuning._resolve import ResolvedStudy
 
-__all__ = ["TrialOutcome", "load_task_data", "make_objective"]
+__all__ = [
+    "CheckpointSink",
+    "TrialInterrupted",
+    "TrialOutcome",
+    "load_task_data",
+    "make_objective",
+]
 
 # User attribute keys written on every trial; the API reads them back.
 ATTR_EPOCHS = "epochs"
@@ -26,6 +34,27 @@ ATTR_MESSAGE = "message"
 ATTR_DEVICE = "device"
 ATTR_WORKER = "worker"
 ATTR_BEST_EPOCH = "best_epoch"
+ATTR_CHECKPOINT_KEY = "checkpoint_key"
+ATTR_RESUMED_FROM = "resumed_from_epoch"
+
+
+class CheckpointSink(Protocol):
+    """Where epoch checkpoints go; the worker passes the database-backed store."""
+
+    def save(self, *, key: str, study_id: int, epoch: int, state: bytes) -> None: ...
+
+    def load(self, key: str) -> Any: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class TrialInterrupted(Exception):
+    """The worker is stopping: the trial's last checkpoint is saved and it is handed back."""
+
+    def __init__(self, trial_number: int, epoch: int) -> None:
+        super().__init__(f"trial {trial_number} interrupted; resumes after epoch {epoch}")
+        self.trial_number = trial_number
+        self.epoch = epoch
 
 
 @dataclass(frozen=True)
@@ -95,9 +124,19 @@ def make_objective(
     *,
     device: torch.device,
     worker: str,
+    study_id: int,
+    checkpoints: CheckpointSink | None = None,
+    checkpoint_every: int = 1,
+    should_interrupt: Callable[[], bool] | None = None,
     on_outcome: Callable[[TrialOutcome], None] | None = None,
 ) -> Callable[[optuna.Trial], float]:
-    """An objective for ``study.optimize`` that trains one configuration of ``resolved``."""
+    """An objective for ``study.optimize`` that trains one configuration of ``resolved``.
+
+    With ``checkpoints`` it saves the trainer every ``checkpoint_every`` epochs under a key kept
+    in the trial's user attributes; a retry inherits the key and resumes after that epoch.
+    When ``should_interrupt`` turns true it stops between batches and raises
+    ``TrialInterrupted`` so that the worker can hand the trial back.
+    """
     spec = resolved.spec
     metric_key = resolved.metric_key
     better = min if resolved.direction == "minimize" else max
@@ -115,6 +154,14 @@ def make_objective(
         )
         trainer = Trainer(model, config, kind=data.kind, device=device)
         epochs: list[dict[str, float | int]] = []
+        key = str(trial.user_attrs.get(ATTR_CHECKPOINT_KEY) or uuid.uuid4().hex)
+        if checkpoints is not None:
+            trial.set_user_attr(ATTR_CHECKPOINT_KEY, key)
+            resumed = _resume(trainer, checkpoints, key, device)
+            if resumed:
+                # The retry inherited the epoch log; keep what the checkpoint covers.
+                epochs = list(trial.user_attrs.get(ATTR_EPOCHS, []))[:resumed]
+                trial.set_user_attr(ATTR_RESUMED_FROM, resumed)
 
         def on_epoch_end(result: EpochResult) -> bool:
             value = result.val_metrics[metric_key]
@@ -129,10 +176,26 @@ def make_objective(
             trial.set_user_attr(ATTR_EPOCHS, epochs)
             if not math.isfinite(value):
                 return False  # the trainer ends a diverged run itself
+            if checkpoints is not None and step % checkpoint_every == 0 and (
+                step < spec.budget.max_epochs
+            ):
+                # Saved before the report: a retry never re-reports an epoch it has.
+                checkpoints.save(key=key, study_id=study_id, epoch=step,
+                                 state=_serialize(trainer.state_dict()))
             trial.report(value, step)
             return trial.should_prune()
 
-        outcome = trainer.fit(data.train, data.val, on_epoch_end=on_epoch_end)
+        try:
+            outcome = trainer.fit(data.train, data.val, on_epoch_end=on_epoch_end,
+                                  should_interrupt=should_interrupt)
+        except Exception:
+            if checkpoints is not None:
+                checkpoints.delete(key)  # a failed trial is final; its checkpoint is garbage
+            raise
+        if outcome.status == "interrupted":
+            raise TrialInterrupted(trial.number, trainer.epoch)
+        if checkpoints is not None:
+            checkpoints.delete(key)  # the trial is over; only a handed-back one needs it
         if outcome.status == "diverged":
             trial.set_user_attr(ATTR_PRUNE_REASON, "diverged")
             trial.set_user_attr(ATTR_MESSAGE, outcome.message)
@@ -151,6 +214,25 @@ def make_objective(
         return best
 
     return objective
+
+
+def _serialize(state: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def _resume(
+    trainer: Trainer, checkpoints: CheckpointSink, key: str, device: torch.device
+) -> int:
+    """Load the lineage's checkpoint into ``trainer``; return its epoch (0 when none)."""
+    checkpoint = checkpoints.load(key)
+    if checkpoint is None:
+        return 0
+    # weights_only: a checkpoint is tensors and numbers, never arbitrary pickled objects.
+    state = torch.load(io.BytesIO(checkpoint.state), map_location=device, weights_only=True)
+    trainer.load_state_dict(state)
+    return int(checkpoint.epoch)
 
 
 def _notify(callback: Callable[[TrialOutcome], None] | None, outcome: TrialOutcome) -> None:

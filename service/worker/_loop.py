@@ -20,7 +20,13 @@ from service.config import Settings
 from service.errors import RnntuneError
 from service.store import Claim, StudyStore
 from service.training import resolve_device
-from service.tuning import build_pruner, build_sampler, make_objective, parse_spec_mapping
+from service.tuning import (
+    TrialInterrupted,
+    build_pruner,
+    build_sampler,
+    make_objective,
+    parse_spec_mapping,
+)
 from service.tuning import resolve_spec as resolve
 
 __all__ = ["Worker"]
@@ -74,7 +80,11 @@ class Worker:
         if claim is None:
             self._sweep_when_due()
             return False
-        self._run_trial(claim)
+        try:
+            self._run_trial(claim)
+        finally:
+            with contextlib.suppress(Exception):  # the sweep repairs the count if this fails
+                self.store.trial_ended(claim.study.id)
         self.trials_run += 1
         with contextlib.suppress(RnntuneError):  # the study may be deleted meanwhile
             self.store.refresh_status(claim.study.id)
@@ -109,10 +119,32 @@ class Worker:
         except KeyError:
             log.info("study %s was deleted before its trial started", record.id)
             return
-        objective = make_objective(resolved, device=self.device, worker=self.worker_id)
+        objective = make_objective(
+            resolved,
+            device=self.device,
+            worker=self.worker_id,
+            study_id=record.id,
+            checkpoints=self.store.checkpoints,
+            checkpoint_every=self.settings.checkpoint_every_epochs,
+            should_interrupt=self.stop.is_set,
+        )
+        interrupted: list[int] = []
+
+        def run(trial: optuna.Trial) -> float:
+            try:
+                return objective(trial)
+            except TrialInterrupted as exc:
+                interrupted.append(exc.trial_number)
+                raise
+
         started = time.monotonic()
         try:
-            study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+            study.optimize(run, n_trials=1, catch=(Exception,), gc_after_trial=False)
+            for number in interrupted:
+                # Stopping: the trial's checkpoint is saved; another worker resumes it.
+                self.store.hand_back(study, number)
+                log.info("worker %s: handed back trial %d of study %s", self.worker_id,
+                         number, record.id)
         except (OperationalError, optuna.exceptions.StorageInternalError):
             raise
         except Exception as exc:

@@ -44,6 +44,16 @@ def worker_env(settings: Settings, *, device: str) -> dict[str, str]:
     return env
 
 
+def _stop_with_parent() -> None:
+    """In the child: get SIGTERM (checkpoint and hand back) if the supervisor dies, even by
+    SIGKILL, so no orphaned worker keeps running beside a restarted server."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def worker_command(worker_id: str) -> list[str]:
     return [sys.executable, "-m", "service.worker", "--worker-id", worker_id]
 
@@ -112,7 +122,9 @@ class Supervisor:
 
     def _spawn(self, slot: _Slot, now: float) -> None:
         slot.process = subprocess.Popen(
-            worker_command(slot.worker_id), env=worker_env(self.settings, device=slot.device)
+            worker_command(slot.worker_id),
+            env=worker_env(self.settings, device=slot.device),
+            preexec_fn=_stop_with_parent,
         )
         slot.started_at = now
 

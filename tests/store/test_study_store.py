@@ -14,6 +14,7 @@ from sqlalchemy import inspect, update
 from service.config import Settings
 from service.errors import ConflictError, NotFoundError
 from service.store import StudyStore, utcnow
+from service.store._migrate import current_revision, head_revision
 from service.store._tables import studies
 from service.tuning import parse_spec_mapping, resolve_spec
 from tests.conftest import tiny_spec
@@ -139,5 +140,33 @@ def test_delete_removes_study_trials_and_row(store: StudyStore) -> None:
 def test_service_tables_sit_beside_optunas_with_their_own_prefix(store: StudyStore) -> None:
     tables = set(inspect(store.engine).get_table_names())
     ours = {t for t in tables if t.startswith("rnntune_")}
-    assert ours == {"rnntune_studies"}
+    assert ours == {"rnntune_studies", "rnntune_checkpoints", "rnntune_alembic_version"}
     assert {"studies", "trials", "trial_values", "alembic_version"} <= tables
+    with store.engine.connect() as conn:
+        optuna_version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        our_version = conn.exec_driver_sql(
+            "SELECT version_num FROM rnntune_alembic_version").scalar()
+    assert optuna_version == store.optuna_storage.get_current_version()
+    assert our_version == head_revision()
+
+
+def test_upgrade_is_idempotent_and_safe_from_many_processes_at_once(
+    any_settings: Settings,
+) -> None:
+    import subprocess
+    import sys
+
+    from service.worker import worker_env
+
+    code = ("from service.config import Settings; from service.store import StudyStore; "
+            "StudyStore(Settings()).initialize()")
+    env = worker_env(any_settings, device="cpu")
+    processes = [subprocess.Popen([sys.executable, "-c", code], env=env,
+                                  stderr=subprocess.PIPE) for _ in range(4)]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err.decode()
+    store = StudyStore(any_settings)
+    store.initialize()
+    assert current_revision(store.engine) == head_revision()
+    store.close()
