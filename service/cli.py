@@ -73,11 +73,16 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.gpus is not None:
+        placements = _gpu_placements(args.gpus, args.per_gpu)
+        supervisor = Supervisor(settings, placements=placements)
+        count = len(placements)
+    else:
+        count = args.workers or settings.workers or 1
+        supervisor = Supervisor(settings, count=count)
     store = StudyStore(settings)
     store.initialize()
     store.close()
-    count = args.workers or settings.workers or 1
-    supervisor = Supervisor(settings, count=count)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     supervisor.start()
@@ -89,6 +94,25 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         pass
     supervisor.stop()
     return 0
+
+
+def _gpu_placements(spec: str, per_gpu: int) -> Any:
+    import torch
+
+    from service.worker import gpu_placements
+
+    try:
+        gpus = [int(part) for part in spec.split(",") if part.strip()]
+        placements = gpu_placements(gpus, per_gpu)
+    except ValueError as exc:
+        raise InvalidRequestError(f"--gpus {spec!r} --per-gpu {per_gpu}: {exc}") from None
+    available = torch.cuda.device_count()
+    missing = [g for g in gpus if g >= available]
+    if missing:
+        raise InvalidRequestError(
+            f"GPU(s) {missing} not present: this machine has {available} CUDA device(s)"
+        )
+    return placements
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -233,6 +257,16 @@ def _cmd_spaces(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_known_warnings() -> None:
+    # Heartbeats, stale-trial sweeps and some pruners are marked experimental in Optuna 5;
+    # we use them on purpose, and the warning on every start would only alarm users.
+    import warnings
+
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnntune", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -262,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "serve":
             command.add_argument("--host", default=None)
             command.add_argument("--port", type=int, default=None)
+        else:
+            command.add_argument("--gpus", default=None,
+                                 help="comma-separated GPU indices to pin workers to, e.g. 0,1")
+            command.add_argument("--per-gpu", type=int, default=1,
+                                 help="worker processes per GPU (with --gpus)")
 
     submit = add("submit", _cmd_submit, "submit a study spec (YAML or JSON file)")
     submit.add_argument("spec")
@@ -282,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_known_warnings()
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         description="Local worker processes started by `rnntune serve` (one torch thread each).",
     )
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N")
+    device_label: str | None = Field(
+        default=None, description="What trials record as their device (a pinned GPU's index)."
+    )
     heartbeat_interval_s: int = Field(default=10, ge=1)
     grace_period_s: int = Field(
         default=40,

@@ -125,6 +125,7 @@ def make_objective(
     device: torch.device,
     worker: str,
     study_id: int,
+    device_label: str | None = None,
     checkpoints: CheckpointSink | None = None,
     checkpoint_every: int = 1,
     should_interrupt: Callable[[], bool] | None = None,
@@ -144,7 +145,7 @@ def make_objective(
     def objective(trial: optuna.Trial) -> float:
         values = resolved.space.suggest(trial)
         hp = resolved.space.resolve(values)
-        trial.set_user_attr(ATTR_DEVICE, str(device))
+        trial.set_user_attr(ATTR_DEVICE, device_label or str(device))
         trial.set_user_attr(ATTR_WORKER, worker)
         data = load_task_data(resolved, device)
         torch.manual_seed(spec.seed)

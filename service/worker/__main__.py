@@ -9,6 +9,9 @@ import os
 import signal
 import socket
 import threading
+import warnings
+
+import optuna
 
 from service.config import Settings
 from service.worker._loop import Worker, configure_torch_threads
@@ -23,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     configure_torch_threads(1)
     stop = threading.Event()
     # SIGTERM: finish the trial in hand, then exit.

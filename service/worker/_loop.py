@@ -122,6 +122,7 @@ class Worker:
         objective = make_objective(
             resolved,
             device=self.device,
+            device_label=self.settings.device_label,
             worker=self.worker_id,
             study_id=record.id,
             checkpoints=self.store.checkpoints,

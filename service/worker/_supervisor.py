@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from service.config import Settings
 
-__all__ = ["Supervisor", "worker_command", "worker_env"]
+__all__ = ["Placement", "Supervisor", "gpu_placements", "worker_command", "worker_env"]
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,33 @@ _HEALTHY_AFTER_S = 30.0
 _MAX_RESTART_DELAY_S = 60.0
 
 
-def worker_env(settings: Settings, *, device: str) -> dict[str, str]:
-    """The child's environment: the parent's settings, spelled as RNNTUNE_* variables."""
+@dataclass(frozen=True)
+class Placement:
+    """Where one worker process runs: a device, optionally pinned to one physical GPU."""
+
+    device: str
+    gpu: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.device if self.gpu is None else f"cuda:{self.gpu}"
+
+
+def gpu_placements(gpus: list[int], per_gpu: int) -> list[Placement]:
+    """``per_gpu`` processes on each listed GPU, each seeing only its own card."""
+    if not gpus or per_gpu < 1:
+        raise ValueError("give at least one GPU and at least one process per GPU")
+    if len(set(gpus)) != len(gpus) or min(gpus) < 0:
+        raise ValueError(f"GPU indices must be distinct and non-negative, got {gpus}")
+    return [Placement(device="cuda:0", gpu=gpu) for gpu in gpus for _ in range(per_gpu)]
+
+
+def worker_env(settings: Settings, *, device: str, gpu: int | None = None) -> dict[str, str]:
+    """The child's environment: the parent's settings, spelled as RNNTUNE_* variables.
+
+    A pinned worker sees one GPU (``CUDA_VISIBLE_DEVICES``), as ``cuda:0``; its trials record
+    the physical card.
+    """
     env = dict(os.environ)
     env.update({
         "RNNTUNE_DATABASE_URL": settings.database_url,
@@ -41,6 +66,12 @@ def worker_env(settings: Settings, *, device: str) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     })
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+        env["RNNTUNE_DEVICE"] = "cuda:0"
+        env["RNNTUNE_DEVICE_LABEL"] = f"cuda:{gpu}"
+    else:
+        env.pop("RNNTUNE_DEVICE_LABEL", None)
     return env
 
 
@@ -61,7 +92,7 @@ def worker_command(worker_id: str) -> list[str]:
 @dataclass
 class _Slot:
     worker_id: str
-    device: str
+    placement: Placement
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -73,15 +104,20 @@ class Supervisor:
     """Runs ``count`` worker processes and restarts each one that exits."""
 
     def __init__(
-        self, settings: Settings, *, count: int, devices: list[str] | None = None,
+        self,
+        settings: Settings,
+        *,
+        count: int | None = None,
+        placements: list[Placement] | None = None,
         name: str | None = None,
     ) -> None:
         host = name or socket.gethostname()
-        devices = devices or [settings.device]
+        if placements is None:
+            placements = [Placement(device=settings.device)] * (count or 0)
         self.settings = settings
         self.slots = [
-            _Slot(worker_id=f"{host}-{os.getpid()}-w{i}", device=devices[i % len(devices)])
-            for i in range(count)
+            _Slot(worker_id=f"{host}-{os.getpid()}-w{i}", placement=placement)
+            for i, placement in enumerate(placements)
         ]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -123,7 +159,8 @@ class Supervisor:
     def _spawn(self, slot: _Slot, now: float) -> None:
         slot.process = subprocess.Popen(
             worker_command(slot.worker_id),
-            env=worker_env(self.settings, device=slot.device),
+            env=worker_env(self.settings, device=slot.placement.device,
+                           gpu=slot.placement.gpu),
             preexec_fn=_stop_with_parent,
         )
         slot.started_at = now

@@ -26,7 +26,7 @@ def create(store: StudyStore, **overrides: Any) -> Any:
     return store.create(
         name=spec.name, spec=resolved.stored_spec(), direction=resolved.direction,
         n_trials=spec.budget.n_trials, timeout_s=spec.budget.timeout_s, baseline=None,
-        user_attrs={"task": "adding"},
+        user_attrs={"task": "adding"}, priority=spec.priority, max_parallel=spec.max_parallel,
     )
 
 
@@ -170,3 +170,24 @@ def test_upgrade_is_idempotent_and_safe_from_many_processes_at_once(
     store.initialize()
     assert current_revision(store.engine) == head_revision()
     store.close()
+
+
+def test_higher_priority_studies_are_served_first(store: StudyStore) -> None:
+    low = create(store, name="low", budget={"n_trials": 5, "max_epochs": 1})
+    high = create(store, name="high", priority=5, budget={"n_trials": 2, "max_epochs": 1})
+    order = []
+    for _ in range(4):
+        claim = store.claim()
+        assert claim is not None
+        order.append(claim.study.id)
+    assert order == [high.id, high.id, low.id, low.id]
+
+
+def test_max_parallel_bounds_trials_in_flight(store: StudyStore) -> None:
+    record = create(store, max_parallel=1, budget={"n_trials": 3, "max_epochs": 1})
+    assert store.claim() is not None
+    assert store.claim() is None, "a second trial must wait for the first"
+    store.trial_ended(record.id)
+    claim = store.claim()
+    assert claim is not None and claim.slot == 1
+    assert store.get(record.id).in_flight == 1

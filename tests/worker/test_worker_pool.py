@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from service.config import Settings
 from service.store import StudyStore, count_trials
 from service.tuning import parse_spec_mapping, resolve_spec
-from service.worker import Supervisor, Worker, worker_command, worker_env
+from service.worker import Supervisor, Worker
 from tests.conftest import tiny_spec
 
 
@@ -26,7 +26,7 @@ def create(store: StudyStore, spec: dict[str, Any]) -> Any:
     return store.create(
         name=parsed.name, spec=resolved.stored_spec(), direction=resolved.direction,
         n_trials=parsed.budget.n_trials, timeout_s=parsed.budget.timeout_s, baseline=None,
-        user_attrs={},
+        user_attrs={}, priority=parsed.priority, max_parallel=parsed.max_parallel,
     )
 
 
@@ -73,32 +73,6 @@ def slow_spec(**overrides: Any) -> dict[str, Any]:
     )
     spec.update(overrides)
     return spec
-
-
-def test_killed_worker_trial_is_retried_and_the_study_completes(store: StudyStore) -> None:
-    record = create(store, slow_spec())
-    victim = subprocess.Popen(worker_command("victim"),
-                              env=worker_env(store.settings, device="cpu"))
-    try:
-        wait_for(lambda: any(t.intermediate_values for t in store.trials(record)),
-                 timeout=90, what="the first epoch to be reported")
-    finally:
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-    assert [t.state for t in store.trials(record)] == [TrialState.RUNNING]
-    rescuer = Supervisor(store.settings, count=1, name="rescuer")
-    rescuer.start()
-    try:
-        wait_for(lambda: store.get(record.id).status == "completed", timeout=120,
-                 what="the retried trial to finish")
-    finally:
-        rescuer.stop()
-    trials = store.trials(record)
-    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
-    assert trials[1].params == trials[0].params
-    assert trials[1].system_attrs["retry_history"] == [0]
-    counts = count_trials(trials)
-    assert (counts.finished, counts.retried, counts.running) == (1, 1, 0)
 
 
 def test_supervisor_restarts_a_dead_worker(sqlite_settings: Settings) -> None:
@@ -158,3 +132,24 @@ def test_study_deleted_mid_trial_does_not_kill_the_worker(store: StudyStore) -> 
     runner.join(timeout=120)
     assert not runner.is_alive()
     assert [t.state for t in store.trials(after)] == [TrialState.COMPLETE]
+
+
+def test_two_studies_progress_side_by_side_and_max_parallel_holds(store: StudyStore) -> None:
+    serial = create(store, tiny_spec(name="serial", max_parallel=1,
+                                     budget={"n_trials": 4, "max_epochs": 1}))
+    other = create(store, tiny_spec(name="other", budget={"n_trials": 4, "max_epochs": 1}))
+    supervisor = Supervisor(store.settings, count=2, name="fair")
+    supervisor.start()
+    try:
+        wait_for(lambda: all(store.get(r.id).status == "completed" for r in (serial, other)),
+                 timeout=120, what="both studies to complete")
+    finally:
+        supervisor.stop()
+    serial_trials = sorted(store.trials(serial), key=lambda t: t.datetime_start)
+    for earlier, later in itertools.pairwise(serial_trials):
+        assert earlier.datetime_complete <= later.datetime_start, "max_parallel=1 overlapped"
+    # Round robin: the other study did not wait for the serial one to finish.
+    first_other = min(t.datetime_start for t in store.trials(other))
+    assert first_other < serial_trials[-1].datetime_start
+    for record in (serial, other):
+        assert count_trials(store.trials(record)).finished == 4
