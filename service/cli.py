@@ -115,6 +115,23 @@ def _gpu_placements(spec: str, per_gpu: int) -> Any:
     return placements
 
 
+def _cmd_db(args: argparse.Namespace) -> int:
+    from service.store import StudyStore
+    from service.store._migrate import current_revision, head_revision
+
+    settings = _settings(args)
+    store = StudyStore(settings)
+    try:
+        if args.action == "upgrade":
+            store.initialize()
+        revision = current_revision(store.engine)
+    finally:
+        store.close()
+    print(f"database {settings.database_url}: revision {revision or 'none'} "
+          f"(newest {head_revision()})")
+    return 0
+
+
 def _client(args: argparse.Namespace) -> Client:
     return Client(args.url)
 
@@ -301,6 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="comma-separated GPU indices to pin workers to, e.g. 0,1")
             command.add_argument("--per-gpu", type=int, default=1,
                                  help="worker processes per GPU (with --gpus)")
+
+    db = add("db", _cmd_db, "create or upgrade the database tables, or show their revision",
+             remote=False)
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("--database-url", dest="database_url", default=None)
 
     submit = add("submit", _cmd_submit, "submit a study spec (YAML or JSON file)")
     submit.add_argument("spec")

@@ -107,3 +107,14 @@ def test_catalog_commands(server: str, capsys: pytest.CaptureFixture[str]) -> No
 def test_unreachable_server_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--url", f"http://127.0.0.1:{free_port()}"]) == 1
     assert "cannot reach rnntune" in capsys.readouterr().err
+
+
+def test_db_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert main(["db", "current", "--database-url", url]) == 0
+    assert "revision none" in capsys.readouterr().out
+    assert main(["db", "upgrade", "--database-url", url]) == 0
+    out = capsys.readouterr().out
+    assert "revision none" not in out and "newest" in out
+    revision = out.split("revision ")[1].split(" ")[0]
+    assert f"(newest {revision})" in out

@@ -27,6 +27,7 @@ from service.store._checkpoints import CheckpointStore
 from service.store._counts import count_trials, retried_numbers
 from service.store._engine import engine_kwargs, make_engine
 from service.store._migrate import upgrade
+from service.store._retry import retry_transient
 from service.store._tables import studies
 
 __all__ = ["ACTIVE_STATUSES", "Claim", "StudyRecord", "StudyStore", "requeue", "utcnow"]
@@ -181,6 +182,7 @@ class StudyStore:
             raise
         return self.get(study._study_id)
 
+    @retry_transient
     def get(self, study_id: int) -> StudyRecord:
         with self.engine.connect() as conn:
             row = conn.execute(select(studies).where(studies.c.id == study_id)).first()
@@ -188,6 +190,7 @@ class StudyStore:
             raise NotFoundError(f"study {study_id} does not exist")
         return _record(row._mapping)
 
+    @retry_transient
     def list_studies(self, *, status: str | None = None) -> list[StudyRecord]:
         query = select(studies).order_by(studies.c.id)
         if status is not None:
@@ -195,6 +198,7 @@ class StudyStore:
         with self.engine.connect() as conn:
             return [_record(row._mapping) for row in conn.execute(query)]
 
+    @retry_transient
     def cancel(self, study_id: int) -> StudyRecord:
         """Stop handing out trials; trials already running finish normally."""
         now = utcnow()
@@ -209,6 +213,7 @@ class StudyStore:
             raise ConflictError(f"study {study_id} is already {record.status}; nothing to cancel")
         return self.get(study_id)
 
+    @retry_transient
     def fail_study(self, study_id: int, reason: str) -> None:
         """Mark a study that cannot run at all as failed, with the reason."""
         with self.engine.begin() as conn:
@@ -232,6 +237,7 @@ class StudyStore:
 
     # -- work distribution -------------------------------------------------------------
 
+    @retry_transient
     def claim(self) -> Claim | None:
         """Claim one budget slot of the least recently served active study, if any."""
         now = utcnow()
@@ -271,6 +277,7 @@ class StudyStore:
         record = _record(row._mapping)
         return Claim(study=record, slot=record.claimed - 1)
 
+    @retry_transient
     def free_slot(self, study_name: str) -> None:
         """Give one slot back (its trial failed under a dead worker and will be retried)."""
         with self.engine.begin() as conn:
@@ -286,6 +293,7 @@ class StudyStore:
         requeue(study, trial, handback=True)
         self.free_slot(study.study_name)
 
+    @retry_transient
     def trial_ended(self, study_id: int) -> None:
         """The worker holding a slot of this study is done with its trial."""
         with self.engine.begin() as conn:
@@ -306,11 +314,13 @@ class StudyStore:
             study_name=record.name, storage=self.optuna_storage, sampler=sampler, pruner=pruner
         )
 
+    @retry_transient
     def trials(self, record: StudyRecord) -> list[FrozenTrial]:
         return self.optuna_storage.get_all_trials(record.id, deepcopy=False)
 
     # -- status ------------------------------------------------------------------------
 
+    @retry_transient
     def refresh_status(self, study_id: int) -> StudyRecord:
         """Complete a study whose budget is spent, or whose deadline passed with nothing left."""
         record = self.get(study_id)

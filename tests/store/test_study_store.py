@@ -191,3 +191,29 @@ def test_max_parallel_bounds_trials_in_flight(store: StudyStore) -> None:
     claim = store.claim()
     assert claim is not None and claim.slot == 1
     assert store.get(record.id).in_flight == 1
+
+
+def test_a_locked_database_is_waited_out_not_reported(tmp_path: Any) -> None:
+    import sqlite3
+    import threading
+    import time
+
+    from tests.conftest import make_settings
+
+    settings = make_settings(f"sqlite:///{tmp_path / 'locked.db'}", sqlite_busy_timeout_s=1)
+    store = StudyStore(settings)
+    store.initialize()
+    create(store)
+    holder = sqlite3.connect(tmp_path / "locked.db", check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock for 2.5 s
+    release = threading.Timer(2.5, holder.commit)
+    release.start()
+    started = time.monotonic()
+    try:
+        claim = store.claim()
+    finally:
+        release.join()
+        holder.close()
+    assert claim is not None, "the claim went through once the lock was released"
+    assert time.monotonic() - started >= 2.0
+    store.close()

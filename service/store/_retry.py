@@ -1,0 +1,54 @@
+"""Retry database calls through transient faults (server restart, dropped connection,
+SQLite's "database is locked") with exponential backoff."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import optuna
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+__all__ = ["is_transient", "retry_transient"]
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_DELAYS_S = (0.1, 0.3, 1.0, 2.0)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Operational errors (lost connection, lock timeout) may pass; integrity errors do not."""
+    if isinstance(error, optuna.exceptions.StorageInternalError):
+        return True
+    if isinstance(error, OperationalError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
+    """Call ``func``; on a transient database error wait and call again, a few times.
+
+    Only for calls that are safe to repeat: reads, and writes that either happen whole or
+    not at all (one statement per transaction).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for delay in _DELAYS_S:
+            try:
+                return func(*args, **kwargs)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                log.warning("%s: transient database error, retrying in %.1fs: %s",
+                            func.__qualname__, delay, error)
+                time.sleep(delay)
+        return func(*args, **kwargs)
+
+    return wrapper
