@@ -37,6 +37,17 @@ def _settings(args: argparse.Namespace) -> Any:
     return Settings(**overrides)
 
 
+def _configure_logging(level: str) -> None:
+    from service.api._request_id import RequestIdFilter
+
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -45,8 +56,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from service.worker import Supervisor
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(settings.log_level)
     store = StudyStore(settings)
     store.initialize()  # create the tables once, before the workers race to
     store.close()
@@ -71,8 +81,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from service.worker import Supervisor
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(settings.log_level)
     if args.gpus is not None:
         placements = _gpu_placements(args.gpus, args.per_gpu)
         supervisor = Supervisor(settings, placements=placements)

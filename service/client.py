@@ -15,10 +15,14 @@ from typing import Any
 import httpx
 
 from service.errors import (
+    AuthenticationError,
     ConflictError,
+    ForbiddenError,
     InvalidRequestError,
+    LimitExceededError,
     MalformedDocumentError,
     NotFoundError,
+    PayloadTooLargeError,
     RnntuneError,
     SpecError,
     TransientError,
@@ -158,15 +162,26 @@ class Client:
 
 
 def _error_from(response: httpx.Response) -> RnntuneError:
+    """Rebuild the service's exception from an RFC 9457 problem body."""
     try:
-        error = response.json().get("error", {})
+        problem = response.json()
     except ValueError:
-        error = {}
-    message = error.get("message") or f"HTTP {response.status_code}: {response.text[:200]}"
+        problem = {}
+    if not isinstance(problem, dict):
+        problem = {}
+    message = problem.get("detail") or f"HTTP {response.status_code}: {response.text[:200]}"
     status = response.status_code
     if status == 422:
-        details = [(d.get("loc", []), d.get("msg", "")) for d in error.get("details", [])]
+        details = [(e.get("loc", []), e.get("msg", "")) for e in problem.get("errors", [])]
         return SpecError(message, details=details)
+    if status == 401:
+        return AuthenticationError(message)
+    if status == 403:
+        return ForbiddenError(message)
+    if status == 413:
+        return PayloadTooLargeError(message)
+    if status == 429:
+        return LimitExceededError(message)
     if status == 400:
         return MalformedDocumentError(message)
     if status == 404:

@@ -7,6 +7,10 @@ The tree, classed by whether retrying the same request can help::
     │   ├── SpecError              a study spec, search space or option is invalid (HTTP 422)
     │   │   └── UnknownNameError   a name (task, sampler, pruner, space, ...) is not known
     │   └── MalformedDocumentError the body is not parseable YAML/JSON (HTTP 400)
+    │   ├── PayloadTooLargeError   the body or upload is over the size limit (HTTP 413)
+    │   └── LimitExceededError     a quota (e.g. running studies per key) is used up (HTTP 429)
+    ├── AuthenticationError        no valid API key (HTTP 401)
+    ├── ForbiddenError             the key's scope does not allow this (HTTP 403)
     ├── NotFoundError              a study or other resource does not exist (HTTP 404)
     ├── ConflictError              the request clashes with current state (HTTP 409)
     └── TransientError             a temporary fault (database busy or restarting); retry (HTTP 503)
@@ -18,10 +22,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "ConflictError",
+    "ForbiddenError",
     "InvalidRequestError",
+    "LimitExceededError",
     "MalformedDocumentError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "RnntuneError",
     "SpecError",
     "TransientError",
@@ -80,6 +88,22 @@ class UnknownNameError(SpecError):
 
 class MalformedDocumentError(InvalidRequestError):
     """The body could not be parsed as YAML or JSON."""
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    """The request body or upload is larger than allowed."""
+
+
+class LimitExceededError(InvalidRequestError):
+    """A configured quota is used up; it frees when running work ends."""
+
+
+class AuthenticationError(RnntuneError):
+    """The request carries no valid API key."""
+
+
+class ForbiddenError(RnntuneError):
+    """The API key is valid but its scope does not allow this request."""
 
 
 class NotFoundError(RnntuneError):

@@ -17,9 +17,9 @@ __all__ = [
     "BestTrialPublic",
     "BudgetSpec",
     "EpochRecord",
-    "ErrorBody",
-    "ErrorDetail",
     "ObjectiveSpec",
+    "Problem",
+    "ProblemError",
     "PrunerSpec",
     "SamplerSpec",
     "SearchSpaceInfo",
@@ -214,12 +214,21 @@ class SearchSpaceInfo(BaseModel):
     params: dict[str, Any]
 
 
-class ErrorDetail(BaseModel):
+class ProblemError(BaseModel):
     loc: list[str | int]
     msg: str
 
 
-class ErrorBody(BaseModel):
-    type: str
-    message: str
-    details: list[ErrorDetail] = Field(default_factory=list)
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every 4xx and 5xx response."""
+
+    type: str = Field(description="urn:rnntune:problem:<code in kebab case>")
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str = Field(description="The service's exception name, e.g. SpecError")
+    request_id: str
+    errors: list[ProblemError] | None = Field(
+        default=None, description="Every problem of an invalid spec, with its location."
+    )

@@ -13,11 +13,44 @@ from service import __version__
 from service.api import _catalog, _studies
 from service.api._dashboard import DashboardDispatcher
 from service.api._errors import install_error_handlers
+from service.api._request_id import RequestIdMiddleware
 from service.api._sweeper import Sweeper
 from service.config import Settings
+from service.schemas import Problem
 from service.store import StudyStore
 
 __all__ = ["create_api", "create_app"]
+
+
+_PROBLEM_CODES = {
+    400: "Malformed body", 401: "No valid API key", 403: "Outside the key's scope",
+    404: "Not found", 409: "Conflict with the current state", 413: "Body too large",
+    422: "Invalid request", 429: "Quota used up", 500: "Internal error",
+    503: "Database unavailable; retry",
+}
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "model": Problem}
+    for status, text in _PROBLEM_CODES.items()
+}
+
+
+def _document_problems_as_problem_json(app: FastAPI) -> None:
+    """Error responses are served as application/problem+json; say so in the schema."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    for status, response in operation.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if status[0] in "45" and "application/json" in content:
+                            content["application/problem+json"] = content.pop("application/json")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAPI:
@@ -36,6 +69,7 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
             store.close()
 
     app = FastAPI(
+        responses=_PROBLEMS,
         title="rnntune",
         version=__version__,
         description="Hyperparameter search for RNN, LSTM and GRU models. "
@@ -45,6 +79,7 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
     app.state.settings = settings
     app.state.store = store
     install_error_handlers(app)
+    _document_problems_as_problem_json(app)
     app.include_router(_studies.router)
     app.include_router(_catalog.router)
 
@@ -57,12 +92,12 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
     return app
 
 
-def create_app(settings: Settings) -> DashboardDispatcher:
+def create_app(settings: Settings) -> RequestIdMiddleware:
     """REST API and dashboard on one port: the dashboard paths go to the dashboard."""
     store = StudyStore(settings)
     api = create_api(settings, store=store)
-    return DashboardDispatcher(
+    return RequestIdMiddleware(DashboardDispatcher(
         api,
         lambda: optuna_dashboard.wsgi(store.optuna_storage),
         admin_token=settings.admin_token,
-    )
+    ))

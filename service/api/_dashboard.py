@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from a2wsgi import WSGIMiddleware
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.api._errors import problem_response
 
 __all__ = ["DashboardDispatcher", "is_dashboard_path"]
 
@@ -48,11 +49,11 @@ class DashboardDispatcher:
             await self.api(scope, receive, send)
             return
         if scope["method"] not in _READ_METHODS and not self._is_admin(scope):
-            response = JSONResponse(
-                {"error": {"type": "Forbidden", "details": [],
-                           "message": "the dashboard is read-only; send X-Admin-Token to "
-                                      "change studies from it"}},
-                status_code=403,
+            response = problem_response(
+                403,
+                "the dashboard is read-only; send X-Admin-Token to change studies from it",
+                code="ForbiddenError",
+                instance=scope["path"],
             )
             await response(scope, receive, send)
             return

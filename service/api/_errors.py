@@ -1,38 +1,71 @@
-"""The one place that maps domain and storage errors to HTTP responses."""
+"""The one place that turns errors into HTTP responses: RFC 9457 problem details.
+
+Every 4xx and 5xx body is ``application/problem+json`` with ``type``, ``title``, ``status``,
+``detail``, ``instance``, the request id, the error ``code`` (the service's exception name, so
+clients can raise the same type) and, for invalid specs, every problem in ``errors``. Nothing
+internal (stack traces, file paths, SQL) ever reaches a response.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+from typing import Any
 
 import optuna
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api._request_id import current_request_id
 from service.errors import (
+    AuthenticationError,
     ConflictError,
+    ForbiddenError,
     InvalidRequestError,
+    LimitExceededError,
     MalformedDocumentError,
     NotFoundError,
+    PayloadTooLargeError,
     RnntuneError,
     SpecError,
     TransientError,
 )
-from service.schemas import ErrorBody, ErrorDetail
 
-__all__ = ["install_error_handlers", "status_for"]
+__all__ = ["install_error_handlers", "problem_response", "status_for"]
 
 log = logging.getLogger(__name__)
 
+PROBLEM_JSON = "application/problem+json"
+
 _STATUS: list[tuple[type[RnntuneError], int]] = [
     (MalformedDocumentError, 400),
+    (PayloadTooLargeError, 413),
     (SpecError, 422),
+    (LimitExceededError, 429),
     (InvalidRequestError, 400),
+    (AuthenticationError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
     (TransientError, 503),
 ]
+
+_TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    422: "Invalid request",
+    429: "Limit exceeded",
+    500: "Internal error",
+    503: "Service unavailable",
+}
 
 
 def status_for(error: RnntuneError) -> int:
@@ -42,42 +75,81 @@ def status_for(error: RnntuneError) -> int:
     return 500
 
 
-def _body(kind: str, message: str, details: list[ErrorDetail]) -> dict[str, object]:
-    return {"error": ErrorBody(type=kind, message=message, details=details).model_dump()}
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    code: str,
+    instance: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:rnntune:problem:{_kebab(code)}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+        "request_id": current_request_id(),
+    }
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RnntuneError)
-    details: list[ErrorDetail] = []
+    errors = None
     if isinstance(exc, SpecError):
-        details = [ErrorDetail(loc=list(loc), msg=msg) for loc, msg in exc.details]
-    return JSONResponse(
-        _body(type(exc).__name__, str(exc), details), status_code=status_for(exc)
+        errors = [{"loc": list(loc), "msg": msg} for loc, msg in exc.details]
+    headers = {"WWW-Authenticate": 'Bearer, Basic realm="rnntune"'} if isinstance(
+        exc, AuthenticationError) else None
+    return problem_response(status_for(exc), str(exc), code=type(exc).__name__,
+                            instance=request.url.path, errors=errors, headers=headers)
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    return problem_response(422, detail, code="SpecError", instance=request.url.path,
+                            errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route {request.method} {request.url.path}; see /docs"
+    return problem_response(exc.status_code, detail, code="HTTPError",
+                            instance=request.url.path, headers=getattr(exc, "headers", None))
+
+
+async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("storage unavailable: %s", exc)
+    return problem_response(
+        503, "the database is busy or unavailable; retry shortly", code="TransientError",
+        instance=request.url.path, headers={"Retry-After": "2"},
     )
 
 
-async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    details = [
-        ErrorDetail(loc=[str(p) for p in e["loc"]], msg=e["msg"]) for e in exc.errors()
-    ]
-    message = "; ".join(
-        f"{'.'.join(str(part) for part in d.loc)}: {d.msg}" for d in details
-    ) or "invalid request"
-    return JSONResponse(_body("SpecError", message, details), status_code=422)
-
-
-async def _storage_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    log.warning("storage unavailable: %s", exc)
-    return JSONResponse(
-        _body("TransientError", "the database is busy or unavailable; retry shortly", []),
-        status_code=503,
-        headers={"Retry-After": "2"},
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        500, f"internal error; quote request id {current_request_id()} when reporting it",
+        code="InternalError", instance=request.url.path,
     )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RnntuneError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _storage_unavailable)
     app.add_exception_handler(optuna.exceptions.StorageInternalError, _storage_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

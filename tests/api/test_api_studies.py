@@ -66,8 +66,9 @@ def test_bad_specs_are_422_naming_the_field_and_create_nothing(
 ) -> None:
     response = submit(http, tiny_spec(**change))
     assert response.status_code == 422, response.text
-    error = response.json()["error"]
-    locs = [".".join(map(str, d["loc"])) for d in error["details"]]
+    error = response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    locs = [".".join(map(str, d["loc"])) for d in error["errors"]]
     assert any(loc_part in loc for loc in locs), locs
     assert text in json.dumps(error)
     assert http.get("/v1/studies").json()["studies"] == []
@@ -78,7 +79,8 @@ def test_malformed_documents_are_400(http: TestClient, body: str) -> None:
     response = http.post("/v1/studies", content=body,
                          headers={"content-type": "application/yaml"})
     assert response.status_code == 400
-    assert response.json()["error"]["type"] == "MalformedDocumentError"
+    assert response.json()["code"] == "MalformedDocumentError"
+    assert response.json()["status"] == 400
 
 
 def test_duplicate_name_is_409(http: TestClient) -> None:
@@ -94,7 +96,7 @@ def test_unknown_study_is_404_everywhere(http: TestClient) -> None:
                          ("DELETE", "/v1/studies/42")]:
         response = http.request(method, path)
         assert response.status_code == 404, (method, path)
-        assert "42" in response.json()["error"]["message"]
+        assert "42" in response.json()["detail"]
 
 
 def test_study_runs_and_reports_trials_best_and_counts(
@@ -153,7 +155,9 @@ def test_catalog_health_and_docs(http: TestClient) -> None:
     assert http.get("/docs").status_code == 200
     schema = http.get("/openapi.json").json()
     assert "/v1/studies/{study_id}/trials" in schema["paths"]
-    assert http.get("/v1/no-such-route").json() == {"detail": "Not Found"}
+    missing = http.get("/v1/no-such-route")
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "no route GET /v1/no-such-route; see /docs"
 
 
 def test_dashboard_reads_our_database_and_is_read_only(http: TestClient) -> None:
