@@ -57,9 +57,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _configure_logging(settings.log_level)
+    from service.api._auth import InsecureStartError, prepare_keys
+
     store = StudyStore(settings)
     store.initialize()  # create the tables once, before the workers race to
-    store.close()
+    try:
+        prepare_keys(settings, store.keys)
+    except InsecureStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
     supervisor = Supervisor(settings, count=settings.workers)
     supervisor.start()
     print(f"rnntune: API and dashboard on http://{settings.host}:{settings.port} "
@@ -142,7 +150,33 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace) -> Client:
-    return Client(args.url)
+    return Client(args.url, api_key=args.api_key)
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from service.store import StudyStore
+
+    store = StudyStore(_settings(args))
+    try:
+        store.initialize()
+        if args.action == "create":
+            key, token = store.keys.create(name=args.name, scope=args.scope)
+            print(f"created key {key.id} ({key.name}, scope {key.scope}); it is shown only "
+                  "once:", file=sys.stderr)
+            print(token)
+        elif args.action == "list":
+            for key in store.keys.list():
+                state = "revoked" if key.revoked_at else "active"
+                print(f"{key.id:>4}  {key.name:<20} {key.scope:<7} {key.prefix}...  "
+                      f"{key.created_at:%Y-%m-%d %H:%M}  {state}")
+        else:
+            if args.key_id is None:
+                raise InvalidRequestError("revoke needs the key id: rnntune keys revoke ID")
+            key = store.keys.revoke(args.key_id)
+            print(f"revoked key {key.id} ({key.name})")
+    finally:
+        store.close()
+    return 0
 
 
 def _print_json(data: Any) -> None:
@@ -304,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
         if remote:
             command.add_argument("--url", default=os.environ.get("RNNTUNE_API_URL", DEFAULT_URL),
                                  help="API address (env RNNTUNE_API_URL)")
+            command.add_argument("--api-key", default=os.environ.get("RNNTUNE_API_KEY"),
+                                 help="API key (env RNNTUNE_API_KEY)")
             command.add_argument("--json", action="store_true", help="print JSON")
         if study:
             command.add_argument("study_id", type=int)
@@ -332,6 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
              remote=False)
     db.add_argument("action", choices=["upgrade", "current"])
     db.add_argument("--database-url", dest="database_url", default=None)
+
+    keys = add("keys", _cmd_keys, "create, list or revoke API keys (on the database)",
+               remote=False)
+    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys.add_argument("key_id", type=int, nargs="?", help="the key to revoke")
+    keys.add_argument("--name", default="key", help="who or what the key is for")
+    keys.add_argument("--scope", choices=["read", "submit", "admin"], default="submit")
+    keys.add_argument("--database-url", dest="database_url", default=None)
 
     submit = add("submit", _cmd_submit, "submit a study spec (YAML or JSON file)")
     submit.add_argument("spec")

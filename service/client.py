@@ -44,14 +44,15 @@ _FINAL_STATUSES = frozenset({"completed", "cancelled", "failed"})
 
 
 class Client:
-    """``Client("http://host:8000")``; pass ``http=`` to reuse an ``httpx.Client``."""
+    """``Client("http://host:8000", api_key=...)``; ``http=`` reuses an ``httpx.Client``."""
 
     def __init__(
-        self, base_url: str = DEFAULT_URL, *, timeout_s: float = 30.0,
-        http: httpx.Client | None = None,
+        self, base_url: str = DEFAULT_URL, *, api_key: str | None = None,
+        timeout_s: float = 30.0, http: httpx.Client | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        self._headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
 
     def close(self) -> None:
         self._http.close()
@@ -151,7 +152,8 @@ class Client:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = self._http.request(method, path, **kwargs)
+            headers = {**self._headers, **kwargs.pop("headers", {})}
+            response = self._http.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:
             raise TransientError(f"cannot reach rnntune at {self.base_url}: {exc}") from exc
         if response.status_code >= 400:

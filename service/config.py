@@ -51,9 +51,29 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(default=1.0, gt=0)
     sweep_interval_s: float = Field(default=5.0, gt=0)
     sqlite_busy_timeout_s: int = Field(default=60, ge=1)
-    admin_token: str | None = Field(
+    auth: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="auto: API keys are required once any key exists, and always when the "
+        "server listens beyond loopback; on: always; off: never (trusted networks only).",
+    )
+    bootstrap_admin_key: str | None = Field(
         default=None,
-        description="Token that unlocks the dashboard's write routes (X-Admin-Token header).",
+        min_length=24,
+        description="If set and no key exists yet, an admin key with this token is created "
+        "at start (for containers).",
+    )
+    max_active_studies_per_key: int = Field(default=20, ge=1)
+    max_trials_per_study: int = Field(default=10_000, ge=1)
+    max_epochs_per_trial: int = Field(default=1_000, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="Largest spec body.")
+    max_seq_len: int = Field(default=5_000, ge=2, description="Longest sequence a task may use.")
+    max_model_params: int = Field(
+        default=50_000_000, ge=1_000,
+        description="Parameter budget of the largest model a search space allows.",
+    )
+    max_activation_bytes: int = Field(
+        default=8 * 1024**3, ge=1_000_000,
+        description="Training activation memory budget of the largest model and batch.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -69,6 +89,10 @@ class Settings(BaseSettings):
                 f"grace_period_s={grace} must be at least twice heartbeat_interval_s={interval}"
             )
         return grace
+
+    @property
+    def binds_beyond_loopback(self) -> bool:
+        return self.host not in ("127.0.0.1", "localhost", "::1")
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import _catalog, _studies
+from service.api._auth import AuthGate, prepare_keys
 from service.api._dashboard import DashboardDispatcher
 from service.api._errors import install_error_handlers
 from service.api._request_id import RequestIdMiddleware
@@ -57,9 +58,12 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
     """The REST API alone. ``store`` may be shared with the caller (the dashboard uses it)."""
     store = store or StudyStore(settings)
 
+    gate = AuthGate(settings, store.keys)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.initialize()
+        prepare_keys(settings, store.keys)
         sweeper = Sweeper(store, interval_s=settings.sweep_interval_s)
         sweeper.start()
         try:
@@ -78,6 +82,7 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.auth = gate
     install_error_handlers(app)
     _document_problems_as_problem_json(app)
     app.include_router(_studies.router)
@@ -99,5 +104,5 @@ def create_app(settings: Settings) -> RequestIdMiddleware:
     return RequestIdMiddleware(DashboardDispatcher(
         api,
         lambda: optuna_dashboard.wsgi(store.optuna_storage),
-        admin_token=settings.admin_token,
+        gate=api.state.auth,
     ))

@@ -3,19 +3,23 @@
 The dashboard's page loads ``/api/...`` and ``/static/...`` from the root, so it only works
 mounted at ``/``. A small ASGI dispatcher sends its paths to it and everything else to the
 REST API (which keeps its JSON 404s). The dashboard has no authentication of its own and can
-delete studies, so its non-GET requests need the ``X-Admin-Token`` header.
+delete studies, so it is guarded here: reading needs a read or admin key once keys are in use
+(browsers send it as the Basic password), and writing always needs an admin key.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Any, cast
 
 from a2wsgi import WSGIMiddleware
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.api._errors import problem_response
+from service.api._auth import AuthGate
+from service.api._errors import problem_response, status_for
+from service.errors import AuthenticationError, RnntuneError
 
 __all__ = ["DashboardDispatcher", "is_dashboard_path"]
 
@@ -30,13 +34,11 @@ def is_dashboard_path(path: str) -> bool:
 class DashboardDispatcher:
     """Routes requests between the REST API and a lazily built dashboard WSGI app."""
 
-    def __init__(
-        self, api: ASGIApp, make_dashboard: Callable[[], Any], *, admin_token: str | None
-    ) -> None:
+    def __init__(self, api: ASGIApp, make_dashboard: Callable[[], Any], *, gate: AuthGate) -> None:
         self.api = api
         self._make_dashboard = make_dashboard
         self._dashboard: ASGIApp | None = None
-        self._admin_token = admin_token
+        self._gate = gate
 
     def _dashboard_app(self) -> ASGIApp:
         if self._dashboard is None:
@@ -48,21 +50,36 @@ class DashboardDispatcher:
         if scope["type"] != "http" or not is_dashboard_path(scope["path"]):
             await self.api(scope, receive, send)
             return
-        if scope["method"] not in _READ_METHODS and not self._is_admin(scope):
-            response = problem_response(
-                403,
-                "the dashboard is read-only; send X-Admin-Token to change studies from it",
-                code="ForbiddenError",
-                instance=scope["path"],
-            )
-            await response(scope, receive, send)
+        refusal = await run_in_threadpool(self._refusal, scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         await self._dashboard_app()(scope, receive, send)
 
-    def _is_admin(self, scope: Scope) -> bool:
-        if not self._admin_token:
-            return False
-        for key, value in scope.get("headers", []):
-            if key == b"x-admin-token":
-                return hmac.compare_digest(value.decode("latin-1"), self._admin_token)
-        return False
+    def _refusal(self, scope: Scope) -> Response | None:
+        """Why this dashboard request may not pass, as a response; None when it may."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        writing = scope["method"] not in _READ_METHODS
+        try:
+            # The dashboard shows every study, so reading needs read scope (or admin), not a
+            # submit key limited to its own studies; writing always needs admin.
+            principal = self._gate.principal(headers, "admin" if writing else "read")
+        except RnntuneError as exc:
+            return _problem(exc, scope)
+        if writing and principal.key is None:
+            return problem_response(
+                403, "the dashboard is read-only; create an admin API key to change studies "
+                "from it", code="ForbiddenError", instance=scope["path"])
+        if principal.key is not None and principal.key.scope == "submit":
+            return problem_response(
+                403, "the dashboard shows every study; it needs a read or admin key",
+                code="ForbiddenError", instance=scope["path"])
+        return None
+
+
+def _problem(exc: RnntuneError, scope: Scope) -> Response:
+    headers = ({"WWW-Authenticate": 'Basic realm="rnntune"'}
+               if isinstance(exc, AuthenticationError) else None)
+    return problem_response(status_for(exc), str(exc), code=type(exc).__name__,
+                            instance=scope["path"], headers=headers)

@@ -23,6 +23,7 @@ from service.api._request_id import current_request_id
 from service.errors import (
     AuthenticationError,
     ConflictError,
+    DatasetError,
     ForbiddenError,
     InvalidRequestError,
     LimitExceededError,
@@ -44,6 +45,7 @@ _STATUS: list[tuple[type[RnntuneError], int]] = [
     (MalformedDocumentError, 400),
     (PayloadTooLargeError, 413),
     (SpecError, 422),
+    (DatasetError, 422),
     (LimitExceededError, 429),
     (InvalidRequestError, 400),
     (AuthenticationError, 401),

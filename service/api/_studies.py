@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
+from service.api._auth import Principal, ReadPrincipal, SubmitPrincipal, can_see
 from service.api._deps import SettingsDep, StoreDep
-from service.errors import NotFoundError
+from service.api._limits import check_spec_limits, read_limited_body
+from service.config import Settings
+from service.errors import LimitExceededError, NotFoundError
 from service.schemas import (
     StudyPublic,
     StudySpec,
@@ -15,7 +19,8 @@ from service.schemas import (
     TrialPublic,
     TrialsPage,
 )
-from service.store import best_trial, study_public, trial_public, trials_public
+from service.store import StudyRecord, StudyStore, best_trial, study_public, trial_public
+from service.store import trials_public as all_trials_public
 from service.tuning import parse_spec_document, resolve_spec
 
 __all__ = ["router"]
@@ -35,10 +40,27 @@ _SPEC_BODY = {
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StudyPublic,
              openapi_extra=_SPEC_BODY)
-async def submit_study(request: Request, store: StoreDep, settings: SettingsDep) -> StudyPublic:
+async def submit_study(
+    request: Request, store: StoreDep, settings: SettingsDep, principal: SubmitPrincipal
+) -> StudyPublic:
     """Validate a study spec (JSON or YAML body) completely, then create the study."""
-    spec = parse_spec_document(await request.body())
+    body = await read_limited_body(request, settings.max_body_bytes)
+    # Validation and database work block; keep them off the event loop.
+    return await run_in_threadpool(_submit, body, store, settings, principal)
+
+
+def _submit(
+    body: bytes, store: StudyStore, settings: Settings, principal: Principal
+) -> StudyPublic:
+    spec = parse_spec_document(body)
     resolved = resolve_spec(spec, spaces_dir=settings.search_spaces_dir)
+    check_spec_limits(resolved, settings)
+    active = store.count_active(owner_key_id=principal.key_id)
+    if active >= settings.max_active_studies_per_key:
+        raise LimitExceededError(
+            f"{active} studies of this key are queued or running, the most allowed "
+            f"({settings.max_active_studies_per_key}); wait for one to end or cancel one"
+        )
     baseline = resolved.baseline
     record = store.create(
         name=spec.name,
@@ -48,6 +70,7 @@ async def submit_study(request: Request, store: StoreDep, settings: SettingsDep)
         timeout_s=spec.budget.timeout_s,
         priority=spec.priority,
         max_parallel=spec.max_parallel,
+        owner_key_id=principal.key_id,
         baseline=None if baseline is None else {
             "name": baseline.name, "metric": f"val_{baseline.metric}",
             "value": baseline.value, "description": baseline.description,
@@ -63,22 +86,30 @@ async def submit_study(request: Request, store: StoreDep, settings: SettingsDep)
     return study_public(record, [])
 
 
+def _visible(store: StudyStore, principal: Principal, study_id: int) -> StudyRecord:
+    """The study, if this caller may see it; otherwise it does not exist for them."""
+    record = store.get(study_id)
+    if not can_see(principal, record):
+        raise NotFoundError(f"study {study_id} does not exist")
+    return record
+
+
 @router.get("", response_model=StudySummaryList)
 def list_studies(
     store: StoreDep,
+    principal: ReadPrincipal,
     status_filter: Annotated[
         Literal["queued", "running", "completed", "cancelled", "failed"] | None,
         Query(alias="status"),
     ] = None,
 ) -> StudySummaryList:
-    records = store.list_studies(status=status_filter)
-    return StudySummaryList(
-        studies=[study_public(r, store.trials(r)) for r in records]
-    )
+    records = [r for r in store.list_studies(status=status_filter) if can_see(principal, r)]
+    return StudySummaryList(studies=[study_public(r, store.trials(r)) for r in records])
 
 
 @router.get("/{study_id}", response_model=StudyPublic)
-def get_study(study_id: int, store: StoreDep) -> StudyPublic:
+def get_study(study_id: int, store: StoreDep, principal: ReadPrincipal) -> StudyPublic:
+    _visible(store, principal, study_id)
     record = store.refresh_status(study_id)
     return study_public(record, store.trials(record))
 
@@ -87,14 +118,15 @@ def get_study(study_id: int, store: StoreDep) -> StudyPublic:
 def list_trials(
     study_id: int,
     store: StoreDep,
+    principal: ReadPrincipal,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     state: Annotated[
         Literal["running", "waiting", "complete", "pruned", "fail"] | None, Query()
     ] = None,
 ) -> TrialsPage:
-    record = store.get(study_id)
-    trials = trials_public(store.trials(record))
+    record = _visible(store, principal, study_id)
+    trials = all_trials_public(store.trials(record))
     if state is not None:
         trials = [t for t in trials if t.state == state]
     return TrialsPage(
@@ -103,8 +135,8 @@ def list_trials(
 
 
 @router.get("/{study_id}/best", response_model=TrialPublic)
-def get_best(study_id: int, store: StoreDep) -> TrialPublic:
-    record = store.get(study_id)
+def get_best(study_id: int, store: StoreDep, principal: ReadPrincipal) -> TrialPublic:
+    record = _visible(store, principal, study_id)
     best = best_trial(record, store.trials(record))
     if best is None:
         raise NotFoundError(f"study {study_id} has no completed trial yet")
@@ -112,12 +144,14 @@ def get_best(study_id: int, store: StoreDep) -> TrialPublic:
 
 
 @router.post("/{study_id}/cancel", response_model=StudyPublic)
-def cancel_study(study_id: int, store: StoreDep) -> StudyPublic:
+def cancel_study(study_id: int, store: StoreDep, principal: SubmitPrincipal) -> StudyPublic:
+    _visible(store, principal, study_id)
     record = store.cancel(study_id)
     return study_public(record, store.trials(record))
 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_study(study_id: int, store: StoreDep) -> Response:
+def delete_study(study_id: int, store: StoreDep, principal: SubmitPrincipal) -> Response:
+    _visible(store, principal, study_id)
     store.delete(study_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

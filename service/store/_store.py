@@ -25,7 +25,10 @@ from service.config import Settings
 from service.errors import ConflictError, NotFoundError
 from service.store._checkpoints import CheckpointStore
 from service.store._counts import count_trials, retried_numbers
+from service.store._datasets import DatasetStore
 from service.store._engine import engine_kwargs, make_engine
+from service.store._evaluations import EvaluationStore
+from service.store._keys import KeyStore
 from service.store._migrate import upgrade
 from service.store._retry import retry_transient
 from service.store._tables import studies
@@ -61,6 +64,10 @@ class StudyRecord:
     completed_at: datetime | None
     deadline: datetime | None
     last_claim_at: datetime | None
+    owner_key_id: int | None = None
+    baselines: list[dict[str, Any]] | None = None
+    eval_status: str | None = None
+    evaluation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,9 @@ class StudyStore:
         self._engine: Engine | None = None
         self._optuna: RDBStorage | None = None
         self._checkpoints: CheckpointStore | None = None
+        self._keys: KeyStore | None = None
+        self._datasets: DatasetStore | None = None
+        self._evaluations: EvaluationStore | None = None
 
     # -- connections -------------------------------------------------------------------
 
@@ -85,6 +95,35 @@ class StudyStore:
         if self._engine is None:
             self._engine = make_engine(self.settings)
         return self._engine
+
+    @property
+    def keys(self) -> KeyStore:
+        if self._keys is None:
+            self._keys = KeyStore(self.engine)
+        return self._keys
+
+    @retry_transient
+    def count_active(self, *, owner_key_id: int | None) -> int:
+        """Queued or running studies submitted with this key (None: without a key)."""
+        owner = (studies.c.owner_key_id.is_(None) if owner_key_id is None
+                 else studies.c.owner_key_id == owner_key_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(studies)
+                .where(owner, studies.c.status.in_(ACTIVE_STATUSES))
+            ).scalar_one())
+
+    @property
+    def datasets(self) -> DatasetStore:
+        if self._datasets is None:
+            self._datasets = DatasetStore(self.engine)
+        return self._datasets
+
+    @property
+    def evaluations(self) -> EvaluationStore:
+        if self._evaluations is None:
+            self._evaluations = EvaluationStore(self.engine)
+        return self._evaluations
 
     @property
     def checkpoints(self) -> CheckpointStore:
@@ -142,9 +181,13 @@ class StudyStore:
         user_attrs: dict[str, Any],
         priority: int = 0,
         max_parallel: int | None = None,
+        owner_key_id: int | None = None,
+        baselines: list[dict[str, Any]] | None = None,
     ) -> StudyRecord:
         """Create the Optuna study and our row together; on any failure neither remains."""
-        study_name = name or f"{spec['task']['name']}-{uuid.uuid4().hex[:8]}"
+        task = spec["task"]
+        label = task.get("name") or f"dataset-{task.get('dataset')}"
+        study_name = name or f"{label}-{uuid.uuid4().hex[:8]}"
         spec = {**spec, "name": study_name}
         try:
             study = optuna.create_study(
@@ -169,7 +212,9 @@ class StudyStore:
                     in_flight=0,
                     priority=priority,
                     max_parallel=max_parallel,
+                    owner_key_id=owner_key_id,
                     baseline=baseline,
+                    baselines=baselines,
                     timeout_s=timeout_s,
                     deadline=now + timedelta(seconds=timeout_s) if timeout_s else None,
                     created_at=now,
@@ -191,10 +236,15 @@ class StudyStore:
         return _record(row._mapping)
 
     @retry_transient
-    def list_studies(self, *, status: str | None = None) -> list[StudyRecord]:
+    def list_studies(
+        self, *, status: str | None = None, owner_key_id: int | None = None
+    ) -> list[StudyRecord]:
+        """Studies by id; ``owner_key_id`` keeps those one API key submitted."""
         query = select(studies).order_by(studies.c.id)
         if status is not None:
             query = query.where(studies.c.status == status)
+        if owner_key_id is not None:
+            query = query.where(studies.c.owner_key_id == owner_key_id)
         with self.engine.connect() as conn:
             return [_record(row._mapping) for row in conn.execute(query)]
 
@@ -335,11 +385,14 @@ class StudyStore:
             reason = "timeout"
         if reason is None:
             return record
+        # A worker evaluates the best configuration on the test split once it completes.
+        evaluation = "pending" if counts.complete else "skipped"
         with self.engine.begin() as conn:
             conn.execute(
                 update(studies)
                 .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
-                .values(status="completed", stop_reason=reason, completed_at=now)
+                .values(status="completed", stop_reason=reason, completed_at=now,
+                        eval_status=evaluation)
             )
         return self.get(study_id)
 
@@ -412,6 +465,10 @@ def _record(row: Any) -> StudyRecord:
         completed_at=row["completed_at"],
         deadline=row["deadline"],
         last_claim_at=row["last_claim_at"],
+        owner_key_id=row["owner_key_id"],
+        baselines=row["baselines"],
+        eval_status=row["eval_status"],
+        evaluation=row["evaluation"],
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import (
     Table,
 )
 
-__all__ = ["checkpoints", "metadata", "studies"]
+__all__ = ["api_keys", "checkpoints", "datasets", "metadata", "studies"]
 
 # A metadata object of our own: nothing here ever touches Optuna's tables.
 metadata = MetaData()
@@ -43,6 +43,16 @@ studies = Table(
     Column("created_at", DateTime, nullable=False),
     Column("started_at", DateTime, nullable=True),
     Column("completed_at", DateTime, nullable=True),
+    Column("owner_key_id", Integer, nullable=True, index=True),  # the key that submitted it
+    # Every reference score for the objective's metric (the trivial baseline first).
+    Column("baselines", JSON, nullable=True),
+    # Final evaluation of the best configuration: null (never: cancelled, failed), pending,
+    # running (a worker holds the lease until eval_lease_until), done, failed or skipped.
+    Column("eval_status", String(16), nullable=True, index=True),
+    Column("eval_owner", String(128), nullable=True),
+    Column("eval_lease_until", DateTime, nullable=True),
+    Column("eval_attempts", Integer, nullable=False, default=0),
+    Column("evaluation", JSON, nullable=True),
 )
 
 # The latest epoch checkpoint of a trial lineage (a trial and its retries share the key),
@@ -55,4 +65,34 @@ checkpoints = Table(
     Column("epoch", Integer, nullable=False),
     Column("state", LargeBinary, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+)
+
+# Uploaded data sets, bytes and all, so that a worker on any machine can read them by id.
+datasets = Table(
+    "rnntune_datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("meta", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("owner_key_id", Integer, nullable=True, index=True),
+    Column("content", LargeBinary, nullable=False),
+)
+
+# API keys are stored as SHA-256 hashes of high-entropy random tokens; the token itself is
+# shown once, when created.
+api_keys = Table(
+    "rnntune_api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
 )

@@ -174,14 +174,24 @@ def test_dashboard_reads_our_database_and_is_read_only(http: TestClient) -> None
     assert http.get(f"/v1/studies/{study_id}").status_code == 200
 
 
-def test_dashboard_writes_need_the_admin_token(tmp_path: Any) -> None:
+def test_dashboard_writes_need_an_admin_key(sqlite_settings: Settings) -> None:
     from service.api import create_app
-    from tests.conftest import make_settings
+    from service.store import StudyStore
 
-    settings = make_settings(f"sqlite:///{tmp_path / 'admin.db'}", admin_token="s3cret")
-    with TestClient(create_app(settings)) as http:
-        study_id = submit(http, tiny_spec()).json()["id"]
-        denied = http.delete(f"/api/studies/{study_id}", headers={"x-admin-token": "wrong"})
+    store = StudyStore(sqlite_settings)
+    store.initialize()
+    _, admin = store.keys.create(name="ops", scope="admin")
+    _, reader = store.keys.create(name="viewer", scope="read")
+    store.close()
+    with TestClient(create_app(sqlite_settings)) as http:
+        study_id = submit_as(http, admin, tiny_spec()).json()["id"]
+        assert http.get("/api/studies").status_code == 401
+        assert http.get("/api/studies", auth=("any", reader)).status_code == 200
+        denied = http.delete(f"/api/studies/{study_id}", auth=("any", reader))
         assert denied.status_code == 403
-        allowed = http.delete(f"/api/studies/{study_id}", headers={"x-admin-token": "s3cret"})
+        allowed = http.delete(f"/api/studies/{study_id}", auth=("any", admin))
         assert allowed.status_code in (200, 204)
+
+
+def submit_as(http: TestClient, token: str, spec: Any) -> Any:
+    return http.post("/v1/studies", json=spec, headers={"authorization": f"Bearer {token}"})

@@ -140,7 +140,8 @@ def test_delete_removes_study_trials_and_row(store: StudyStore) -> None:
 def test_service_tables_sit_beside_optunas_with_their_own_prefix(store: StudyStore) -> None:
     tables = set(inspect(store.engine).get_table_names())
     ours = {t for t in tables if t.startswith("rnntune_")}
-    assert ours == {"rnntune_studies", "rnntune_checkpoints", "rnntune_alembic_version"}
+    assert {"rnntune_studies", "rnntune_checkpoints", "rnntune_api_keys",
+            "rnntune_alembic_version"} <= ours
     assert {"studies", "trials", "trial_values", "alembic_version"} <= tables
     with store.engine.connect() as conn:
         optuna_version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
