@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from service.config import Settings
 from service.store import StudyStore
 
-__all__ = ["SettingsDep", "StoreDep"]
+__all__ = ["SettingsDep", "StoreDep", "StudyId"]
 
 
 def _store(request: Request) -> StudyStore:
@@ -24,3 +24,6 @@ def _settings(request: Request) -> Settings:
 
 StoreDep = Annotated[StudyStore, Depends(_store)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+# Ids are database integers; bounding them turns an absurd id into a 422, not an overflow.
+StudyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The study's id")]
