@@ -52,8 +52,15 @@ def test_commands_parse_with_the_cli_and_settings_accept_the_environment() -> No
     assert api_args.host == "0.0.0.0" and api_args.workers == 0
     environment = {k.removeprefix("RNNTUNE_").lower(): v
                    for k, v in services["worker"]["environment"].items()}
+    assert services["api"]["environment"]["RNNTUNE_DATABASE_URL"] == environment["database_url"]
     settings = Settings(**environment)
     assert settings.grace_period_s >= 2 * settings.heartbeat_interval_s
+
+
+def test_api_needs_a_key_and_the_raw_dashboard_stays_on_loopback() -> None:
+    services = load()["services"]
+    assert "RNNTUNE_BOOTSTRAP_ADMIN_KEY" in services["api"]["environment"]
+    assert all(port.startswith("127.0.0.1:") for port in services["dashboard"]["ports"])
 
 
 def test_worker_service_can_scale() -> None:
