@@ -21,7 +21,7 @@ from service.errors import (
     RnntuneError,
     SpecError,
 )
-from service.schemas import StudyPublic, TrialPublic
+from service.schemas import DatasetPublic, StudyPublic, TrialPublic
 
 __all__ = ["main"]
 
@@ -186,14 +186,62 @@ def _print_json(data: Any) -> None:
 def _study_line(study: StudyPublic) -> str:
     counts = study.trials
     best = "-" if study.best is None else f"{study.best.value:.6g}"
-    baseline = "" if study.baseline is None else f" (baseline {study.baseline.value:.4g})"
+    baseline = ""
+    if study.baseline is not None and study.baseline.value is not None:
+        baseline = f" (baseline {study.baseline.value:.4g})"
     return (f"{study.id:>4}  {study.name:<28} {study.status:<10} "
             f"{counts.finished:>3}/{study.budget.n_trials:<4} complete={counts.complete} "
             f"pruned={counts.pruned} fail={counts.fail} running={counts.running}  "
-            f"best {study.objective.metric}={best}{baseline}")
+            f"best {study.objective.metric}={best}{baseline}{_evaluation_brief(study)}")
 
 
-def _watch(client: Client, study_id: int, *, poll_s: float) -> StudyPublic:
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def _evaluation_brief(study: StudyPublic) -> str:
+    evaluation = study.evaluation
+    if evaluation is None:
+        return ""
+    if evaluation.status != "done" or evaluation.seeds is None:
+        return f"  eval {evaluation.status}"
+    metric = study.objective.metric.removeprefix("val_")
+    test = (evaluation.test or {}).get(metric)
+    seeds = evaluation.seeds
+    return (f"  test {metric}={_num(test)} seeds {_num(seeds.mean)}\u00b1{_num(seeds.std)} "
+            f"(n={len(seeds.seeds)})")
+
+
+def _evaluation_lines(study: StudyPublic) -> list[str]:
+    """The best value, the final evaluation and every baseline, one per line."""
+    metric = study.objective.metric.removeprefix("val_")
+    lines = [f"validation best val_{metric}: "
+             f"{_num(None if study.best is None else study.best.value)}"
+             + ("" if study.best is None else f" (trial {study.best.number})")]
+    evaluation = study.evaluation
+    if evaluation is None:
+        lines.append("test evaluation: none (the study did not complete)")
+    elif evaluation.status != "done":
+        message = f": {evaluation.message}" if evaluation.message else ""
+        lines.append(f"test evaluation: {evaluation.status}{message}")
+    else:
+        test = evaluation.test or {}
+        lines.append("test (study seed): " + " ".join(f"{k}={_num(v)}" for k, v in test.items()))
+        if evaluation.seeds is not None:
+            seeds = evaluation.seeds
+            values = ", ".join(_num(v) for v in seeds.values)
+            lines.append(f"test_{metric} over seeds {seeds.seeds}: mean {_num(seeds.mean)} "
+                         f"std {_num(seeds.std)} [{values}]")
+    for baseline in study.baselines or ([study.baseline] if study.baseline else []):
+        lines.append(f"baseline {baseline.name} {baseline.metric.removeprefix('val_')}: val "
+                     f"{_num(baseline.value)}, test {_num(baseline.test_value)}  "
+                     f"({baseline.description})")
+    return lines
+
+
+def _watch(
+    client: Client, study_id: int, *, poll_s: float, evaluation: bool = False
+) -> StudyPublic:
     study = client.study(study_id)
     bar = tqdm(total=study.budget.n_trials, desc=f"study {study_id}", unit="trial",
                file=sys.stderr, dynamic_ncols=True)
@@ -202,14 +250,16 @@ def _watch(client: Client, study_id: int, *, poll_s: float) -> StudyPublic:
         counts = current.trials
         bar.n = counts.finished
         best = "-" if current.best is None else f"{current.best.value:.4g}"
+        evaluating = "" if current.evaluation is None or current.evaluation.status == "done" \
+            else f" eval={current.evaluation.status}"
         bar.set_postfix_str(
             f"complete={counts.complete} pruned={counts.pruned} fail={counts.fail} "
-            f"running={counts.running} best={best}"
+            f"running={counts.running} best={best}{evaluating}"
         )
         bar.refresh()
 
     try:
-        final = client.wait(study_id, poll_s=poll_s, on_progress=show)
+        final = client.wait(study_id, poll_s=poll_s, on_progress=show, evaluation=evaluation)
     finally:
         bar.close()
     return final
@@ -222,8 +272,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     with _client(args) as client:
         study = client.submit(path)
         print(f"submitted study {study.id} ({study.name})", file=sys.stderr)
-        if args.wait:
-            study = _watch(client, study.id, poll_s=args.poll)
+        if args.wait or args.evaluated:
+            study = _watch(client, study.id, poll_s=args.poll, evaluation=args.evaluated)
         if args.json:
             _print_json(study.model_dump(mode="json"))
         else:
@@ -233,7 +283,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 def _cmd_watch(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        study = _watch(client, args.study_id, poll_s=args.poll)
+        study = _watch(client, args.study_id, poll_s=args.poll, evaluation=args.evaluated)
         print(_study_line(study))
     return 0
 
@@ -248,6 +298,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
     else:
         for study in studies:
             print(_study_line(study))
+        if args.study_id:
+            for line in _evaluation_lines(studies[0]):
+                print(f"      {line}")
     return 0
 
 
@@ -285,8 +338,81 @@ def _cmd_best(args: argparse.Namespace) -> int:
         _print_json(trial.model_dump(mode="json"))
         return 0
     print(_trial_line(trial))
-    if study.baseline is not None:
-        print(f"baseline {study.baseline.name}: {study.baseline.metric}={study.baseline.value:.6g}")
+    for line in _evaluation_lines(study):
+        print(line)
+    return 0
+
+
+def _dataset_line(dataset: DatasetPublic) -> str:
+    meta = dataset.meta
+    shape = (f"{meta.get('n_samples')} sequences" if dataset.format == "npz"
+             else f"{meta.get('n_rows')} rows, target {meta.get('target')}")
+    return (f"{dataset.id:>4}  {dataset.name:<28} {dataset.kind:<14} {dataset.format:<4} "
+            f"{dataset.size_bytes:>10,} B  {shape}")
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.action == "list":
+            datasets = client.datasets()
+            if args.json:
+                _print_json([d.model_dump(mode="json") for d in datasets])
+            for dataset in [] if args.json else datasets:
+                print(_dataset_line(dataset))
+            return 0
+        if args.item is None:
+            what = "the file" if args.action == "upload" else "the data set id"
+            raise InvalidRequestError(f"datasets {args.action} needs {what}")
+        if args.action == "upload":
+            path = Path(args.item)
+            if not path.is_file():
+                raise InvalidRequestError(f"no such file: {path}")
+            dataset = client.upload_dataset(
+                path, name=args.name, format=args.format, kind=args.kind, target=args.target,
+                time_column=args.time_column,
+            )
+        elif not args.item.isdigit():
+            raise InvalidRequestError(f"a data set id is a number, got {args.item!r}")
+        elif args.action == "delete":
+            client.delete_dataset(int(args.item))
+            print(f"deleted data set {args.item}")
+            return 0
+        else:
+            dataset = client.dataset(int(args.item))
+    if args.json or args.action == "show":
+        _print_json(dataset.model_dump(mode="json"))
+    else:
+        print(_dataset_line(dataset))
+    return 0
+
+
+def _cmd_importance(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        result = client.importance(args.study_id)
+    if args.json:
+        _print_json(result.model_dump(mode="json"))
+        return 0
+    print(f"{result.evaluator} over {result.n_trials} completed trials")
+    for name, value in sorted(result.importances.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<16} {value:6.3f}  {'#' * round(40 * value)}")
+    if result.note:
+        print(f"note: {result.note}")
+    return 0
+
+
+def _cmd_enqueue(args: argparse.Namespace) -> int:
+    trials = [json.loads(text) for text in args.params]
+    with _client(args) as client:
+        result = client.enqueue(args.study_id, trials=trials, from_study=args.from_study,
+                                top_k=args.top_k, best_practice=args.best_practice)
+    if args.json:
+        _print_json(result.model_dump(mode="json"))
+        return 0
+    for trial in result.enqueued:
+        params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+        print(f"queued ({trial.source}): {params}")
+        for note in trial.notes:
+            print(f"  note: {note}")
     return 0
 
 
@@ -383,15 +509,39 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--poll", type=float, default=1.0)
     watch = add("watch", _cmd_watch, "show a live progress bar of a study", study=True)
     watch.add_argument("--poll", type=float, default=1.0)
+    for command in (submit, watch):
+        command.add_argument("--evaluated", action="store_true",
+                             help="also wait for the final evaluation on the test split")
     status = add("status", _cmd_status, "list studies, or show one")
     status.add_argument("study_id", type=int, nargs="?")
     trials = add("trials", _cmd_trials, "list a study's trials", study=True)
     trials.add_argument("--state", choices=["running", "waiting", "complete", "pruned", "fail"])
     add("best", _cmd_best, "show the best trial of a study", study=True)
+    add("importance", _cmd_importance, "hyperparameter importance of a study", study=True)
+    enqueue = add("enqueue", _cmd_enqueue, "run known configurations of a study first",
+                  study=True)
+    enqueue.add_argument("--params", action="append", default=[], metavar="JSON",
+                         help='a configuration, e.g. \'{"cell": "gru", "lr": 0.003}\'')
+    enqueue.add_argument("--from-study", type=int, default=None,
+                         help="take the best trials of this earlier study")
+    enqueue.add_argument("--top-k", type=int, default=3)
+    enqueue.add_argument("--best-practice", action="store_true",
+                         help="well-known good defaults for each cell the space allows")
     add("cancel", _cmd_cancel, "stop handing out new trials of a study", study=True)
     add("delete", _cmd_delete, "delete a study and its trials", study=True)
     add("tasks", _cmd_tasks, "list the built-in tasks")
     add("spaces", _cmd_spaces, "list the named search spaces")
+    datasets = add("datasets", _cmd_datasets, "upload, list, show or delete data sets")
+    datasets.add_argument("action", choices=["upload", "list", "show", "delete"])
+    datasets.add_argument("item", nargs="?", help="FILE to upload, or the data set ID")
+    datasets.add_argument("--name", default=None, help="unique name (default: the file name)")
+    datasets.add_argument("--format", choices=["npz", "csv"], default=None,
+                          help="default: from the file name")
+    datasets.add_argument("--kind", choices=["classification", "regression", "forecasting"],
+                          default=None, help="default: from the labels' type; CSV: forecasting")
+    datasets.add_argument("--target", default=None, help="CSV: the column to forecast")
+    datasets.add_argument("--time-column", dest="time_column", default=None,
+                          help="CSV: the time column, if any")
     return parser
 
 

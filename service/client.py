@@ -17,6 +17,7 @@ import httpx
 from service.errors import (
     AuthenticationError,
     ConflictError,
+    DatasetError,
     ForbiddenError,
     InvalidRequestError,
     LimitExceededError,
@@ -28,6 +29,12 @@ from service.errors import (
     TransientError,
 )
 from service.schemas import (
+    DatasetList,
+    DatasetPublic,
+    EnqueueRequest,
+    EnqueueResult,
+    EnqueueTrial,
+    ImportancePublic,
     SearchSpaceInfo,
     StudyPublic,
     StudySpec,
@@ -41,6 +48,7 @@ __all__ = ["DEFAULT_URL", "Client"]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 _FINAL_STATUSES = frozenset({"completed", "cancelled", "failed"})
+_EVALUATING = frozenset({"pending", "running"})
 
 
 class Client:
@@ -115,6 +123,36 @@ class Client:
     def delete(self, study_id: int) -> None:
         self._request("DELETE", f"/v1/studies/{study_id}")
 
+    def importance(self, study_id: int) -> ImportancePublic:
+        """Hyperparameter importance (PED-ANOVA), with a note when it may mislead."""
+        data = self._request("GET", f"/v1/studies/{study_id}/importance")
+        return ImportancePublic.model_validate(data)
+
+    def enqueue(
+        self,
+        study_id: int,
+        *,
+        trials: list[dict[str, Any]] | None = None,
+        from_study: int | None = None,
+        top_k: int = 3,
+        best_practice: bool = False,
+    ) -> EnqueueResult:
+        """Run known configurations first (given, an earlier study's best, or defaults)."""
+        body = EnqueueRequest(
+            trials=[EnqueueTrial(params=p) for p in trials or []], from_study=from_study,
+            top_k=top_k, best_practice=best_practice,
+        )
+        data = self._request("POST", f"/v1/studies/{study_id}/enqueue",
+                             json=body.model_dump(exclude_none=True))
+        return EnqueueResult.model_validate(data)
+
+    def metrics(self) -> str:
+        """The Prometheus metrics text."""
+        response = self._http.get("/metrics", headers=self._headers)
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response.text
+
     def wait(
         self,
         study_id: int,
@@ -122,18 +160,65 @@ class Client:
         poll_s: float = 1.0,
         timeout_s: float | None = None,
         on_progress: Callable[[StudyPublic], None] | None = None,
+        evaluation: bool = False,
     ) -> StudyPublic:
-        """Poll until the study is completed, cancelled or failed; report each poll."""
+        """Poll until the study is completed, cancelled or failed; report each poll.
+
+        With ``evaluation``, also wait for the final evaluation on the test split.
+        """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             study = self.study(study_id)
             if on_progress is not None:
                 on_progress(study)
-            if study.status in _FINAL_STATUSES:
+            evaluating = study.evaluation is not None and study.evaluation.status in _EVALUATING
+            if study.status in _FINAL_STATUSES and not (evaluation and evaluating):
                 return study
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"study {study_id} still {study.status} after {timeout_s}s")
             time.sleep(poll_s)
+
+    # -- data sets ---------------------------------------------------------------------
+
+    def upload_dataset(
+        self,
+        data: str | Path | bytes,
+        *,
+        name: str | None = None,
+        filename: str | None = None,
+        format: str | None = None,
+        kind: str | None = None,
+        target: str | None = None,
+        time_column: str | None = None,
+    ) -> DatasetPublic:
+        """Upload an NPZ or CSV file (a path, or its bytes with ``filename`` or ``format``).
+
+        Raises:
+            DatasetError: the file is not its format or not usable; the message says why.
+            PayloadTooLargeError: the file is over the server's upload limit.
+        """
+        if isinstance(data, str | Path):
+            path = Path(data)
+            content = path.read_bytes()
+            filename = filename or path.name
+        else:
+            content = data
+        params = {key: value for key, value in {
+            "name": name, "filename": filename, "format": format, "kind": kind,
+            "target": target, "time_column": time_column,
+        }.items() if value is not None}
+        response = self._request("POST", "/v1/datasets", content=content, params=params,
+                                 headers={"content-type": "application/octet-stream"})
+        return DatasetPublic.model_validate(response)
+
+    def datasets(self) -> list[DatasetPublic]:
+        return DatasetList.model_validate(self._request("GET", "/v1/datasets")).datasets
+
+    def dataset(self, dataset_id: int) -> DatasetPublic:
+        return DatasetPublic.model_validate(self._request("GET", f"/v1/datasets/{dataset_id}"))
+
+    def delete_dataset(self, dataset_id: int) -> None:
+        self._request("DELETE", f"/v1/datasets/{dataset_id}")
 
     # -- catalog -----------------------------------------------------------------------
 
@@ -173,6 +258,8 @@ def _error_from(response: httpx.Response) -> RnntuneError:
         problem = {}
     message = problem.get("detail") or f"HTTP {response.status_code}: {response.text[:200]}"
     status = response.status_code
+    if status == 422 and problem.get("code") == "DatasetError":
+        return DatasetError(message)
     if status == 422:
         details = [(e.get("loc", []), e.get("msg", "")) for e in problem.get("errors", [])]
         return SpecError(message, details=details)

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     max_trials_per_study: int = Field(default=10_000, ge=1)
     max_epochs_per_trial: int = Field(default=1_000, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="Largest spec body.")
+    max_upload_bytes: int = Field(
+        default=50 * 1024**2, ge=1_000, description="Largest data set file one may upload."
+    )
+    max_dataset_unpacked_bytes: int = Field(
+        default=1024**3, ge=1_000,
+        description="Largest size an uploaded NPZ archive may unpack to.",
+    )
     max_seq_len: int = Field(default=5_000, ge=2, description="Longest sequence a task may use.")
     max_model_params: int = Field(
         default=50_000_000, ge=1_000,

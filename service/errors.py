@@ -6,7 +6,8 @@ The tree, classed by whether retrying the same request can help::
     ├── InvalidRequestError        the request itself is wrong; retrying will not help
     │   ├── SpecError              a study spec, search space or option is invalid (HTTP 422)
     │   │   └── UnknownNameError   a name (task, sampler, pruner, space, ...) is not known
-    │   └── MalformedDocumentError the body is not parseable YAML/JSON (HTTP 400)
+    │   ├── MalformedDocumentError the body is not parseable YAML/JSON (HTTP 400)
+    │   ├── DatasetError           an uploaded data set is invalid or not its format (HTTP 422)
     │   ├── PayloadTooLargeError   the body or upload is over the size limit (HTTP 413)
     │   └── LimitExceededError     a quota (e.g. running studies per key) is used up (HTTP 429)
     ├── AuthenticationError        no valid API key (HTTP 401)
@@ -24,6 +25,7 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "ConflictError",
+    "DatasetError",
     "ForbiddenError",
     "InvalidRequestError",
     "LimitExceededError",
@@ -104,6 +106,10 @@ class AuthenticationError(RnntuneError):
 
 class ForbiddenError(RnntuneError):
     """The API key is valid but its scope does not allow this request."""
+
+
+class DatasetError(InvalidRequestError):
+    """An uploaded data set is not what its format promises, or cannot be used as is."""
 
 
 class NotFoundError(RnntuneError):

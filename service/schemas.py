@@ -10,19 +10,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "BaselinePublic",
     "BestTrialPublic",
     "BudgetSpec",
+    "DatasetList",
+    "DatasetPublic",
+    "EnqueueRequest",
+    "EnqueueResult",
+    "EnqueueTrial",
+    "EnqueuedTrial",
     "EpochRecord",
+    "EvaluationPublic",
+    "EvaluationRun",
+    "EvaluationSpec",
+    "EvaluationStatus",
+    "ImportancePublic",
+    "MetricSpread",
     "ObjectiveSpec",
     "Problem",
     "ProblemError",
     "PrunerSpec",
     "SamplerSpec",
     "SearchSpaceInfo",
+    "SeedSummary",
     "StudyPublic",
     "StudySpec",
     "StudyStatus",
@@ -42,11 +55,18 @@ _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
 class TaskSpec(BaseModel):
-    """A built-in task by name; every other key is one of the task's options."""
+    """A built-in task by name, or an uploaded data set by id; every other key is an option."""
 
     model_config = ConfigDict(extra="allow")
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    dataset: int | None = Field(default=None, ge=1, description="The id of an uploaded data set.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TaskSpec:
+        if (self.name is None) == (self.dataset is None):
+            raise ValueError("give either a built-in task's name or a data set id (dataset: ID)")
+        return self
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -92,6 +112,18 @@ class BudgetSpec(BaseModel):
     timeout_s: float | None = Field(default=None, gt=0)
 
 
+class EvaluationSpec(BaseModel):
+    """The final evaluation of the best configuration once the study completes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seeds: int = Field(
+        default=3, ge=1, le=20,
+        description="Re-train the best configuration with this many seeds (the study's seed "
+        "first) and report the test score's mean and spread.",
+    )
+
+
 class StudySpec(BaseModel):
     """A tuning study as submitted."""
 
@@ -114,6 +146,7 @@ class StudySpec(BaseModel):
     max_parallel: int | None = Field(
         default=None, ge=1, description="At most this many trials of the study run at once."
     )
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
 
 
 class TrialCounts(BaseModel):
@@ -131,8 +164,61 @@ class TrialCounts(BaseModel):
 class BaselinePublic(BaseModel):
     name: str
     metric: str
-    value: float
+    value: float | None = Field(
+        default=None, description="On the validation split, beside the best trial's value."
+    )
     description: str
+    test_value: float | None = Field(
+        default=None, description="On the test split, beside the final evaluation."
+    )
+
+
+EvaluationStatus = Literal["pending", "running", "done", "failed", "skipped"]
+
+
+class MetricSpread(BaseModel):
+    mean: float | None = None
+    std: float | None = Field(default=None, description="Sample standard deviation (n - 1).")
+    values: list[float | None] = Field(default_factory=list)
+
+
+class SeedSummary(BaseModel):
+    """The best configuration re-trained with several seeds, scored on the test split."""
+
+    metric: str = Field(description="The objective's metric on the test split, e.g. test_mse.")
+    seeds: list[int]
+    mean: float | None = None
+    std: float | None = None
+    values: list[float | None] = Field(default_factory=list)
+    metrics: dict[str, MetricSpread] = Field(default_factory=dict)
+    diverged: int = 0
+
+
+class EvaluationRun(BaseModel):
+    seed: int
+    status: Literal["completed", "diverged"]
+    best_epoch: int | None = Field(default=None, description="Epoch kept (best on validation).")
+    val: dict[str, float] = Field(default_factory=dict)
+    test: dict[str, float] = Field(default_factory=dict)
+    duration_s: float | None = None
+
+
+class EvaluationPublic(BaseModel):
+    """Test score of the best configuration and its mean and spread over seeds."""
+
+    status: EvaluationStatus
+    trial: int | None = Field(default=None, description="The best trial's number.")
+    params: dict[str, Any] = Field(default_factory=dict)
+    test: dict[str, float] | None = Field(
+        default=None, description="Test metrics of the best configuration with the study's seed."
+    )
+    seeds: SeedSummary | None = None
+    runs: list[EvaluationRun] = Field(default_factory=list)
+    message: str | None = None
+    worker: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_s: float | None = None
 
 
 class BestTrialPublic(BaseModel):
@@ -152,6 +238,12 @@ class StudyPublic(BaseModel):
     trials: TrialCounts
     best: BestTrialPublic | None = None
     baseline: BaselinePublic | None = None
+    baselines: list[BaselinePublic] = Field(
+        default_factory=list, description="Every reference for the objective's metric."
+    )
+    evaluation: EvaluationPublic | None = Field(
+        default=None, description="Final test evaluation; null for cancelled or failed studies."
+    )
     priority: int = 0
     max_parallel: int | None = None
     created_at: datetime
@@ -214,6 +306,25 @@ class SearchSpaceInfo(BaseModel):
     params: dict[str, Any]
 
 
+class DatasetPublic(BaseModel):
+    """An uploaded data set, without its bytes."""
+
+    id: int
+    name: str
+    kind: Literal["classification", "regression", "forecasting"]
+    format: Literal["npz", "csv"]
+    size_bytes: int
+    sha256: str
+    created_at: datetime
+    meta: dict[str, Any] = Field(
+        default_factory=dict, description="Shapes, classes, columns and upload options."
+    )
+
+
+class DatasetList(BaseModel):
+    datasets: list[DatasetPublic]
+
+
 class ProblemError(BaseModel):
     loc: list[str | int]
     msg: str
@@ -232,3 +343,38 @@ class Problem(BaseModel):
     errors: list[ProblemError] | None = Field(
         default=None, description="Every problem of an invalid spec, with its location."
     )
+
+
+class EnqueueTrial(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, Any] = Field(min_length=1)
+
+
+class EnqueueRequest(BaseModel):
+    """Known configurations to try first: given ones, the best of an earlier study, or
+    well-known good defaults for the cells the space allows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trials: list[EnqueueTrial] = Field(default_factory=list, max_length=100)
+    from_study: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    top_k: int = Field(default=3, ge=1, le=100)
+    best_practice: bool = False
+
+
+class EnqueuedTrial(BaseModel):
+    params: dict[str, Any]
+    source: str
+    notes: list[str] = Field(default_factory=list)
+
+
+class EnqueueResult(BaseModel):
+    enqueued: list[EnqueuedTrial]
+
+
+class ImportancePublic(BaseModel):
+    evaluator: str
+    n_trials: int
+    importances: dict[str, float]
+    note: str | None = None

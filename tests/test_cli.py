@@ -118,3 +118,23 @@ def test_db_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "revision none" not in out and "newest" in out
     revision = out.split("revision ")[1].split(" ")[0]
     assert f"(newest {revision})" in out
+
+
+def test_importance_and_enqueue_commands(
+    server: str, sqlite_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, search_space="lstm-gru", budget={"n_trials": 6, "max_epochs": 1})
+    assert main(["submit", str(spec), "--url", server]) == 0
+    assert main(["enqueue", "1", "--best-practice", "--params", '{"cell": "gru", "lr": 0.004}',
+                 "--url", server]) == 0
+    out = capsys.readouterr().out
+    assert "queued (user): cell=gru lr=0.004" in out
+    assert out.count("queued (best-practice)") == 2
+    assert main(["enqueue", "1", "--params", '{"cell": "rnn"}', "--url", server]) == 2
+    assert "outside" in capsys.readouterr().err
+    Worker(sqlite_settings, worker_id="cli-w", device="cpu").run_forever(max_trials=6)
+    assert main(["importance", "1", "--url", server]) == 0
+    out = capsys.readouterr().out
+    assert "PedAnovaImportanceEvaluator over 6 completed trials" in out
+    assert "  lr " in out
+    assert "note:" not in out, "the spec's random sampler gives unbiased importances"

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service.api._auth import Principal, ReadPrincipal, SubmitPrincipal, can_see
-from service.api._deps import SettingsDep, StoreDep
+from service.api._datasets import VisibleDatasets, baseline_json
+from service.api._deps import SettingsDep, StoreDep, StudyId
 from service.api._limits import check_spec_limits, read_limited_body
 from service.config import Settings
 from service.errors import LimitExceededError, NotFoundError
@@ -19,7 +20,14 @@ from service.schemas import (
     TrialPublic,
     TrialsPage,
 )
-from service.store import StudyRecord, StudyStore, best_trial, study_public, trial_public
+from service.store import (
+    StudyRecord,
+    StudyStore,
+    best_trial,
+    study_public,
+    study_public_from_summary,
+    trial_public,
+)
 from service.store import trials_public as all_trials_public
 from service.tuning import parse_spec_document, resolve_spec
 
@@ -53,7 +61,8 @@ def _submit(
     body: bytes, store: StudyStore, settings: Settings, principal: Principal
 ) -> StudyPublic:
     spec = parse_spec_document(body)
-    resolved = resolve_spec(spec, spaces_dir=settings.search_spaces_dir)
+    resolved = resolve_spec(spec, spaces_dir=settings.search_spaces_dir,
+                            datasets=VisibleDatasets(store, principal))
     check_spec_limits(resolved, settings)
     active = store.count_active(owner_key_id=principal.key_id)
     if active >= settings.max_active_studies_per_key:
@@ -71,10 +80,8 @@ def _submit(
         priority=spec.priority,
         max_parallel=spec.max_parallel,
         owner_key_id=principal.key_id,
-        baseline=None if baseline is None else {
-            "name": baseline.name, "metric": f"val_{baseline.metric}",
-            "value": baseline.value, "description": baseline.description,
-        },
+        baseline=None if baseline is None else baseline_json(baseline),
+        baselines=[baseline_json(b) for b in resolved.baselines],
         user_attrs={
             "task": resolved.task.name,
             "search_space": resolved.space_name or "inline",
@@ -83,6 +90,14 @@ def _submit(
             "pruner": spec.pruner.name,
         },
     )
+    # Check again now that it exists: two submissions racing past the first check must not
+    # both stay (a check-then-insert is not atomic across threads or API replicas).
+    if store.count_active(owner_key_id=principal.key_id) > settings.max_active_studies_per_key:
+        store.delete(record.id)
+        raise LimitExceededError(
+            f"this key already has {settings.max_active_studies_per_key} queued or running "
+            "studies, the most allowed; wait for one to end or cancel one"
+        )
     return study_public(record, [])
 
 
@@ -104,19 +119,22 @@ def list_studies(
     ] = None,
 ) -> StudySummaryList:
     records = [r for r in store.list_studies(status=status_filter) if can_see(principal, r)]
-    return StudySummaryList(studies=[study_public(r, store.trials(r)) for r in records])
+    summaries = store.summaries(records)
+    return StudySummaryList(
+        studies=[study_public_from_summary(r, summaries[r.id]) for r in records]
+    )
 
 
 @router.get("/{study_id}", response_model=StudyPublic)
-def get_study(study_id: int, store: StoreDep, principal: ReadPrincipal) -> StudyPublic:
+def get_study(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> StudyPublic:
     _visible(store, principal, study_id)
     record = store.refresh_status(study_id)
-    return study_public(record, store.trials(record))
+    return study_public_from_summary(record, store.summaries([record])[record.id])
 
 
 @router.get("/{study_id}/trials", response_model=TrialsPage)
 def list_trials(
-    study_id: int,
+    study_id: StudyId,
     store: StoreDep,
     principal: ReadPrincipal,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -135,7 +153,7 @@ def list_trials(
 
 
 @router.get("/{study_id}/best", response_model=TrialPublic)
-def get_best(study_id: int, store: StoreDep, principal: ReadPrincipal) -> TrialPublic:
+def get_best(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> TrialPublic:
     record = _visible(store, principal, study_id)
     best = best_trial(record, store.trials(record))
     if best is None:
@@ -144,14 +162,14 @@ def get_best(study_id: int, store: StoreDep, principal: ReadPrincipal) -> TrialP
 
 
 @router.post("/{study_id}/cancel", response_model=StudyPublic)
-def cancel_study(study_id: int, store: StoreDep, principal: SubmitPrincipal) -> StudyPublic:
+def cancel_study(study_id: StudyId, store: StoreDep, principal: SubmitPrincipal) -> StudyPublic:
     _visible(store, principal, study_id)
     record = store.cancel(study_id)
     return study_public(record, store.trials(record))
 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_study(study_id: int, store: StoreDep, principal: SubmitPrincipal) -> Response:
+def delete_study(study_id: StudyId, store: StoreDep, principal: SubmitPrincipal) -> Response:
     _visible(store, principal, study_id)
     store.delete(study_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

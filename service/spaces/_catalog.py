@@ -25,6 +25,8 @@ class HParam:
     high: float | None = None
     low_exclusive: bool = False
     choices: tuple[Any, ...] = ()
+    # The task kinds it applies to; empty: every kind.
+    task_kinds: tuple[str, ...] = ()
 
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not legal for this hyperparameter, or None when it is."""
@@ -77,9 +79,18 @@ CATALOG: dict[str, HParam] = {
         "initialisation of the recurrent weights",
         choices=("default", "orthogonal"),
     ),
+    "window": HParam(
+        "int",
+        None,
+        "input window of a forecasting task, in time steps (default: the task's window option)",
+        low=1,
+        high=1000,
+        task_kinds=("forecasting",),
+    ),
 }
 
 
 def defaults() -> dict[str, Any]:
-    """Value of every hyperparameter that a space leaves out."""
-    return {name: spec.default for name, spec in CATALOG.items()}
+    """Value of every hyperparameter that a space leaves out (``window`` has none: a task
+    without it in the space uses its own option)."""
+    return {name: spec.default for name, spec in CATALOG.items() if spec.default is not None}

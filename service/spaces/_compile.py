@@ -44,9 +44,17 @@ class _Problems:
 
 
 def compile_space(
-    raw: Any, *, allows_bidirectional: bool = True, loc: Sequence[str | int] = ("search_space",)
+    raw: Any,
+    *,
+    allows_bidirectional: bool = True,
+    task_kind: str | None = None,
+    loc: Sequence[str | int] = ("search_space",),
 ) -> SearchSpace:
-    """Validate ``raw`` completely and return the compiled space, or raise ``SpecError``."""
+    """Validate ``raw`` completely and return the compiled space, or raise ``SpecError``.
+
+    With ``task_kind``, hyperparameters meant for other kinds of task (``window`` outside
+    forecasting) are refused.
+    """
     base: Loc = tuple(loc)
     problems = _Problems()
     if not isinstance(raw, Mapping):
@@ -68,6 +76,7 @@ def compile_space(
             params.append(param)
             by_name[param.name] = param
     _check_bidirectional(by_name, allows_bidirectional, (*base, "params"), problems)
+    _check_task_kind(by_name, task_kind, (*base, "params"), problems)
     _raise(problems)
     return SearchSpace(tuple(params), description=str(raw.get("description", "")))
 
@@ -248,3 +257,15 @@ def _check_bidirectional(
     if param.can_satisfy("eq", True):
         problems.add((*where, "bidirectional"),
                      "this task does not allow bidirectional models; fix it to false")
+
+
+def _check_task_kind(
+    params: Mapping[str, Param], task_kind: str | None, where: Loc, problems: _Problems
+) -> None:
+    if task_kind is None:
+        return
+    for name in params:
+        kinds = CATALOG[name].task_kinds
+        if kinds and task_kind not in kinds:
+            problems.add((*where, name), f"{name} applies only to {' and '.join(kinds)} tasks; "
+                         f"this task is {task_kind}")

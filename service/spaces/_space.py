@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,37 @@ class SearchSpace:
                 )
         return values
 
+    def fit_params(
+        self, values: Mapping[str, Any], *, clamp: bool = False
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The searched parameters of ``values`` that this space can take, for enqueueing.
+
+        Parameters the space fixes or does not have, and values outside a parameter's domain
+        are left out (``clamp`` moves numbers to the nearest legal value instead); each is
+        explained in the returned notes. Conditions are followed as ``suggest`` would.
+        """
+        fitted: dict[str, Any] = {}
+        seen: dict[str, Any] = {}
+        notes: list[str] = []
+        for param in self.params:
+            if not param.active(seen):
+                continue
+            if isinstance(param, FixedParam):
+                seen[param.name] = param.value
+                continue
+            if param.name not in values:
+                continue
+            value = _fit_value(param, values[param.name], clamp=clamp)
+            if value is None:
+                notes.append(f"{param.name}={values[param.name]!r} is outside "
+                             f"{param.describe()}; left to the sampler")
+                continue
+            fitted[param.name] = seen[param.name] = value
+        unknown = sorted(set(values) - set(self.names))
+        if unknown:
+            notes.append(f"not in this space, ignored: {', '.join(unknown)}")
+        return fitted, notes
+
     def resolve(self, values: dict[str, Any]) -> dict[str, Any]:
         """The full hyperparameter set: drawn values over the catalog defaults."""
         return defaults() | values
@@ -84,3 +116,21 @@ class SearchSpace:
         return {p.name: p.describe() for p in self.params}
 
 
+
+
+def _fit_value(param: Param, value: Any, *, clamp: bool) -> Any:
+    """``value`` as a legal value of ``param``, or None when it is not one."""
+    if isinstance(param, CategoricalParam):
+        return value if value in param.choices else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    low, high = param.low, param.high  # type: ignore[union-attr]
+    if not low <= value <= high:
+        if not clamp:
+            return None
+        value = min(max(value, low), high)
+    step = param.step  # type: ignore[union-attr]
+    if step:
+        value = low + round((value - low) / step) * step
+        value = min(value, high)
+    return round(value) if isinstance(param, IntParam) else float(value)

@@ -1,28 +1,48 @@
 """Persistence: the service's tables and Optuna's storage in one SQL database."""
 
 from service.store._counts import count_trials, retried_numbers, retry_of
+from service.store._datasets import DatasetRecord, DatasetStore
 from service.store._engine import engine_kwargs, make_engine
+from service.store._evaluations import EVALUATION_STATUSES, EvaluationStore
 from service.store._keys import SCOPES, ApiKey, KeyStore, Scope, hash_key
 from service.store._store import ACTIVE_STATUSES, Claim, StudyRecord, StudyStore, utcnow
-from service.store._views import best_trial, study_public, trial_public, trials_public
+from service.store._summary import TrialSummary, summarize
+from service.store._views import (
+    best_trial,
+    evaluation_public,
+    study_public,
+    study_public_from_summary,
+    task_label,
+    trial_public,
+    trials_public,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "EVALUATION_STATUSES",
     "SCOPES",
     "ApiKey",
     "Claim",
+    "DatasetRecord",
+    "DatasetStore",
+    "EvaluationStore",
     "KeyStore",
     "Scope",
     "StudyRecord",
     "StudyStore",
+    "TrialSummary",
     "best_trial",
     "count_trials",
     "engine_kwargs",
+    "evaluation_public",
     "hash_key",
     "make_engine",
     "retried_numbers",
     "retry_of",
     "study_public",
+    "study_public_from_summary",
+    "summarize",
+    "task_label",
     "trial_public",
     "trials_public",
     "utcnow",

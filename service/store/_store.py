@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,19 +19,20 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import ColumnElement, Engine, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from service.config import Settings
 from service.errors import ConflictError, NotFoundError
 from service.store._checkpoints import CheckpointStore
-from service.store._counts import count_trials, retried_numbers
+from service.store._counts import retried_numbers
 from service.store._datasets import DatasetStore
 from service.store._engine import engine_kwargs, make_engine
 from service.store._evaluations import EvaluationStore
 from service.store._keys import KeyStore
 from service.store._migrate import upgrade
 from service.store._retry import retry_transient
+from service.store._summary import TrialSummary, summarize
 from service.store._tables import studies
 
 __all__ = ["ACTIVE_STATUSES", "Claim", "StudyRecord", "StudyStore", "requeue", "utcnow"]
@@ -101,6 +103,31 @@ class StudyStore:
         if self._keys is None:
             self._keys = KeyStore(self.engine)
         return self._keys
+
+    @retry_transient
+    def summaries(self, records: Sequence[StudyRecord]) -> dict[int, TrialSummary]:
+        """Trial counts and best trial of each study, aggregated in the database."""
+        return summarize(self.engine, [
+            (r.id, str(r.spec["objective"]["direction"])) for r in records
+        ])
+
+    @retry_transient
+    def heartbeat_ages(self) -> list[tuple[int, int, float]]:
+        """(study id, trial number, seconds since its last heartbeat) of running trials.
+
+        Reads Optuna's own heartbeat table: the store is the one module that may.
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT t.study_id, t.number, h.heartbeat, CURRENT_TIMESTAMP "
+                "FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id "
+                "WHERE t.state = 'RUNNING'"
+            )).all()
+        ages = []
+        for study_id, number, beat, now in rows:
+            beat_at, now_at = _as_datetime(beat), _as_datetime(now)
+            ages.append((int(study_id), int(number), (now_at - beat_at).total_seconds()))
+        return ages
 
     @retry_transient
     def count_active(self, *, owner_key_id: int | None) -> int:
@@ -337,6 +364,11 @@ class StudyStore:
                 .values(claimed=studies.c.claimed - 1)
             )
 
+    def enqueue(self, record: StudyRecord, params: dict[str, Any], *, source: str) -> None:
+        """Queue a configuration as the study's next trial (workers take queued ones first)."""
+        study = self.load_study(record)
+        study.enqueue_trial(params, user_attrs={"source": source}, skip_if_exists=True)
+
     def hand_back(self, study: optuna.Study, trial_number: int) -> None:
         """Give an interrupted trial (already FAIL) back to the queue for another worker."""
         trial = study.trials[trial_number]
@@ -376,7 +408,9 @@ class StudyStore:
         record = self.get(study_id)
         if record.status not in ACTIVE_STATUSES:
             return record
-        counts = count_trials(self.trials(record))
+        # Aggregated in SQL: this runs after every trial, and loading every trial would make
+        # each trial cost O(trials so far).
+        counts = self.summaries([record])[record.id].counts
         now = utcnow()
         reason: str | None = None
         if counts.finished >= record.n_trials:
@@ -427,6 +461,12 @@ class StudyStore:
                         .values(claimed=live, in_flight=running)
                     )
             self.refresh_status(record.id)
+
+
+def _as_datetime(value: Any) -> datetime:
+    # SQLite returns timestamps as text, PostgreSQL as (possibly aware) datetimes.
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=None)
 
 
 def _claimable(now: datetime) -> list[ColumnElement[bool]]:

@@ -14,14 +14,24 @@ from service.schemas import (
     BestTrialPublic,
     BudgetSpec,
     EpochRecord,
+    EvaluationPublic,
     ObjectiveSpec,
     StudyPublic,
     TrialPublic,
 )
 from service.store._counts import count_trials, retry_of
 from service.store._store import StudyRecord
+from service.store._summary import TrialSummary
 
-__all__ = ["best_trial", "study_public", "trial_public", "trials_public"]
+__all__ = [
+    "best_trial",
+    "evaluation_public",
+    "study_public",
+    "study_public_from_summary",
+    "task_label",
+    "trial_public",
+    "trials_public",
+]
 
 _STATE_NAMES = {
     TrialState.RUNNING: "running",
@@ -50,19 +60,30 @@ def best_trial(record: StudyRecord, trials: Sequence[FrozenTrial]) -> FrozenTria
 
 def study_public(record: StudyRecord, trials: Sequence[FrozenTrial]) -> StudyPublic:
     best = best_trial(record, trials)
+    summary = TrialSummary(
+        counts=count_trials(trials),
+        best=None if best is None else BestTrialPublic(
+            number=best.number, value=float(best.value), params=best.params  # type: ignore[arg-type]
+        ),
+    )
+    return study_public_from_summary(record, summary)
+
+
+def study_public_from_summary(record: StudyRecord, summary: TrialSummary) -> StudyPublic:
+    """The study's JSON from aggregated counts (see ``StudyStore.summaries``)."""
     return StudyPublic(
         id=record.id,
         name=record.name,
         status=record.status,  # type: ignore[arg-type]
         stop_reason=record.stop_reason,
-        task=record.spec["task"]["name"],
+        task=task_label(record.spec),
         objective=ObjectiveSpec.model_validate(record.spec["objective"]),
         budget=BudgetSpec.model_validate(record.spec["budget"]),
-        trials=count_trials(trials),
-        best=None if best is None else BestTrialPublic(
-            number=best.number, value=float(best.value), params=best.params  # type: ignore[arg-type]
-        ),
+        trials=summary.counts,
+        best=summary.best,
         baseline=None if record.baseline is None else BaselinePublic(**record.baseline),
+        baselines=[BaselinePublic(**b) for b in record.baselines or []],
+        evaluation=evaluation_public(record),
         priority=record.priority,
         max_parallel=record.max_parallel,
         created_at=_utc(record.created_at),  # type: ignore[arg-type]
@@ -70,6 +91,21 @@ def study_public(record: StudyRecord, trials: Sequence[FrozenTrial]) -> StudyPub
         completed_at=_utc(record.completed_at),
         spec=record.spec,
     )
+
+
+def task_label(spec: dict[str, Any]) -> str:
+    """A built-in task's name, or ``dataset-<id>``."""
+    task = spec["task"]
+    return str(task.get("name") or f"dataset-{task.get('dataset')}")
+
+
+def evaluation_public(record: StudyRecord) -> EvaluationPublic | None:
+    """The final evaluation as stored, with its status; None when there will be none."""
+    if record.eval_status is None:
+        return None
+    data = dict(record.evaluation or {})
+    data["status"] = record.eval_status
+    return EvaluationPublic.model_validate(data)
 
 
 def _finite(value: Any) -> float | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -75,7 +76,9 @@ class AddingTask(Task):
     allows_bidirectional = True
     Options = AddingOptions
 
-    def load(self, options: BaseModel, *, seed: int) -> TaskData:
+    def load(
+        self, options: BaseModel, *, seed: int, hparams: Mapping[str, Any] | None = None
+    ) -> TaskData:
         """Generate the train, validation and test splits from ``seed``."""
         opts = _expect_options(self, options, AddingOptions)
         return TaskData(
@@ -102,6 +105,7 @@ class AddingTask(Task):
                 metric=metric,
                 value=value,
                 description="always predict 1, the mean of the target",
+                test_value=value,
             )
             for metric, value in values.items()
         }

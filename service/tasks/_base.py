@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import ClassVar, Literal, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 import torch
 from pydantic import BaseModel
@@ -85,7 +86,12 @@ class SequenceSplit:
 
 @dataclass(frozen=True)
 class TaskData:
-    """The three splits of a task plus the sizes a model needs."""
+    """The three splits of a task plus the sizes a model needs.
+
+    ``target_scale`` (output_size,) is set when regression or forecasting targets were
+    standardised with statistics of the training part: errors are multiplied by it so that
+    every metric is reported in the data's own units. ``info`` describes the splits.
+    """
 
     train: SequenceSplit
     val: SequenceSplit
@@ -93,39 +99,82 @@ class TaskData:
     input_size: int
     output_size: int  # number of classes for classification
     kind: TaskKind
+    target_scale: torch.Tensor | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> TaskData:
+        """Return the task data with every split on ``device``."""
+        scale = None if self.target_scale is None else self.target_scale.to(device)
+        return TaskData(
+            train=self.train.to(device), val=self.val.to(device), test=self.test.to(device),
+            input_size=self.input_size, output_size=self.output_size, kind=self.kind,
+            target_scale=scale, info=self.info,
+        )
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """A trivial reference score, shown beside a study's best value."""
+    """A reference score, shown beside a study's best value.
+
+    ``value`` is on the validation split (beside the best trial's value), ``test_value`` on the
+    test split (beside the final evaluation); either is None where it is not known.
+    """
 
     name: str
     metric: str
-    value: float
+    value: float | None
     description: str
+    test_value: float | None = None
 
 
 class Task(ABC):
-    """A built-in task: options, deterministic data, metrics and trivial baselines.
+    """A task: options, deterministic data, metrics and reference baselines.
 
     Subclasses set the class attributes and implement :meth:`load` and :meth:`baselines`.
     ``Options`` is a pydantic model with ``extra="forbid"`` whose defaults give a usable task.
+    A task built from a user's data set sets these attributes per instance.
     """
 
-    name: ClassVar[str]
-    kind: ClassVar[TaskKind]
-    description: ClassVar[str]
-    allows_bidirectional: ClassVar[bool]
-    Options: ClassVar[type[BaseModel]]
-    default_metric: ClassVar[str] = "loss"
+    name: str
+    kind: TaskKind
+    description: str
+    allows_bidirectional: bool
+    Options: type[BaseModel]
+    default_metric: str = "loss"
+    # Hyperparameters that change the data itself (a forecasting window), passed to load().
+    data_params: tuple[str, ...] = ()
 
     @abstractmethod
-    def load(self, options: BaseModel, *, seed: int) -> TaskData:
-        """Build the task's splits; the same options and seed give the same tensors."""
+    def load(
+        self, options: BaseModel, *, seed: int, hparams: Mapping[str, Any] | None = None
+    ) -> TaskData:
+        """Build the task's splits; the same options, seed and hparams give the same tensors.
+
+        ``hparams`` carries the values of :attr:`data_params` a trial chose (missing or None:
+        the option's value).
+        """
 
     @abstractmethod
     def baselines(self, options: BaseModel) -> dict[str, Baseline]:
-        """Return the trivial baselines keyed by metric name."""
+        """Return the trivial baseline of each metric, keyed by metric name."""
+
+    def reference_baselines(self, options: BaseModel) -> list[Baseline]:
+        """Stronger published or fitted references (AR(9), 1-NN DTW) to show beside the
+        trivial baseline; none by default."""
+        return []
+
+    def validate_options(self, options: BaseModel) -> None:
+        """Check options against the data (enough samples per split); ``SpecError`` if not."""
+        return None
+
+    def data_param_bounds(self, options: BaseModel) -> dict[str, tuple[int, int]]:
+        """Legal range of each of :attr:`data_params` under ``options``."""
+        return {}
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies the data: the same key, options and seed give the same splits."""
+        return self.name
 
     def metrics(self) -> tuple[str, ...]:
         """Return the metrics this task reports, ``"loss"`` first."""

@@ -10,9 +10,13 @@ from pydantic import BaseModel, ValidationError
 from ..errors import SpecError, UnknownNameError
 from ._adding import AddingTask
 from ._base import Task
+from ._copy_memory import CopyMemoryTask
+from ._japanese_vowels import JapaneseVowelsTask
+from ._sunspots import SunspotsTask
 
 TASKS: dict[str, type[Task]] = {
-    AddingTask.name: AddingTask,
+    task.name: task
+    for task in (AddingTask, CopyMemoryTask, SunspotsTask, JapaneseVowelsTask)
 }
 
 
@@ -41,7 +45,8 @@ def parse_task_options(task: Task, raw: Mapping[str, Any]) -> BaseModel:
     mapping can be passed as it is.
 
     Raises:
-        SpecError: an option is unknown, of the wrong type or out of bounds. ``loc`` is
+        SpecError: an option is unknown, of the wrong type or out of bounds, or does not fit
+            the task's data (:meth:`Task.validate_options`). ``loc`` is
             ``("task", <field>)`` and the message names the value and what is allowed.
     """
     values = dict(raw)
@@ -49,9 +54,11 @@ def parse_task_options(task: Task, raw: Mapping[str, Any]) -> BaseModel:
     if name != task.name:
         raise SpecError(f"options for task {task.name!r} carry name {name!r}", loc=("task", "name"))
     try:
-        return task.Options.model_validate(values)
+        options = task.Options.model_validate(values)
     except ValidationError as exc:
         raise _spec_error(exc) from None
+    task.validate_options(options)
+    return options
 
 
 def _spec_error(exc: ValidationError) -> SpecError:

@@ -66,8 +66,11 @@ class Trainer:
         *,
         kind: TaskKind,
         device: torch.device,
+        target_scale: torch.Tensor | None = None,
     ) -> None:
         self.model = model.to(device)
+        # Standardised regression targets: metrics multiply errors back into the data's units.
+        self.target_scale = None if target_scale is None else target_scale.to(device)
         self.config = config
         self.kind = kind
         self.device = device
@@ -195,7 +198,10 @@ class Trainer:
             with torch.autocast(self.device.type, enabled=self._amp):
                 output = self._forward(split.x[start : start + step], lengths)
             outputs.append(output.float())
-        return compute_metrics(self.kind, torch.cat(outputs), split.y)
+        output, target = torch.cat(outputs), split.y
+        if self.target_scale is not None and self.kind != "classification":
+            output, target = output * self.target_scale, target * self.target_scale
+        return compute_metrics(self.kind, output, target)
 
     def _forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         out: torch.Tensor = self.model(x) if lengths is None else self.model(x, lengths)

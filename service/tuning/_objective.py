@@ -6,9 +6,9 @@ import io
 import json
 import math
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol
 
 import optuna
@@ -66,24 +66,35 @@ class TrialOutcome:
     message: str = ""
 
 
-@lru_cache(maxsize=4)
-def _cached_task_data(task_name: str, options_json: str, seed: int, device: str) -> TaskData:
-    from service.tasks import get_task, parse_task_options
+_TASK_DATA: OrderedDict[tuple[Any, ...], TaskData] = OrderedDict()
+_TASK_DATA_SIZE = 4
 
-    task = get_task(task_name)
-    options = parse_task_options(task, json.loads(options_json))
-    data = task.load(options, seed=seed)
-    target = torch.device(device)
-    return TaskData(
-        train=data.train.to(target), val=data.val.to(target), test=data.test.to(target),
-        input_size=data.input_size, output_size=data.output_size, kind=data.kind,
+
+def load_task_data(
+    resolved: ResolvedStudy, device: torch.device, hp: dict[str, Any] | None = None
+) -> TaskData:
+    """The study's data on ``device``; cached per process, since every trial reuses it.
+
+    ``hp`` supplies the hyperparameters that shape the data (a forecasting window).
+    """
+    task = resolved.task
+    data_hp = {name: (hp or {}).get(name) for name in task.data_params}
+    key = (
+        task.cache_key,
+        json.dumps(resolved.task_options.model_dump(mode="json"), sort_keys=True),
+        resolved.spec.seed,
+        str(device),
+        json.dumps(data_hp, sort_keys=True),
     )
-
-
-def load_task_data(resolved: ResolvedStudy, device: torch.device) -> TaskData:
-    """The study's data on ``device``; cached per process, since every trial reuses it."""
-    options_json = json.dumps(resolved.task_options.model_dump(mode="json"), sort_keys=True)
-    return _cached_task_data(resolved.task.name, options_json, resolved.spec.seed, str(device))
+    data = _TASK_DATA.get(key)
+    if data is None:
+        data = task.load(resolved.task_options, seed=resolved.spec.seed, hparams=data_hp)
+        data = data.to(device)
+        _TASK_DATA[key] = data
+        while len(_TASK_DATA) > _TASK_DATA_SIZE:
+            _TASK_DATA.popitem(last=False)
+    _TASK_DATA.move_to_end(key)
+    return data
 
 
 def build_model(hp: dict[str, Any], data: TaskData) -> SequenceModel:
@@ -147,13 +158,14 @@ def make_objective(
         hp = resolved.space.resolve(values)
         trial.set_user_attr(ATTR_DEVICE, device_label or str(device))
         trial.set_user_attr(ATTR_WORKER, worker)
-        data = load_task_data(resolved, device)
+        data = load_task_data(resolved, device, hp)
         torch.manual_seed(spec.seed)
         model = build_model(hp, data).to(device)
         config = build_train_config(
             hp, max_epochs=spec.budget.max_epochs, seed=spec.seed, device=device
         )
-        trainer = Trainer(model, config, kind=data.kind, device=device)
+        trainer = Trainer(model, config, kind=data.kind, device=device,
+                          target_scale=data.target_scale)
         epochs: list[dict[str, float | int]] = []
         key = str(trial.user_attrs.get(ATTR_CHECKPOINT_KEY) or uuid.uuid4().hex)
         if checkpoints is not None:

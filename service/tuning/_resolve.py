@@ -4,21 +4,48 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from service.errors import MalformedDocumentError, SpecError
+from service.errors import MalformedDocumentError, NotFoundError, SpecError
 from service.schemas import StudySpec
-from service.spaces import SearchSpace, compile_space, load_space_file
-from service.tasks import Baseline, Task, get_task, parse_task_options
+from service.spaces import (
+    CategoricalParam,
+    FixedParam,
+    IntParam,
+    SearchSpace,
+    compile_space,
+    load_space_file,
+)
+from service.tasks import (
+    Baseline,
+    DatasetTask,
+    StoredDataset,
+    Task,
+    get_task,
+    parse_task_options,
+)
 from service.tuning._pruners import parse_pruner_options
 from service.tuning._samplers import parse_sampler_options
+from service.tuning._yaml import load_untrusted_yaml
 
-__all__ = ["ResolvedStudy", "parse_spec_document", "parse_spec_mapping", "resolve_spec"]
+__all__ = [
+    "DatasetSource",
+    "ResolvedStudy",
+    "parse_spec_document",
+    "parse_spec_mapping",
+    "resolve_spec",
+]
+
+
+class DatasetSource(Protocol):
+    """Where a study's uploaded data set comes from (the database-backed store)."""
+
+    def stored(self, dataset_id: int) -> StoredDataset: ...
 
 
 @dataclass(frozen=True)
@@ -34,6 +61,8 @@ class ResolvedStudy:
     metric_key: str
     direction: str
     baseline: Baseline | None
+    # The trivial baseline first, then stronger references, all for the objective's metric.
+    baselines: tuple[Baseline, ...] = field(default=())
 
     def stored_spec(self) -> dict[str, Any]:
         """The JSON kept with the study: self-contained, so workers need no space files."""
@@ -42,7 +71,11 @@ class ResolvedStudy:
         if self.space.description:
             data["search_space"]["description"] = self.space.description
         data["objective"] = {"metric": self.metric, "direction": self.direction}
-        data["task"] = {"name": self.task.name, **self.task_options.model_dump(mode="json")}
+        options = self.task_options.model_dump(mode="json")
+        if isinstance(self.task, DatasetTask):
+            data["task"] = {"dataset": self.task.stored.id, **options}
+        else:
+            data["task"] = {"name": self.task.name, **options}
         return data
 
 
@@ -55,7 +88,7 @@ def parse_spec_document(body: bytes | str) -> StudySpec:
     if not text.strip():
         raise MalformedDocumentError("the study spec is empty")
     try:
-        loaded = yaml.safe_load(text)
+        loaded = load_untrusted_yaml(text)
     except yaml.YAMLError as exc:
         raise MalformedDocumentError(f"the study spec is not valid YAML or JSON: {exc}") from None
     if not isinstance(loaded, Mapping):
@@ -90,13 +123,20 @@ def _allowed_fields(loc: tuple[Any, ...]) -> str:
     return ", ".join(model.model_fields)
 
 
-def resolve_spec(spec: StudySpec, *, spaces_dir: Path) -> ResolvedStudy:
-    """Check that every name exists and every option is legal; raise ``SpecError`` if not."""
-    task = get_task(spec.task.name)
+def resolve_spec(
+    spec: StudySpec, *, spaces_dir: Path, datasets: DatasetSource | None = None
+) -> ResolvedStudy:
+    """Check that every name exists and every option is legal; raise ``SpecError`` if not.
+
+    A spec that names a data set needs ``datasets`` to read it from.
+    """
+    task = _task(spec, datasets)
     task_options = parse_task_options(task, spec.task.options())
     space_name = spec.search_space if isinstance(spec.search_space, str) else None
     raw_space = load_space_file(space_name, spaces_dir) if space_name else spec.search_space
-    space = compile_space(raw_space, allows_bidirectional=task.allows_bidirectional)
+    space = compile_space(raw_space, allows_bidirectional=task.allows_bidirectional,
+                          task_kind=task.kind)
+    _check_data_params(space, task, task_options)
     metric, metric_key, direction = _resolve_objective(spec, task)
     parse_sampler_options(spec.sampler.name, spec.sampler.options())
     parse_pruner_options(spec.pruner.name, spec.pruner.options(), max_epochs=spec.budget.max_epochs)
@@ -108,11 +148,67 @@ def resolve_spec(spec: StudySpec, *, spaces_dir: Path) -> ResolvedStudy:
                 "lower n_trials or widen the grid",
                 loc=("budget", "n_trials"),
             )
-    baseline = task.baselines(task_options).get(metric_key)
+    trivial = task.baselines(task_options)
     return ResolvedStudy(
         spec=spec, space=space, space_name=space_name, task=task, task_options=task_options,
-        metric=metric, metric_key=metric_key, direction=direction, baseline=baseline,
+        metric=metric, metric_key=metric_key, direction=direction,
+        baseline=trivial.get(metric_key),
+        baselines=_baselines(trivial, task.reference_baselines(task_options), metric_key),
     )
+
+
+def _baselines(
+    trivial: dict[str, Baseline], references: list[Baseline], metric: str
+) -> tuple[Baseline, ...]:
+    """The objective's trivial baseline and references; then, for a reference published in
+    another metric (1-NN DTW accuracy beside a loss objective), that metric's trivial baseline
+    and the reference, so the final evaluation's test metrics can be read against it."""
+    in_metric = {r.name for r in references if r.metric == metric}
+    elsewhere = [r for r in references if r.name not in in_metric]
+    shown: list[Baseline] = []
+    for key in [metric, *sorted({r.metric for r in elsewhere} - {metric})]:
+        if key in trivial:
+            shown.append(trivial[key])
+        shown.extend(r for r in references if r.metric == key
+                     and (key == metric or r.name not in in_metric))
+    return tuple(shown)
+
+
+def _task(spec: StudySpec, datasets: DatasetSource | None) -> Task:
+    if spec.task.dataset is None:
+        return get_task(str(spec.task.name))
+    if datasets is None:
+        raise SpecError("data sets cannot be used here", loc=("task", "dataset"))
+    try:
+        return DatasetTask(datasets.stored(spec.task.dataset))
+    except NotFoundError as exc:
+        raise SpecError(str(exc), loc=("task", "dataset")) from None
+
+
+def _check_data_params(space: SearchSpace, task: Task, options: BaseModel) -> None:
+    """Every value a data hyperparameter (the window) can take must fit the task's data."""
+    for name, (low, high) in task.data_param_bounds(options).items():
+        values = _int_range(space, name)
+        if values is not None and not (low <= values[0] and values[1] <= high):
+            raise SpecError(
+                f"{name} may take values in [{values[0]}, {values[1]}], but this task allows "
+                f"[{low}, {high}]",
+                loc=("search_space", "params", name),
+            )
+
+
+def _int_range(space: SearchSpace, name: str) -> tuple[int, int] | None:
+    for param in space.params:
+        if param.name != name:
+            continue
+        if isinstance(param, IntParam):
+            return param.low, param.high
+        if isinstance(param, FixedParam):
+            return int(param.value), int(param.value)
+        if isinstance(param, CategoricalParam):
+            choices = [int(c) for c in param.choices]
+            return min(choices), max(choices)
+    return None
 
 
 def _resolve_objective(spec: StudySpec, task: Task) -> tuple[str, str, str]:

@@ -7,6 +7,7 @@ specs never need them, so they are refused outright.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -15,14 +16,30 @@ __all__ = ["load_untrusted_yaml"]
 
 
 class _NoAliasLoader(yaml.SafeLoader):
+    """Safe loader that refuses aliases and reads ``1e-5`` as a number (YAML 1.2 style;
+    YAML 1.1 would make it the string "1e-5")."""
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
             raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in a study spec", event.start_mark
+                None, None, "aliases (*name) are not allowed in a study spec", mark
             )
         node = super().compose_node(parent, index)
         return node
+
+
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.VERBOSE,
+)
+_NoAliasLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", _FLOAT, list("-+0123456789.")
+)
 
 
 def load_untrusted_yaml(text: str) -> Any:

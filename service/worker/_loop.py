@@ -28,6 +28,7 @@ from service.tuning import (
     parse_spec_mapping,
 )
 from service.tuning import resolve_spec as resolve
+from service.worker._evaluation import run_pending_evaluation
 
 __all__ = ["Worker"]
 
@@ -75,7 +76,11 @@ class Worker:
         self.store.close()
 
     def run_once(self) -> bool:
-        """Run one trial of some active study. False when there was nothing to do."""
+        """Evaluate a completed study, or else run one trial of some active study. False when
+        there was nothing to do. Evaluations go first: a user is waiting for them."""
+        if run_pending_evaluation(self.store, self.settings, owner=self.worker_id,
+                                  device=self.device, stop=self.stop):
+            return True
         claim = self.store.claim()
         if claim is None:
             self._sweep_when_due()
@@ -101,7 +106,7 @@ class Worker:
     def _run_trial(self, claim: Claim) -> None:
         record = claim.study
         try:
-            resolved = resolve(parse_spec_mapping(record.spec),
+            resolved = resolve(parse_spec_mapping(record.spec), datasets=self.store.datasets,
                                spaces_dir=self.settings.search_spaces_dir)
         except RnntuneError as exc:
             # Specs are validated at submit; a stored spec that no longer resolves (say, a

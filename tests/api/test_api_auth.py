@@ -174,3 +174,14 @@ def test_keys_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keys", "list", "--database-url", url]) == 0
     assert "revoked" in capsys.readouterr().out
     assert main(["keys", "revoke", "99", "--database-url", url]) == 2
+
+
+def test_the_active_study_quota_holds_under_concurrent_submissions(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with limited(tmp_path, max_active_studies_per_key=3) as http:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            codes = list(pool.map(
+                lambda _: http.post("/v1/studies", json=tiny_spec()).status_code, range(12)))
+        assert codes.count(201) <= 3 and set(codes) <= {201, 429}
+        assert len(http.get("/v1/studies").json()["studies"]) == codes.count(201)

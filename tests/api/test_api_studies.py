@@ -143,7 +143,7 @@ def test_client_raises_the_services_own_errors(client: Client) -> None:
 
 def test_catalog_health_and_docs(http: TestClient) -> None:
     tasks = http.get("/v1/tasks").json()
-    assert [t["name"] for t in tasks] == ["adding"]
+    assert [t["name"] for t in tasks] == ["adding", "copy_memory", "japanese_vowels", "sunspots"]
     assert "val_mse" in tasks[0]["metrics"]
     spaces = {s["name"] for s in http.get("/v1/search-spaces").json()}
     assert {"rnn", "lstm", "gru", "mixed"} <= spaces

@@ -218,3 +218,40 @@ def test_a_locked_database_is_waited_out_not_reported(tmp_path: Any) -> None:
     assert claim is not None, "the claim went through once the lock was released"
     assert time.monotonic() - started >= 2.0
     store.close()
+
+
+def test_sql_summaries_agree_with_counting_the_trials(store: StudyStore) -> None:
+    from optuna.trial import TrialState
+
+    from service.store import best_trial, count_trials
+    from service.store._store import requeue
+
+    record = create(store, budget={"n_trials": 10, "max_epochs": 2},
+                    search_space={"params": {"cell": {"type": "categorical",
+                                                      "choices": ["gru", "lstm"]},
+                                             "lr": {"type": "float", "low": 1e-3,
+                                                    "high": 1e-1, "log": True}}})
+    empty = create(store, name="empty")
+    study = store.load_study(record)
+    for value in (0.5, 0.2, 0.9):
+        trial = study.ask()
+        trial.suggest_categorical("cell", ["gru", "lstm"])
+        trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+        study.tell(trial, value)
+    pruned = study.ask()
+    pruned.report(1.0, 1)
+    study.tell(pruned, state=TrialState.PRUNED)
+    failed = study.ask()
+    failed.suggest_float("lr", 1e-3, 1e-1, log=True)
+    study.tell(failed, state=TrialState.FAIL)
+    requeue(study, study.trials[failed.number])  # a retried failure, waiting
+    study.tell(study.ask(), state=TrialState.FAIL)  # a final failure
+    study.ask()  # running
+    summaries = store.summaries([record, empty])
+    trials = store.trials(record)
+    assert summaries[record.id].counts == count_trials(trials)
+    best = best_trial(record, trials)
+    assert best is not None and summaries[record.id].best is not None
+    assert summaries[record.id].best.number == best.number
+    assert summaries[record.id].best.params == best.params
+    assert summaries[empty.id].best is None and summaries[empty.id].counts.finished == 0

@@ -275,7 +275,10 @@ def test_bidirectional_allowed_on_adding() -> None:
     assert resolved.space.names == ["bidirectional"]
 
 
-@pytest.mark.parametrize("space_name", list_space_names(SPACES_DIR))
+# Every shipped space that the adding task (regression) can use: not the forecasting one.
+@pytest.mark.parametrize(
+    "space_name", [n for n in list_space_names(SPACES_DIR) if n != "forecasting"]
+)
 def test_stored_spec_is_self_contained(space_name: str, tmp_path: Path) -> None:
     resolved = resolve_spec(_spec(search_space=space_name), spaces_dir=SPACES_DIR)
     stored = resolved.stored_spec()

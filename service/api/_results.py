@@ -1,0 +1,123 @@
+"""What a study teaches: parameter importance, and warm starts from known configurations."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+from fastapi import APIRouter
+from optuna.trial import TrialState
+
+from service.api._auth import ReadPrincipal, SubmitPrincipal, can_see
+from service.api._deps import StoreDep, StudyId
+from service.errors import ConflictError, NotFoundError, SpecError
+from service.schemas import EnqueuedTrial, EnqueueRequest, EnqueueResult, ImportancePublic
+from service.spaces import SearchSpace, compile_space
+from service.store import ACTIVE_STATUSES, StudyRecord, StudyStore, count_trials
+from service.tuning.warm_start import best_practice_trials
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/studies", tags=["results"])
+
+_MIN_TRIALS_FOR_IMPORTANCE = 4
+_BIASED_SAMPLERS = {
+    "tpe": "TPE", "cmaes": "CMA-ES", "gp": "Gaussian-process", "nsgaii": "NSGA-II",
+}
+
+
+def _visible(store: StudyStore, principal: Any, study_id: int) -> StudyRecord:
+    record = store.get(study_id)
+    if not can_see(principal, record):
+        raise NotFoundError(f"study {study_id} does not exist")
+    return record
+
+
+def _space(record: StudyRecord) -> SearchSpace:
+    # The stored spec holds the compiled space inline; it was validated at submit.
+    return compile_space(record.spec["search_space"])
+
+
+@router.get("/{study_id}/importance", response_model=ImportancePublic)
+def get_importance(study_id: StudyId, store: StoreDep,
+                   principal: ReadPrincipal) -> ImportancePublic:
+    """Hyperparameter importance by Optuna's default evaluator (PED-ANOVA in Optuna 5)."""
+    record = _visible(store, principal, study_id)
+    study = store.load_study(record)
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None and math.isfinite(t.value)]
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator
+    if len(complete) < _MIN_TRIALS_FOR_IMPORTANCE:
+        return ImportancePublic(
+            evaluator=evaluator.__name__, n_trials=len(complete), importances={},
+            note=f"needs at least {_MIN_TRIALS_FOR_IMPORTANCE} completed trials",
+        )
+    importances = optuna.importance.get_param_importances(study)
+    sampler = record.spec.get("sampler", {}).get("name", "tpe")
+    note = None
+    if sampler in _BIASED_SAMPLERS:
+        note = (f"this study used the {_BIASED_SAMPLERS[sampler]} sampler, which concentrates "
+                "trials where results were good; importances from it describe that region "
+                "and can be unreliable. A random or qmc study gives unbiased importances.")
+    if record.spec.get("pruner", {}).get("name") in ("hyperband", "successive_halving"):
+        note = (note + " " if note else "") + ("Pruned trials are left out, so importances "
+                                               "only reflect configurations that finished.")
+    return ImportancePublic(evaluator=evaluator.__name__, n_trials=len(complete),
+                            importances={k: float(v) for k, v in importances.items()},
+                            note=note)
+
+
+@router.post("/{study_id}/enqueue", response_model=EnqueueResult, status_code=201)
+def enqueue(study_id: StudyId, request: EnqueueRequest, store: StoreDep,
+            principal: SubmitPrincipal) -> EnqueueResult:
+    """Run known configurations first: given ones, the best trials of an earlier study, or
+    well-known good defaults for the study's cells (``best_practice``)."""
+    record = _visible(store, principal, study_id)
+    if record.status not in ACTIVE_STATUSES:
+        raise ConflictError(f"study {study_id} is {record.status}; nothing more will run")
+    space = _space(record)
+    planned: list[EnqueuedTrial] = []
+    for index, item in enumerate(request.trials):
+        params, notes = space.fit_params(item.params)
+        if notes or not params:
+            raise SpecError("; ".join(notes) or "no parameter of this space given",
+                            loc=("trials", index, "params"))
+        planned.append(EnqueuedTrial(params=params, source="user"))
+    if request.from_study is not None:
+        planned += _from_earlier(store, principal, request.from_study, request.top_k, space)
+    if request.best_practice:
+        planned += [EnqueuedTrial(params=p, source="best-practice", notes=n)
+                    for p, n in best_practice_trials(space)]
+    if not planned:
+        raise SpecError("nothing to enqueue: give trials, from_study or best_practice",
+                        loc=("trials",))
+    counts = count_trials(store.trials(record))
+    room = record.n_trials - counts.finished - counts.running - counts.waiting
+    if len(planned) > room:
+        raise SpecError(
+            f"{len(planned)} configurations do not fit: the budget has room for {room} more "
+            f"trials", loc=("trials",))
+    for trial in planned:
+        store.enqueue(record, trial.params, source=trial.source)
+    return EnqueueResult(enqueued=planned)
+
+
+def _from_earlier(store: StudyStore, principal: Any, source_id: int, top_k: int,
+                  space: SearchSpace) -> list[EnqueuedTrial]:
+    source = _visible(store, principal, source_id)
+    maximize = source.spec["objective"]["direction"] == "maximize"
+    complete = [t for t in store.trials(source)
+                if t.state == TrialState.COMPLETE and t.value is not None
+                and math.isfinite(t.value)]
+    complete.sort(key=lambda t: float(t.value), reverse=maximize)  # type: ignore[arg-type]
+    picked = []
+    for trial in complete[:top_k]:
+        params, notes = space.fit_params(trial.params)
+        if params:
+            picked.append(EnqueuedTrial(params=params, source=f"study {source_id} trial "
+                                        f"{trial.number}", notes=notes))
+    if not picked:
+        raise SpecError(f"study {source_id} has no completed trial that fits this space",
+                        loc=("from_study",))
+    return picked

@@ -1,0 +1,115 @@
+"""Who evaluates a completed study's best configuration: a lease in the study's row.
+
+When a study completes, ``eval_status`` becomes ``pending``. A worker takes it with one
+conditional ``UPDATE`` (so exactly one worker runs it) and holds a lease that it renews while it
+trains; a worker that dies lets the lease run out and another takes the evaluation over. After
+``max_attempts`` such losses the evaluation is marked failed rather than retried for ever.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_, select, update
+
+from service.store._retry import retry_transient
+from service.store._tables import studies
+
+__all__ = ["EVALUATION_STATUSES", "EvaluationStore"]
+
+EVALUATION_STATUSES = ("pending", "running", "done", "failed", "skipped")
+
+
+def _now() -> datetime:
+    from service.store._store import utcnow
+
+    return utcnow()
+
+
+class EvaluationStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @staticmethod
+    def _claimable(now: datetime) -> Any:
+        return or_(
+            studies.c.eval_status == "pending",
+            and_(studies.c.eval_status == "running", studies.c.eval_lease_until < now),
+        )
+
+    @retry_transient
+    def claim(self, *, owner: str, lease_s: float, max_attempts: int = 3) -> int | None:
+        """Take the oldest evaluation that is pending or whose lease ran out; its study id."""
+        now = _now()
+        with self._engine.connect() as conn:
+            # A plain read first: most polls find nothing and then take no write lock.
+            candidates = conn.execute(
+                select(studies.c.id, studies.c.eval_attempts)
+                .where(self._claimable(now))
+                .order_by(studies.c.completed_at, studies.c.id)
+            ).all()
+        for study_id, attempts in candidates:
+            if attempts >= max_attempts:
+                self._give_up(study_id, now, attempts)
+                continue
+            with self._engine.begin() as conn:
+                taken = conn.execute(
+                    update(studies)
+                    .where(studies.c.id == study_id, self._claimable(now),
+                           studies.c.eval_attempts == attempts)
+                    .values(eval_status="running", eval_owner=owner,
+                            eval_lease_until=now + timedelta(seconds=lease_s),
+                            eval_attempts=attempts + 1,
+                            evaluation={"worker": owner,
+                                        "started_at": now.replace(tzinfo=UTC).isoformat()})
+                ).rowcount
+            if taken == 1:
+                return int(study_id)
+        return None
+
+    def _give_up(self, study_id: int, now: datetime, attempts: int) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, self._claimable(now))
+                .values(eval_status="failed", eval_owner=None, eval_lease_until=None,
+                        evaluation={"message": f"the evaluating worker stopped {attempts} "
+                                    "times; giving up"})
+            )
+
+    @retry_transient
+    def renew(self, study_id: int, *, owner: str, lease_s: float) -> bool:
+        """Extend the lease; False when another worker has taken the evaluation over."""
+        with self._engine.begin() as conn:
+            return conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.eval_owner == owner,
+                       studies.c.eval_status == "running")
+                .values(eval_lease_until=_now() + timedelta(seconds=lease_s))
+            ).rowcount == 1
+
+    @retry_transient
+    def finish(
+        self, study_id: int, *, owner: str, result: dict[str, Any], status: str = "done"
+    ) -> bool:
+        """Store the result (``done``) or the reason it failed (``failed``)."""
+        with self._engine.begin() as conn:
+            return conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.eval_owner == owner,
+                       studies.c.eval_status == "running")
+                .values(eval_status=status, eval_lease_until=None, evaluation=result)
+            ).rowcount == 1
+
+    @retry_transient
+    def release(self, study_id: int, *, owner: str) -> None:
+        """Hand an interrupted evaluation back; a graceful stop does not use up an attempt."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.eval_owner == owner,
+                       studies.c.eval_status == "running")
+                .values(eval_status="pending", eval_owner=None, eval_lease_until=None,
+                        eval_attempts=studies.c.eval_attempts - 1, evaluation=None)
+            )

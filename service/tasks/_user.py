@@ -1,0 +1,278 @@
+"""Tasks over users' uploaded data sets: classification, regression or forecasting.
+
+A study names a data set by id (``task: {dataset: 3, ...}``); the store hands the task the
+stored bytes and the options given at upload, and the task parses them the same way on every
+machine. Splits are seeded and stratified for classification, in time order for forecasting;
+normalisation is fitted on the training part only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import SpecError
+from ._base import Baseline, Task, TaskData, _expect_options
+from ._parsed import (
+    DEFAULT_TEST_FRACTION,
+    DEFAULT_VAL_FRACTION,
+    DatasetFormat,
+    ParsedDataset,
+    SequenceDataset,
+    SeriesDataset,
+)
+from ._prep import (
+    TEST,
+    TRAIN,
+    VAL,
+    fit_standardizer,
+    majority_scores,
+    random_split,
+    regression_scores,
+    split_counts,
+    standardize,
+    stratified_split,
+    to_split,
+    windows,
+)
+from ._upload import parse_dataset
+
+MAX_WINDOW = 1000
+MIN_TRAIN_WINDOWS = 10
+
+_Fraction = Annotated[float, Field(gt=0.0, lt=0.5)]
+
+
+@dataclass(frozen=True)
+class StoredDataset:
+    """A data set as stored: its bytes and the parse options given at upload."""
+
+    id: int
+    name: str
+    format: DatasetFormat
+    sha256: str
+    content: bytes
+    parse_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class SequenceDatasetOptions(BaseModel):
+    """Options of a classification or regression data set (NPZ)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    val_fraction: _Fraction | None = Field(
+        default=None, description=f"default {DEFAULT_VAL_FRACTION}; not with the file's split"
+    )
+    test_fraction: _Fraction | None = Field(
+        default=None, description=f"default {DEFAULT_TEST_FRACTION}; not with the file's split"
+    )
+    split_seed: Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)] = 0
+
+
+class SeriesDatasetOptions(BaseModel):
+    """Options of a forecasting data set (CSV): the last rows are the test part."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: Annotated[int, Field(strict=True, ge=1, le=MAX_WINDOW)] = 12
+    horizon: Annotated[int, Field(strict=True, ge=1, le=MAX_WINDOW)] = 1
+    val_fraction: _Fraction = DEFAULT_VAL_FRACTION
+    test_fraction: _Fraction = DEFAULT_TEST_FRACTION
+
+
+class DatasetTask(Task):
+    """A task built from one stored data set; its kind is the data set's."""
+
+    def __init__(self, stored: StoredDataset, *, parsed: ParsedDataset | None = None) -> None:
+        self.stored = stored
+        options = dict(stored.parse_options)
+        self.data = parsed or parse_dataset(
+            stored.content, format=stored.format, kind=options.get("kind"),
+            target=options.get("target"), time_column=options.get("time_column"),
+            max_unpacked_bytes=1 << 40,  # checked against the real limit at upload
+        )
+        self.name = f"dataset-{stored.id}"
+        self.kind = self.data.kind
+        self.description = f"data set {stored.id} ({stored.name!r}, {self.kind})"
+        self.allows_bidirectional = self.kind != "forecasting"
+        self.default_metric = "accuracy" if self.kind == "classification" else "loss"
+        if isinstance(self.data, SeriesDataset):
+            self.Options = SeriesDatasetOptions
+            self.data_params = ("window",)
+        else:
+            self.Options = SequenceDatasetOptions
+            self.data_params = ()
+
+    @property
+    def cache_key(self) -> str:
+        return f"{self.name}-{self.stored.sha256[:16]}"
+
+    # -- options -------------------------------------------------------------------------
+
+    def validate_options(self, options: BaseModel) -> None:
+        if isinstance(self.data, SeriesDataset):
+            opts = _expect_options(self, options, SeriesDatasetOptions)
+            high = self.data_param_bounds(opts)["window"][1]
+            if opts.window > high:
+                raise SpecError(
+                    f"window {opts.window} with horizon {opts.horizon} leaves fewer than "
+                    f"{MIN_TRAIN_WINDOWS} training windows in {self.data.n} rows; the largest "
+                    f"window allowed is {max(high, 0)}",
+                    loc=("task", "window"),
+                )
+            return
+        seq = _expect_options(self, options, SequenceDatasetOptions)
+        if self.data.split is not None:
+            for key in ("val_fraction", "test_fraction"):
+                if getattr(seq, key) is not None:
+                    raise SpecError(
+                        f"data set {self.stored.id} brings its own split; {key} does not apply",
+                        loc=("task", key),
+                    )
+            return
+        try:
+            self._codes(seq)
+        except ValueError as exc:
+            raise SpecError(
+                f"{exc}: lower val_fraction/test_fraction or add samples",
+                loc=("task", "val_fraction"),
+            ) from None
+
+    def data_param_bounds(self, options: BaseModel) -> dict[str, tuple[int, int]]:
+        if not isinstance(self.data, SeriesDataset):
+            return {}
+        opts = _expect_options(self, options, SeriesDatasetOptions)
+        val_start, _ = self._series_bounds(opts)
+        return {"window": (1, min(MAX_WINDOW, val_start - opts.horizon + 1 - MIN_TRAIN_WINDOWS))}
+
+    # -- data ----------------------------------------------------------------------------
+
+    def _codes(self, opts: SequenceDatasetOptions) -> np.ndarray:
+        data = self.data
+        assert isinstance(data, SequenceDataset)
+        if data.split is not None:
+            return data.split
+        fractions = {
+            "val_fraction": opts.val_fraction or DEFAULT_VAL_FRACTION,
+            "test_fraction": opts.test_fraction or DEFAULT_TEST_FRACTION,
+        }
+        if data.kind == "classification":
+            return stratified_split(data.y, **fractions, seed=opts.split_seed)
+        return random_split(data.n, **fractions, seed=opts.split_seed)
+
+    def _series_bounds(self, opts: SeriesDatasetOptions) -> tuple[int, int]:
+        """First validation row and first test row."""
+        n_val, n_test = split_counts(self.data.n, val_fraction=opts.val_fraction,
+                                     test_fraction=opts.test_fraction)
+        test_start = self.data.n - n_test
+        return test_start - n_val, test_start
+
+    def load(
+        self, options: BaseModel, *, seed: int, hparams: Mapping[str, Any] | None = None
+    ) -> TaskData:
+        """The splits; ``split_seed`` (not ``seed``) draws them, so every seed sees the same."""
+        if isinstance(self.data, SeriesDataset):
+            return self._load_series(_expect_options(self, options, SeriesDatasetOptions),
+                                     hparams or {})
+        opts = _expect_options(self, options, SequenceDatasetOptions)
+        data = self.data
+        codes = self._codes(opts)
+        train = codes == TRAIN
+        lengths = data.lengths
+        mean, std = fit_standardizer(data.x[train], None if lengths is None else lengths[train])
+        x = standardize(data.x, lengths, mean, std)
+        y: np.ndarray = data.y
+        scale = None
+        if data.kind == "regression":
+            y_mean, y_std = data.y[train].mean(axis=0), data.y[train].std(axis=0)
+            y_std[~(y_std > 1e-12)] = 1.0
+            y = ((data.y - y_mean) / y_std).astype(np.float32)
+            scale = torch.from_numpy(y_std.astype(np.float32))
+
+        def part(code: int) -> Any:
+            rows = codes == code
+            return to_split(x[rows], y[rows], None if lengths is None else lengths[rows])
+
+        return TaskData(
+            train=part(TRAIN), val=part(VAL), test=part(TEST),
+            input_size=int(data.x.shape[2]),
+            output_size=len(data.classes) if data.kind == "classification" else data.y.shape[1],
+            kind=data.kind, target_scale=scale,
+            info={name: int((codes == code).sum())
+                  for code, name in ((TRAIN, "n_train"), (VAL, "n_val"), (TEST, "n_test"))},
+        )
+
+    def _load_series(self, opts: SeriesDatasetOptions, hparams: Mapping[str, Any]) -> TaskData:
+        data = self.data
+        assert isinstance(data, SeriesDataset)
+        window = int(hparams.get("window") or opts.window)
+        low, high = self.data_param_bounds(opts)["window"]
+        if not low <= window <= high:
+            raise ValueError(f"window must lie in [{low}, {high}], got {window}")
+        val_start, test_start = self._series_bounds(opts)
+        fit = data.values[:val_start]
+        mean, std = fit.mean(axis=0), fit.std(axis=0)
+        std[~(std > 1e-12)] = 1.0
+        scaled = (data.values - mean) / std
+        target = scaled[:, data.target]
+        first = window + opts.horizon - 1
+        shape = {"window": window, "horizon": opts.horizon}
+        return TaskData(
+            train=windows(scaled, target, np.arange(first, val_start), **shape),
+            val=windows(scaled, target, np.arange(val_start, test_start), **shape),
+            test=windows(scaled, target, np.arange(test_start, data.n), **shape),
+            input_size=len(data.columns),
+            output_size=1,
+            kind="forecasting",
+            target_scale=torch.tensor([std[data.target]], dtype=torch.float32),
+            info={"window": window, "horizon": opts.horizon, "train_rows": [first, val_start - 1],
+                  "val_rows": [val_start, test_start - 1], "test_rows": [test_start, data.n - 1]},
+        )
+
+    # -- baselines -----------------------------------------------------------------------
+
+    def baselines(self, options: BaseModel) -> dict[str, Baseline]:
+        """Majority class, training mean, or naive last value, by kind."""
+        data = self.data
+        if isinstance(data, SeriesDataset):
+            opts = _expect_options(self, options, SeriesDatasetOptions)
+            val_start, test_start = self._series_bounds(opts)
+            column = data.values[:, data.target]
+
+            def naive(rows: np.ndarray) -> dict[str, float]:
+                return regression_scores(column[rows - opts.horizon], column[rows])
+
+            val = naive(np.arange(val_start, test_start))
+            test = naive(np.arange(test_start, data.n))
+            return _baselines("naive_last_value", "predict the last observed value", val, test)
+        codes = self._codes(_expect_options(self, options, SequenceDatasetOptions))
+        train_y = data.y[codes == TRAIN]
+        if data.kind == "classification":
+            n_classes = len(data.classes)
+            val = majority_scores(train_y, data.y[codes == VAL], n_classes)
+            test = majority_scores(train_y, data.y[codes == TEST], n_classes)
+            return _baselines("majority_class", "always predict the most frequent training "
+                              "class", val, test)
+        mean = train_y.mean(axis=0)
+
+        def constant(code: int) -> dict[str, float]:
+            truth = data.y[codes == code]
+            return regression_scores(np.broadcast_to(mean, truth.shape), truth)
+
+        return _baselines("train_mean", "always predict the training mean", constant(VAL),
+                          constant(TEST))
+
+
+def _baselines(
+    name: str, description: str, val: dict[str, float], test: dict[str, float]
+) -> dict[str, Baseline]:
+    return {
+        metric: Baseline(name=name, metric=metric, value=val[metric], description=description,
+                         test_value=test[metric])
+        for metric in val
+    }

@@ -1,0 +1,129 @@
+"""Final evaluation of a completed study: its best configuration on the test split.
+
+The test split is touched here only, once the search is over. The best trial's configuration
+is re-trained with the study's seed (which reproduces the trial) and with further seeds; each
+run keeps the epoch that was best on validation and is scored once on the test split. The
+study's seed gives the test score; all seeds give the mean and spread (one seed misleads:
+Reimers & Gurevych 2017).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import optuna
+import torch
+
+from service.schemas import EvaluationRun, MetricSpread, SeedSummary
+from service.training import EpochResult, Trainer
+from service.tuning._objective import build_model, build_train_config, load_task_data
+from service.tuning._resolve import ResolvedStudy
+
+__all__ = ["best_hparams", "evaluate_best", "summarize_runs", "train_and_test"]
+
+
+def best_hparams(resolved: ResolvedStudy, params: dict[str, Any]) -> dict[str, Any]:
+    """Every hyperparameter of a trial: its drawn ``params`` plus the space's fixed values."""
+    values = resolved.space.suggest(optuna.trial.FixedTrial(params))
+    return resolved.space.resolve(values)
+
+
+def train_and_test(
+    resolved: ResolvedStudy,
+    hp: dict[str, Any],
+    *,
+    seed: int,
+    device: torch.device,
+    should_interrupt: Callable[[], bool] | None = None,
+) -> EvaluationRun | None:
+    """Train ``hp`` with ``seed`` for the study's epochs, keep the best validation epoch, and
+    score it on the test split. None when interrupted."""
+    started = time.perf_counter()
+    metric = resolved.metric_key
+    maximize = resolved.direction == "maximize"
+    data = load_task_data(resolved, device, hp)
+    torch.manual_seed(seed)  # as the objective does, so the study's seed reproduces the trial
+    model = build_model(hp, data).to(device)
+    config = build_train_config(hp, max_epochs=resolved.spec.budget.max_epochs, seed=seed,
+                                device=device)
+    trainer = Trainer(model, config, kind=data.kind, device=device,
+                      target_scale=data.target_scale)
+    best: dict[str, Any] = {}
+
+    def keep_best(result: EpochResult) -> bool:
+        value = result.val_metrics[metric]
+        if math.isfinite(value) and (
+            not best or (value > best["value"] if maximize else value < best["value"])
+        ):
+            best.update(value=value, epoch=result.epoch + 1, val=dict(result.val_metrics),
+                        state={k: v.detach().clone() for k, v in model.state_dict().items()})
+        return False
+
+    outcome = trainer.fit(data.train, data.val, on_epoch_end=keep_best,
+                          should_interrupt=should_interrupt)
+    if outcome.status == "interrupted":
+        return None
+    if not best:
+        return EvaluationRun(seed=seed, status="diverged",
+                             duration_s=time.perf_counter() - started)
+    model.load_state_dict(best["state"])
+    test = {k: v for k, v in trainer.evaluate(data.test).items() if math.isfinite(v)}
+    return EvaluationRun(seed=seed, status="completed", best_epoch=best["epoch"],
+                         val=best["val"], test=test, duration_s=time.perf_counter() - started)
+
+
+def summarize_runs(metric: str, runs: Sequence[EvaluationRun]) -> SeedSummary:
+    """Mean and sample standard deviation of every test metric over the runs that trained."""
+    names = sorted({name for run in runs for name in run.test})
+    spreads = {name: _spread([run.test.get(name) for run in runs]) for name in names}
+    main = spreads.get(metric, MetricSpread(values=[None] * len(runs)))
+    return SeedSummary(
+        metric=f"test_{metric}", seeds=[run.seed for run in runs], mean=main.mean,
+        std=main.std, values=main.values, metrics=spreads,
+        diverged=sum(run.status == "diverged" for run in runs),
+    )
+
+
+def _spread(values: list[float | None]) -> MetricSpread:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    mean = statistics.fmean(finite) if finite else None
+    std = statistics.stdev(finite) if len(finite) > 1 else (0.0 if finite else None)
+    return MetricSpread(mean=mean, std=std, values=values)
+
+
+def evaluate_best(
+    resolved: ResolvedStudy,
+    *,
+    trial_number: int,
+    params: dict[str, Any],
+    seeds: Sequence[int],
+    device: torch.device,
+    should_interrupt: Callable[[], bool] | None = None,
+    on_run: Callable[[EvaluationRun], None] | None = None,
+) -> dict[str, Any] | None:
+    """Evaluate the best trial's configuration: the fields of ``EvaluationPublic`` without its
+    status, or None when interrupted."""
+    hp = best_hparams(resolved, params)
+    runs: list[EvaluationRun] = []
+    for seed in seeds:
+        run = train_and_test(resolved, hp, seed=seed, device=device,
+                             should_interrupt=should_interrupt)
+        if run is None:
+            return None
+        runs.append(run)
+        if on_run is not None:
+            on_run(run)
+    first = runs[0]
+    return {
+        "trial": trial_number,
+        "params": params,
+        "test": first.test or None,
+        "seeds": summarize_runs(resolved.metric_key, runs).model_dump(mode="json"),
+        "runs": [run.model_dump(mode="json") for run in runs],
+        "message": None if first.status == "completed" else
+        f"the run with the study's seed {first.seed} diverged; see the other seeds",
+    }

@@ -1,0 +1,113 @@
+"""A worker's other job: the final evaluation of a study that has completed.
+
+One worker takes it (a lease in the study's row), renews the lease from a thread while it
+trains, and stores the result; if the worker dies the lease runs out and another one starts
+the evaluation again. A graceful stop hands it back at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+import optuna
+import torch
+from sqlalchemy.exc import OperationalError
+
+from service.config import Settings
+from service.errors import NotFoundError, RnntuneError
+from service.schemas import EvaluationRun
+from service.store import StudyStore, best_trial
+from service.tuning import evaluate_best, parse_spec_mapping, resolve_spec
+
+__all__ = ["run_pending_evaluation"]
+
+log = logging.getLogger(__name__)
+
+
+class _Lease:
+    """Renews the evaluation's lease every heartbeat until closed; notes a lost lease."""
+
+    def __init__(self, store: StudyStore, study_id: int, owner: str, settings: Settings) -> None:
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._args = (store, study_id, owner, float(settings.grace_period_s))
+        self._interval = float(settings.heartbeat_interval_s)
+        self._thread = threading.Thread(target=self._run, name="rnntune-eval-lease", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        store, study_id, owner, lease_s = self._args
+        while not self._done.wait(self._interval):
+            try:
+                if not store.evaluations.renew(study_id, owner=owner, lease_s=lease_s):
+                    self.lost.set()
+                    return
+            except Exception:  # a missed renewal is retried at the next beat
+                log.warning("could not renew the evaluation lease of study %s", study_id)
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=10)
+
+
+def run_pending_evaluation(
+    store: StudyStore, settings: Settings, *, owner: str, device: torch.device,
+    stop: threading.Event,
+) -> bool:
+    """Evaluate one completed study if one is waiting; False when there was none."""
+    study_id = store.evaluations.claim(
+        owner=owner, lease_s=settings.grace_period_s,
+        max_attempts=settings.max_trial_retries + 1,
+    )
+    if study_id is None:
+        return False
+    started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat()
+    lease = _Lease(store, study_id, owner, settings)
+    log.info("worker %s: evaluating study %s", owner, study_id)
+    try:
+        record = store.get(study_id)
+        resolved = resolve_spec(parse_spec_mapping(record.spec),
+                                spaces_dir=settings.search_spaces_dir, datasets=store.datasets)
+        best = best_trial(record, store.trials(record))
+        if best is None:
+            store.evaluations.finish(study_id, owner=owner, status="skipped",
+                                     result={"message": "no trial completed"})
+            return True
+        seeds = [resolved.spec.seed + i for i in range(resolved.spec.evaluation.seeds)]
+
+        def on_run(run: EvaluationRun) -> None:
+            log.info("worker %s: study %s seed %d: test %s", owner, study_id, run.seed, run.test)
+
+        result = evaluate_best(
+            resolved, trial_number=best.number, params=dict(best.params), seeds=seeds,
+            device=device, should_interrupt=lambda: stop.is_set() or lease.lost.is_set(),
+            on_run=on_run,
+        )
+        if result is None:
+            if not lease.lost.is_set():
+                store.evaluations.release(study_id, owner=owner)
+            return True
+        result.update(worker=owner, started_at=started_at,
+                      completed_at=datetime.now(UTC).isoformat(),
+                      duration_s=time.monotonic() - started)
+        store.evaluations.finish(study_id, owner=owner, result=result)
+        log.info("worker %s: study %s evaluated in %.1fs", owner, study_id,
+                 time.monotonic() - started)
+    except NotFoundError:
+        log.info("study %s was deleted during its evaluation", study_id)
+    except (OperationalError, optuna.exceptions.StorageInternalError):
+        # The database is unavailable: let the lease run out so that it is tried again.
+        raise
+    except Exception as exc:
+        log.exception("worker %s: evaluation of study %s failed", owner, study_id)
+        message = str(exc) if isinstance(exc, RnntuneError) else f"{type(exc).__name__}: {exc}"
+        store.evaluations.finish(study_id, owner=owner, status="failed",
+                                 result={"message": message[:500], "worker": owner,
+                                         "started_at": started_at})
+    finally:
+        lease.close()
+    return True

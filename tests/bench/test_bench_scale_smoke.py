@@ -1,0 +1,112 @@
+"""Smoke test of bench/scale_workers.py: its quick mode runs end to end on PostgreSQL.
+
+Behaviour only (it runs, reports figures, and no trial is lost, duplicated or stuck); the
+timings themselves are not asserted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "scale_workers.py"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "RNNTUNE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = os.environ.get("RNNTUNE_REQUIRE_POSTGRES") == "1"
+
+
+def load_script() -> ModuleType:
+    """Import the script by its path (``bench/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location("bench_scale_workers", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    module = load_script()
+    if not module.postgres_reachable(POSTGRES_ADMIN_URL):
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required but not reachable at {POSTGRES_ADMIN_URL}")
+        pytest.skip("PostgreSQL not reachable")
+    return module
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+def test_quick_run_reports_figures_and_loses_nothing(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = bench.main(["--quick", "--admin-url", POSTGRES_ADMIN_URL,
+                          "--log-dir", str(tmp_path)])
+    [result] = results
+    assert result.workers == 2 and result.budget == 6
+    assert result.status == "completed"
+    assert (result.lost, result.duplicated, result.stuck, result.fail) == (0, 0, 0, 0)
+    assert result.finished == result.budget == result.trials
+    assert result.clean
+    assert result.workers_used == 2, "both worker processes should have run trials"
+    assert result.trials_per_s > 0 and not math.isnan(result.wait_p50_ms)
+    assert result.wait_p99_ms >= result.wait_p50_ms >= 0
+    assert result.peak_worker_connections > 0
+    out = capsys.readouterr().out
+    assert "| workers |" in out and "| 2 | 6/6 |" in out
+
+
+def test_analysis_counts_lost_duplicated_and_stuck() -> None:
+    """The integrity figures flag what they should, without a database."""
+    import datetime as dt
+
+    import optuna
+    from optuna.trial import TrialState
+
+    module = load_script()
+    t0 = dt.datetime(2026, 1, 1)
+
+    def trial(number: int, state: TrialState, worker: str, start_s: float,
+              end_s: float | None) -> optuna.trial.FrozenTrial:
+        frozen = optuna.trial.create_trial(state=state, value=1.0 if state.is_finished()
+                                           and state != TrialState.FAIL else None,
+                                           user_attrs={"worker": worker})
+        frozen.number = number
+        frozen.datetime_start = t0 + dt.timedelta(seconds=start_s)
+        frozen.datetime_complete = (None if end_s is None
+                                    else t0 + dt.timedelta(seconds=end_s))
+        return frozen
+
+    trials = [
+        trial(0, TrialState.COMPLETE, "a", 0.0, 1.0),
+        trial(1, TrialState.COMPLETE, "a", 1.5, 2.0),
+        trial(1, TrialState.COMPLETE, "b", 0.0, 2.0),  # a repeated number
+        trial(2, TrialState.RUNNING, "b", 2.5, None),
+    ]
+    result = module.analyse(trials, budget=5)
+    assert result.lost == 2  # 3 finished of 5
+    assert result.duplicated == 1
+    assert result.stuck == 1
+    assert result.waits == 1 and result.wait_p50_ms == pytest.approx(500.0)
+    assert result.trials_per_s == pytest.approx(3 / 2.0)
+    assert not result.clean
+
+
+def test_write_doc_replaces_only_its_own_section(tmp_path: Path) -> None:
+    module = load_script()
+    doc = tmp_path / "benchmarks.md"
+    module.write_doc(f"{module.SECTION_TITLE}\n\nfirst\n", doc)
+    assert doc.read_text().startswith("# Benchmarks")
+    doc.write_text(doc.read_text() + "\n## Other benchmark\n\nkeep me\n")
+    module.write_doc(f"{module.SECTION_TITLE}\n\nsecond\n", doc)
+    text = doc.read_text()
+    assert "second" in text and "first" not in text
+    assert text.count(module.SECTION_TITLE) == 1
+    assert "## Other benchmark\n\nkeep me\n" in text
