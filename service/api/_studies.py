@@ -28,7 +28,6 @@ from service.store import (
     study_public_from_summary,
     trial_public,
 )
-from service.store import trials_public as all_trials_public
 from service.tuning import parse_spec_document, resolve_spec
 
 __all__ = ["router"]
@@ -144,11 +143,11 @@ def list_trials(
     ] = None,
 ) -> TrialsPage:
     record = _visible(store, principal, study_id)
-    trials = all_trials_public(store.trials(record))
-    if state is not None:
-        trials = [t for t in trials if t.state == state]
+    total, trials, retried_by = store.trials_page(record, offset=offset, limit=limit,
+                                                  state=state)
     return TrialsPage(
-        total=len(trials), offset=offset, limit=limit, trials=trials[offset : offset + limit]
+        total=total, offset=offset, limit=limit,
+        trials=[trial_public(t, retried_by=retried_by.get(t.number)) for t in trials],
     )
 
 

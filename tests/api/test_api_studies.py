@@ -195,3 +195,30 @@ def test_dashboard_writes_need_an_admin_key(sqlite_settings: Settings) -> None:
 
 def submit_as(http: TestClient, token: str, spec: Any) -> Any:
     return http.post("/v1/studies", json=spec, headers={"authorization": f"Bearer {token}"})
+
+
+def test_trial_pages_link_retries_both_ways(http: TestClient, sqlite_settings: Settings) -> None:
+    from optuna.trial import TrialState
+
+    from service.store import StudyStore
+    from service.store._store import requeue
+
+    study_id = submit(http, tiny_spec(budget={"n_trials": 5, "max_epochs": 1})).json()["id"]
+    store = StudyStore(sqlite_settings)
+    study = store.load_study(store.get(study_id))
+    for value in (0.3, 0.1):
+        study.tell(study.ask(), value)
+    lost = study.ask()
+    study.tell(lost, state=TrialState.FAIL)
+    requeue(study, study.trials[lost.number])
+    store.close()
+    page = http.get(f"/v1/studies/{study_id}/trials", params={"offset": 1, "limit": 2}).json()
+    assert page["total"] == 4 and [t["number"] for t in page["trials"]] == [1, 2]
+    assert page["trials"][1]["state"] == "fail" and page["trials"][1]["retried_by"] == 3
+    waiting = http.get(f"/v1/studies/{study_id}/trials", params={"state": "waiting"}).json()
+    assert waiting["total"] == 1 and waiting["trials"][0]["retry_of"] == 2
+    complete = http.get(f"/v1/studies/{study_id}/trials", params={"state": "complete"}).json()
+    assert [t["value"] for t in complete["trials"]] == [0.3, 0.1]
+    study_json = http.get(f"/v1/studies/{study_id}").json()
+    assert study_json["trials"]["retried"] == 1 and study_json["trials"]["finished"] == 2
+    assert study_json["best"]["number"] == 1
