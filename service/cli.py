@@ -232,6 +232,10 @@ def _evaluation_lines(study: StudyPublic) -> list[str]:
             values = ", ".join(_num(v) for v in seeds.values)
             lines.append(f"test_{metric} over seeds {seeds.seeds}: mean {_num(seeds.mean)} "
                          f"std {_num(seeds.std)} [{values}]")
+            others = [f"{name} {_num(spread.mean)}\u00b1{_num(spread.std)}"
+                      for name, spread in seeds.metrics.items() if name not in (metric, "loss")]
+            if others:
+                lines.append("other test metrics over seeds: " + ", ".join(others))
     for baseline in study.baselines or ([study.baseline] if study.baseline else []):
         lines.append(f"baseline {baseline.name} {baseline.metric.removeprefix('val_')}: val "
                      f"{_num(baseline.value)}, test {_num(baseline.test_value)}  "
@@ -400,6 +404,14 @@ def _cmd_importance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        page = client.report(args.study_id)
+    Path(args.output).write_text(page, encoding="utf-8")
+    print(f"wrote {args.output} ({len(page) // 1024} KiB); open it in a browser")
+    return 0
+
+
 def _cmd_enqueue(args: argparse.Namespace) -> int:
     trials = [json.loads(text) for text in args.params]
     with _client(args) as client:
@@ -518,6 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     trials.add_argument("--state", choices=["running", "waiting", "complete", "pruned", "fail"])
     add("best", _cmd_best, "show the best trial of a study", study=True)
     add("importance", _cmd_importance, "hyperparameter importance of a study", study=True)
+    report = add("report", _cmd_report, "write a study's HTML report", study=True)
+    report.add_argument("-o", "--output", default="report.html")
     enqueue = add("enqueue", _cmd_enqueue, "run known configurations of a study first",
                   study=True)
     enqueue.add_argument("--params", action="append", default=[], metavar="JSON",

@@ -146,6 +146,13 @@ class Client:
                              json=body.model_dump(exclude_none=True))
         return EnqueueResult.model_validate(data)
 
+    def report(self, study_id: int) -> str:
+        """The study's self-contained HTML report."""
+        response = self._http.get(f"/v1/studies/{study_id}/report", headers=self._headers)
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response.text
+
     def metrics(self) -> str:
         """The Prometheus metrics text."""
         response = self._http.get("/metrics", headers=self._headers)

@@ -7,14 +7,16 @@ from typing import Any
 
 import optuna
 from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
 from optuna.trial import TrialState
 
 from service.api._auth import ReadPrincipal, SubmitPrincipal, can_see
 from service.api._deps import StoreDep, StudyId
 from service.errors import ConflictError, NotFoundError, SpecError
+from service.report import build_report
 from service.schemas import EnqueuedTrial, EnqueueRequest, EnqueueResult, ImportancePublic
 from service.spaces import SearchSpace, compile_space
-from service.store import ACTIVE_STATUSES, StudyRecord, StudyStore, count_trials
+from service.store import ACTIVE_STATUSES, StudyRecord, StudyStore, count_trials, study_public
 from service.tuning.warm_start import best_practice_trials
 
 __all__ = ["router"]
@@ -43,7 +45,21 @@ def _space(record: StudyRecord) -> SearchSpace:
 def get_importance(study_id: StudyId, store: StoreDep,
                    principal: ReadPrincipal) -> ImportancePublic:
     """Hyperparameter importance by Optuna's default evaluator (PED-ANOVA in Optuna 5)."""
+    return importance_of(store, _visible(store, principal, study_id))
+
+
+@router.get("/{study_id}/report", response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {}}}})
+def get_report(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> HTMLResponse:
+    """One self-contained HTML page: history, learning curves, importance, parallel
+    coordinates, slices and the RNN health panel."""
     record = _visible(store, principal, study_id)
+    trials = store.trials(record)
+    page = build_report(study_public(record, trials), trials, importance_of(store, record))
+    return HTMLResponse(page)
+
+
+def importance_of(store: StudyStore, record: StudyRecord) -> ImportancePublic:
     study = store.load_study(record)
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.value is not None and math.isfinite(t.value)]

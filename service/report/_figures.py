@@ -1,0 +1,195 @@
+"""The report's figures, one function each, from a study's trials (plotly, no Optuna plots:
+their learning curves cannot show why a trial stopped)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = [
+    "gradient_norms",
+    "history",
+    "importance_bars",
+    "learning_curves",
+    "lr_clip_outcomes",
+    "parallel_coordinates",
+    "slices",
+]
+
+STATE_COLORS = {
+    "complete": "#2a9d8f", "pruned": "#e9c46a", "diverged": "#e63946", "fail": "#6d597a",
+    "running": "#8d99ae", "waiting": "#adb5bd",
+}
+
+
+def outcome(trial: FrozenTrial) -> str:
+    """complete, pruned, diverged, fail, running or waiting."""
+    if trial.state == TrialState.PRUNED and trial.user_attrs.get("prune_reason") == "diverged":
+        return "diverged"
+    return trial.state.name.lower()
+
+
+def _complete(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
+            and math.isfinite(t.value)]
+
+
+def _layout(figure: go.Figure, title: str, **axes: Any) -> go.Figure:
+    figure.update_layout(title=title, template="plotly_white", height=420,
+                         margin={"l": 60, "r": 20, "t": 50, "b": 50}, **axes)
+    return figure
+
+
+def history(trials: Sequence[FrozenTrial], *, metric: str, maximize: bool,
+            baseline: float | None) -> go.Figure:
+    complete = sorted(_complete(trials), key=lambda t: t.number)
+    figure = go.Figure()
+    figure.add_scatter(x=[t.number for t in complete], y=[t.value for t in complete],
+                       mode="markers", name="completed trial",
+                       marker={"color": STATE_COLORS["complete"]})
+    best: list[float] = []
+    for trial in complete:
+        value = float(trial.value)  # type: ignore[arg-type]
+        best.append(value if not best else (max if maximize else min)(best[-1], value))
+    figure.add_scatter(x=[t.number for t in complete], y=best, mode="lines",
+                       name="best so far", line={"color": "#264653"})
+    if baseline is not None:
+        figure.add_hline(y=baseline, line_dash="dot", annotation_text="baseline")
+    return _layout(figure, "Optimisation history", xaxis_title="trial",
+                   yaxis_title=metric)
+
+
+def learning_curves(trials: Sequence[FrozenTrial], *, metric: str) -> go.Figure:
+    figure = go.Figure()
+    shown: set[str] = set()
+    for trial in sorted(trials, key=lambda t: t.number):
+        steps = sorted(trial.intermediate_values)
+        if not steps:
+            continue
+        kind = outcome(trial)
+        values = [trial.intermediate_values[s] for s in steps]
+        figure.add_scatter(
+            x=steps, y=values, mode="lines+markers", name=kind, legendgroup=kind,
+            showlegend=kind not in shown, line={"color": STATE_COLORS[kind], "width": 1.5},
+            marker={"size": [4] * (len(steps) - 1) + [10],
+                    "symbol": ["circle"] * (len(steps) - 1)
+                    + ["x" if kind in ("pruned", "diverged", "fail") else "circle"]},
+            hovertext=f"trial {trial.number} ({kind})", hoverinfo="text+y",
+        )
+        shown.add(kind)
+    values = [v for t in trials for v in t.intermediate_values.values() if math.isfinite(v)]
+    # A diverging trial's loss dwarfs the rest; a log axis keeps every curve readable.
+    spread = values and min(values) > 0 and max(values) / min(values) > 1e3
+    return _layout(figure, "Learning curves (x: where a trial was stopped)",
+                   xaxis_title="epoch", yaxis_title=metric,
+                   yaxis_type="log" if spread else None)
+
+
+def importance_bars(importances: dict[str, float], note: str | None) -> go.Figure:
+    names = sorted(importances, key=lambda n: importances[n])
+    figure = go.Figure(go.Bar(x=[importances[n] for n in names], y=names, orientation="h",
+                              marker={"color": "#264653"}))
+    title = "Parameter importance (PED-ANOVA)"
+    if note:
+        title += "<br><sub>" + note[:120] + ("..." if len(note) > 120 else "") + "</sub>"
+    return _layout(figure, title, xaxis_title="importance")
+
+
+def _encode(values: list[Any]) -> tuple[list[float], dict[str, Any]]:
+    """Numbers as they are; categories as indices with their labels as ticks."""
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return [float(v) for v in values], {}
+    labels = sorted({str(v) for v in values})
+    index = {label: i for i, label in enumerate(labels)}
+    return [float(index[str(v)]) for v in values], {"tickvals": list(range(len(labels))),
+                                                    "ticktext": labels}
+
+
+def parallel_coordinates(trials: Sequence[FrozenTrial], *, metric: str,
+                         params: list[str]) -> go.Figure:
+    complete = _complete(trials)
+    dimensions = []
+    for name in params:
+        present = [t for t in complete if name in t.params]
+        if len(present) != len(complete) or not complete:
+            continue  # conditional parameters would leave gaps in the lines
+        encoded, ticks = _encode([t.params[name] for t in complete])
+        dimensions.append({"label": name, "values": encoded, **ticks})
+    values = [float(t.value) for t in complete]  # type: ignore[arg-type]
+    dimensions.append({"label": metric, "values": values})
+    figure = go.Figure(go.Parcoords(
+        line={"color": values, "colorscale": "Viridis_r", "showscale": True},
+        dimensions=dimensions,
+    ))
+    return _layout(figure, "Parallel coordinates (completed trials)")
+
+
+def slices(trials: Sequence[FrozenTrial], *, metric: str, params: list[str]) -> list[go.Figure]:
+    complete = _complete(trials)
+    figures = []
+    for name in params:
+        present = [t for t in complete if name in t.params]
+        if not present:
+            continue
+        figure = go.Figure(go.Scatter(
+            x=[t.params[name] for t in present], y=[t.value for t in present],
+            mode="markers", marker={"color": [t.number for t in present],
+                                    "colorscale": "Blues", "showscale": True,
+                                    "colorbar": {"title": "trial"}},
+            text=[f"trial {t.number}" for t in present],
+        ))
+        log = name in ("lr", "weight_decay") or name == "hidden_size"
+        figures.append(_layout(figure, f"Slice: {name}", xaxis_title=name, yaxis_title=metric,
+                               xaxis_type="log" if log else None))
+    return figures
+
+
+def gradient_norms(trials: Sequence[FrozenTrial]) -> go.Figure:
+    figure = go.Figure()
+    shown: set[str] = set()
+    for trial in sorted(trials, key=lambda t: t.number):
+        epochs = [e for e in trial.user_attrs.get("epochs", [])
+                  if e.get("grad_norm_max") is not None and math.isfinite(e["grad_norm_max"])]
+        if not epochs:
+            continue
+        kind = outcome(trial)
+        figure.add_scatter(
+            x=[e["epoch"] for e in epochs], y=[e["grad_norm_max"] for e in epochs],
+            mode="lines+markers", name=f"{kind} (max)", legendgroup=kind,
+            showlegend=kind not in shown, line={"color": STATE_COLORS[kind], "width": 1},
+            hovertext=f"trial {trial.number}: lr={trial.params.get('lr')}",
+            hoverinfo="text+y",
+        )
+        shown.add(kind)
+    return _layout(figure, "Gradient norm before clipping, per epoch (max over batches)",
+                   xaxis_title="epoch", yaxis_title="gradient norm", yaxis_type="log")
+
+
+def lr_clip_outcomes(trials: Sequence[FrozenTrial]) -> go.Figure:
+    figure = go.Figure()
+    for kind in ("complete", "pruned", "diverged", "fail"):
+        chosen = [t for t in trials if outcome(t) == kind and "lr" in t.params]
+        if not chosen:
+            continue
+        figure.add_scatter(
+            x=[t.params["lr"] for t in chosen],
+            y=[_max_grad_norm(t) for t in chosen],
+            mode="markers", name=kind,
+            marker={"color": STATE_COLORS[kind], "size": 10,
+                    "symbol": "x" if kind == "diverged" else "circle"},
+            text=[f"trial {t.number}, grad_clip={t.params.get('grad_clip', 'fixed')}"
+                  for t in chosen],
+        )
+    return _layout(figure, "Learning rate against the largest gradient norm, by outcome",
+                   xaxis_title="lr", yaxis_title="largest gradient norm", xaxis_type="log",
+                   yaxis_type="log")
+
+
+def _max_grad_norm(trial: FrozenTrial) -> float | None:
+    norms = [e.get("grad_norm_max") for e in trial.user_attrs.get("epochs", [])]
+    finite = [n for n in norms if n is not None and math.isfinite(n)]
+    return max(finite) if finite else None
