@@ -23,12 +23,14 @@ import argparse
 import contextlib
 import datetime as dt
 import itertools
+import json
 import logging
 import math
 import os
 import platform
 import re
 import shlex
+import signal
 import statistics
 import sys
 import tempfile
@@ -135,6 +137,16 @@ def fresh_database(admin_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def server_started(admin_url: str) -> dt.datetime | None:
+    """When the PostgreSQL server last started (a change means it restarted meanwhile)."""
+    try:
+        with psycopg.connect(libpq_url(admin_url), connect_timeout=10) as conn:
+            row = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+    except psycopg.Error:
+        return None
+    return row[0] if row is not None else None
+
+
 def server_version(admin_url: str) -> str:
     with psycopg.connect(libpq_url(admin_url)) as conn:
         row = conn.execute("SHOW server_version").fetchone()
@@ -161,6 +173,8 @@ class ConnectionSampler:
         self.latest_workers = 0
         self.samples = 0
         self.errors = 0
+        self.lock_samples = 0
+        self.peak_lock_waiters = 0
 
     def __enter__(self) -> ConnectionSampler:
         self._thread.start()
@@ -171,22 +185,39 @@ class ConnectionSampler:
         self._thread.join(10)
 
     def _run(self) -> None:
-        query = ("SELECT application_name, count(*) FROM pg_stat_activity "
-                 "WHERE datname = %s GROUP BY application_name")
-        with psycopg.connect(self._admin, autocommit=True) as conn:
-            while not self._stop.is_set():
-                try:
-                    rows = conn.execute(query, (self._database,)).fetchall()
-                except psycopg.Error:
-                    self.errors += 1
-                else:
-                    by_app = {str(app): int(n) for app, n in rows}
-                    with self._lock:
-                        self.samples += 1
-                        self.latest_workers = by_app.get(WORKER_APP, 0)
-                        self.peak_workers = max(self.peak_workers, self.latest_workers)
-                        self.peak_total = max(self.peak_total, sum(by_app.values()))
-                self._stop.wait(SAMPLE_EVERY_S)
+        query = ("SELECT application_name, count(*), "
+                 "count(*) FILTER (WHERE wait_event_type = 'Lock') "
+                 "FROM pg_stat_activity WHERE datname = %s GROUP BY application_name")
+        conn: psycopg.Connection[Any] | None = None
+        while not self._stop.is_set():
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self._admin, autocommit=True, connect_timeout=5)
+                rows = conn.execute(query, (self._database,)).fetchall()
+            except psycopg.Error:
+                self.errors += 1  # the server may be restarting: reconnect next time
+                if conn is not None:
+                    conn.close()
+                conn = None
+            else:
+                by_app = {str(app): int(n) for app, n, _ in rows}
+                waiting = sum(int(w) for _, _, w in rows)
+                with self._lock:
+                    self.samples += 1
+                    self.latest_workers = by_app.get(WORKER_APP, 0)
+                    self.peak_workers = max(self.peak_workers, self.latest_workers)
+                    self.peak_total = max(self.peak_total, sum(by_app.values()))
+                    self.lock_samples += waiting > 0
+                    self.peak_lock_waiters = max(self.peak_lock_waiters, waiting)
+            self._stop.wait(SAMPLE_EVERY_S)
+        if conn is not None:
+            conn.close()
+
+    @property
+    def lock_share(self) -> float:
+        """The share of samples in which some connection waited for a lock."""
+        with self._lock:
+            return self.lock_samples / self.samples if self.samples else math.nan
 
     def worker_connections(self) -> int:
         with self._lock:
@@ -206,6 +237,7 @@ class ForeignCpu:
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._first: dict[int, float] = {}
         self._last: dict[int, float] = {}
+        self._comm: dict[int, str] = {}
         self._began = 0.0
         self._ended = 0.0
         self._stop = threading.Event()
@@ -251,6 +283,7 @@ class ForeignCpu:
             # A process born during the run counts from zero.
             self._first.setdefault(pid, cpu if initial else 0.0)
             self._last[pid] = cpu
+            self._comm[pid] = comm
 
     @property
     def core_seconds(self) -> float:
@@ -258,6 +291,14 @@ class ForeignCpu:
         if not self._last:
             return math.nan
         return sum(self._last[pid] - self._first.get(pid, 0.0) for pid in self._last)
+
+    def top(self, n: int = 3) -> list[tuple[str, float]]:
+        """The ``n`` process names that used the most CPU seconds."""
+        by_name: dict[str, float] = defaultdict(float)
+        for pid, cpu in self._last.items():
+            by_name[self._comm[pid]] += cpu - self._first.get(pid, 0.0)
+        ranked = sorted(by_name.items(), key=lambda item: -item[1])[:n]
+        return [(name, seconds) for name, seconds in ranked if seconds > 0]
 
     @property
     def share(self) -> float:
@@ -287,6 +328,7 @@ class RunResult:
 
     workers: int
     budget: int
+    runs: int = 1
     trials: int = 0
     finished: int = 0
     complete: int = 0
@@ -315,6 +357,9 @@ class RunResult:
     claimed: int = 0
     in_flight_left: int = 0
     other_cpu_share: float = math.nan
+    server_restarted: bool = False
+    lock_share: float = math.nan
+    peak_lock_waiters: int = 0
     log_warnings: int = 0
     log_errors: int = 0
     log_path: str = ""
@@ -322,9 +367,13 @@ class RunResult:
 
     @property
     def clean(self) -> bool:
-        """No lost, duplicated or stuck trial, no failure, and the study completed."""
+        """No lost, duplicated or stuck trial, no failure left unretried, study completed.
+
+        A FAIL that was retried (a trial whose worker lost its database or died) is the
+        recovery path working, not a lost trial; it is still shown.
+        """
         return (all(getattr(self, name) == 0 for name in INTEGRITY_FIELDS)
-                and self.fail == 0 and self.status == "completed")
+                and self.fail == self.retried and self.status == "completed")
 
 
 def _ms(delta: dt.timedelta) -> float:
@@ -443,6 +492,34 @@ def _settings(url: str, app: str) -> Settings:
     )
 
 
+def machine_busy(window_s: float = 3.0) -> float:
+    """The share of all cores that was busy over ``window_s`` (from ``/proc/stat``)."""
+
+    def times() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields) - idle, sum(fields)
+
+    try:
+        busy0, total0 = times()
+        time.sleep(window_s)
+        busy1, total1 = times()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
+def wait_for_quiet(max_wait_s: float, *, threshold: float = 0.1) -> float:
+    """Wait (at most ``max_wait_s``) until other jobs leave the cores idle; the last reading."""
+    deadline = time.monotonic() + max_wait_s
+    busy = machine_busy()
+    while busy > threshold and time.monotonic() < deadline:
+        log.info("machine %.0f%% busy; waiting for it to quieten", 100 * busy)
+        time.sleep(10)
+        busy = machine_busy()
+    return busy
+
+
 def _wait(condition: Callable[[], bool], *, timeout: float, every: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -461,6 +538,7 @@ def run_once(
     log_dir: Path,
 ) -> RunResult:
     """One fresh database, ``workers`` processes, one study of ``budget`` trials."""
+    server_before = server_started(admin_url)
     with fresh_database(admin_url) as url:
         database = url.rsplit("/", 1)[1]
         log_path = log_dir / f"workers-{workers}-{database}.log"
@@ -501,10 +579,19 @@ def run_once(
         result.claimed, result.in_flight_left = final.claimed, final.in_flight
         result.startup_s = startup_s
         result.other_cpu_share = foreign.share
+        if foreign.share > 0.05:
+            result.notes.append("CPU used by other jobs: " + ", ".join(
+                f"{name} {seconds:.0f} s" for name, seconds in foreign.top()))
         result.peak_connections = sampler.peak_total
         result.peak_worker_connections = sampler.peak_workers
+        result.lock_share = sampler.lock_share
+        result.peak_lock_waiters = sampler.peak_lock_waiters
         result.restarts = sum(slot.restarts for slot in supervisor.slots)
         result.notes = notes
+        if server_started(admin_url) != server_before:
+            result.server_restarted = True
+            result.notes.append("the PostgreSQL server restarted during the run (another "
+                                "job); the workers had to ride it out")
         if result.restarts:
             result.notes.append(f"the supervisor restarted {result.restarts} worker(s)")
         _summarise_log(log_path, result)
@@ -522,20 +609,23 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
     """Medians of the figures over repeats; integrity counts and warnings are summed."""
     if len(runs) == 1:
         return runs[0]
-    out = RunResult(workers=runs[0].workers, budget=runs[0].budget)
+    out = RunResult(workers=runs[0].workers, budget=runs[0].budget, runs=len(runs))
     medians = ("wall_s", "trials_per_s", "wait_p50_ms", "wait_p99_ms", "wait_max_ms",
                "trial_p50_ms", "startup_s", "first_wave_s", "rate_q2", "rate_q4",
-               "other_cpu_share")
+               "other_cpu_share", "lock_share")
     for name, value in asdict(runs[0]).items():
         values = [getattr(r, name) for r in runs]
         if name in medians:
             setattr(out, name, statistics.median(values))
-        elif name in ("peak_connections", "peak_worker_connections", "workers_used"):
+        elif name in ("peak_connections", "peak_worker_connections", "workers_used",
+                      "peak_lock_waiters"):
             setattr(out, name, max(values))
-        elif isinstance(value, int) and name not in ("workers", "budget"):
+        elif isinstance(value, bool):
+            setattr(out, name, any(values))
+        elif isinstance(value, int) and name not in ("workers", "budget", "runs"):
             setattr(out, name, sum(values))
     out.status = ",".join(sorted({r.status for r in runs}))
-    out.notes = [note for r in runs for note in r.notes]
+    out.notes = [f"run {i}: {note}" for i, r in enumerate(runs, 1) for note in r.notes]
     out.log_path = ", ".join(r.log_path for r in runs)
     return out
 
@@ -545,13 +635,14 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
 
 def table(results: Sequence[RunResult]) -> str:
     """The results as a markdown table."""
-    head = ("| workers | trials | trials/s | wait p50 (ms) | wait p99 (ms) | wait max (ms) "
-            "| trial p50 (ms) | lost | duplicated | stuck | FAIL | peak connections |")
+    head = ("| workers | trials (all runs) | trials/s | wait p50 (ms) | wait p99 (ms) "
+            "| wait max (ms) | trial p50 (ms) | lost | duplicated | stuck | FAIL (retried) "
+            "| peak connections |")
     rule = "|" + "---:|" * 12
     rows = [
-        f"| {r.workers} | {r.finished}/{r.budget} | {r.trials_per_s:.1f} "
+        f"| {r.workers} | {r.finished}/{r.budget * r.runs} | {r.trials_per_s:.1f} "
         f"| {r.wait_p50_ms:.0f} | {r.wait_p99_ms:.0f} | {r.wait_max_ms:.0f} "
-        f"| {r.trial_p50_ms:.0f} | {r.lost} | {r.duplicated} | {r.stuck} | {r.fail} "
+        f"| {r.trial_p50_ms:.0f} | {r.lost} | {r.duplicated} | {r.stuck} | {r.fail} ({r.retried}) "
         f"| {r.peak_connections} ({r.peak_worker_connections} workers') |"
         for r in results
     ]
@@ -561,12 +652,13 @@ def table(results: Sequence[RunResult]) -> str:
 def detail_table(results: Sequence[RunResult]) -> str:
     """Startup, warm-up and how throughput changes as the study grows, as a markdown table."""
     head = ("| workers | all idle after (s) | first-trial wave (s) | trials/s, 2nd quarter "
-            "| trials/s, last quarter | worker restarts | log warnings/errors "
-            "| CPU used by other jobs |")
-    rule = "|" + "---:|" * 8
+            "| trials/s, last quarter | lock waits: samples, peak | worker restarts "
+            "| log warnings/errors | CPU used by other jobs |")
+    rule = "|" + "---:|" * 9
     rows = [
         f"| {r.workers} | {r.startup_s:.1f} | {r.first_wave_s:.1f} | {r.rate_q2:.1f} "
-        f"| {r.rate_q4:.1f} | {r.restarts} | {r.log_warnings}/{r.log_errors} "
+        f"| {r.rate_q4:.1f} | {r.lock_share:.0%}, {r.peak_lock_waiters} | {r.restarts} "
+        f"| {r.log_warnings}/{r.log_errors} "
         f"| {r.other_cpu_share:.0%} |"
         for r in results
     ]
@@ -596,13 +688,50 @@ def machine_facts(admin_url: str) -> str:
             f"torch {torch.__version__}; measured {today}.")
 
 
+def _reading(results: Sequence[RunResult]) -> list[str]:
+    """How to read the figures: the fixed explanation, with ratios to the smallest pool."""
+    base = min(results, key=lambda r: r.workers)
+    ratios = [
+        f"{r.workers} workers gave {r.trials_per_s / base.trials_per_s:.2f}x the trials/s "
+        f"and {r.wait_p50_ms / base.wait_p50_ms:.1f}x the median wait of {base.workers}"
+        for r in results if r is not base and base.trials_per_s > 0 and base.wait_p50_ms > 0
+    ]
+    compared = f" Here {'; '.join(ratios)}." if ratios else ""
+    return [
+        "How to read this: the machine has 2 cores, so 16 or 32 one-thread workers cannot "
+        "train faster than 2, and these runs measure coordination overhead and correctness "
+        "under contention, not speed-up (a pool of one worker per core is the reference)."
+        f"{compared} A trial of this objective is almost all bookkeeping, and the processes "
+        "share the 2 cores with each other and with the PostgreSQL server, so each worker "
+        "waits for CPU: the wait grows at least with the number of workers per core, and "
+        "each extra process adds its own one-off first-trial cost (the first-trial wave) "
+        "and 3 server connections. Other jobs on the machine (last column) slow everything "
+        "further; a run with a large share there is disturbed.",
+        "",
+        "The bookkeeping also grows with the size of the study (compare the quarter rates; "
+        "the longest waits come late in a study). A profile of one worker at about 330 "
+        "trials (2026-11-26) spent about 80% of each trial cycle in two full reads of all "
+        "the study's trials: `StudyStore.refresh_status`, which counts every trial after "
+        "each trial, and Optuna's `Study.ask`, whose `_pop_waiting_trial_id` reads all "
+        "trials through the fresh `_CachedStorage` that `load_study` builds for every "
+        "trial. So one trial costs O(trials so far) and a study O(n^2); that, not the "
+        "claim, limits large studies of short trials.",
+        "",
+        "Every worker keeps 3 connections open, so the server's default "
+        "`max_connections = 100` is all but used up at 32 workers (the peak above); raise "
+        "it, or put a pooler in front, before adding workers.",
+    ]
+
+
 def section(results: Sequence[RunResult], *, command: str, facts: str, repeats: int) -> str:
     """The docs/benchmarks.md section for these results."""
     agg = f"medians of {repeats} runs" if repeats > 1 else "one run each"
     budgets = ", ".join(f"{r.budget} trials with {r.workers} workers" for r in results)
     dirty = [r for r in results if not r.clean]
+    fails = sum(r.fail for r in results)
     integrity = (
-        "**Integrity: no lost, duplicated or stuck trial and no FAIL in any run.**"
+        "**Integrity: no lost, duplicated or stuck trial in any run, and "
+        + (f"all {fails} FAIL trials were retried.**" if fails else "no FAIL.**")
         if not dirty else
         "**Integrity: NOT clean** in the runs with "
         + ", ".join(f"{r.workers} workers" for r in dirty) + " (see the notes below)."
@@ -641,28 +770,21 @@ def section(results: Sequence[RunResult], *, command: str, facts: str, repeats: 
         "check and `ask`. *trial*: start to end of one trial (train, report, `tell`).",
         "- *lost* = budget - finished; *duplicated* = repeated trial numbers + finished "
         "trials beyond the budget; *stuck* = trials left RUNNING or WAITING after the study "
-        "completed and the workers stopped. All must be 0.",
+        "completed and the workers stopped. All must be 0. *FAIL (retried)*: failed trials, "
+        "and how many of them were re-run with the same parameters (their worker lost the "
+        "database or died); a FAIL not retried would be a trial given up on.",
         "- *peak connections*: most connections to the benchmark database at once (sampled "
         "every 0.5 s; in brackets the workers'; the rest is the benchmark's own store).",
         "- *all idle after*: from starting the pool until every worker held its idle "
         "connections; *first-trial wave*: until every worker had finished its first trial, "
         "which pays one-off costs in each process (about 1.2 s of CPU).",
+        "- *lock waits*: the share of samples in which some connection to the benchmark "
+        "database waited for a lock, and the most waiting at once. *CPU used by other "
+        "jobs*: CPU time of processes other than this benchmark, its workers and PostgreSQL, "
+        "as a share of the machine over the run.",
         *notes,
         "",
-        "How to read this: the machine has 2 cores, so 16 or 32 one-thread workers cannot "
-        "train faster than 2; these runs measure the coordination overhead and correctness "
-        "under contention, not speed-up. The work per trial is almost all bookkeeping, so "
-        "every extra process only divides the same 2 cores: the wait for the next trial "
-        "grows roughly with the number of workers per core. The cost of that bookkeeping also "
-        "grows with the size of the study (compare the quarter rates): a profile of one "
-        "worker at about 330 trials (at the time of writing) spent about 80% of each trial "
-        "cycle in two full reads of all the study's trials, `StudyStore.refresh_status` "
-        "(which counts every trial after each trial) and Optuna's `Study.ask` (its "
-        "`_pop_waiting_trial_id` reads all trials through the fresh `_CachedStorage` that "
-        "`load_study` builds for every trial), so a trial costs O(trials so far) and a "
-        "study O(n^2). Every worker keeps 3 connections open, so the server's default "
-        "`max_connections = 100` is reached at about 32 workers; raise it (or put a "
-        "pooler in front) for more.",
+        *_reading(results),
         "",
     ]
     return "\n".join(lines)
@@ -710,16 +832,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="SQLAlchemy URL of a database on the server where benchmark "
                              "databases may be created (default: RNNTUNE_TEST_POSTGRES_URL "
                              "or the local server as postgres)")
+    parser.add_argument("--quiet-wait", type=float, default=600.0,
+                        help="before each run, wait up to this many seconds for the machine's "
+                             "cores to be idle (other jobs distort the timings; default: 600, "
+                             "0 to start at once)")
     parser.add_argument("--log-dir", type=Path, default=None,
                         help="where the worker logs go (default: a new temporary folder)")
     parser.add_argument("--quick", action="store_true",
                         help="2 workers, 3 trials each: a smoke test of the benchmark itself")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write every run's figures (not only the medians) here")
     parser.add_argument("--write-doc", action="store_true",
                         help=f"replace the section '{SECTION_TITLE[3:]}' of docs/benchmarks.md")
     args = parser.parse_args(argv)
     if args.quick:
         args.workers, args.trials_per_worker, args.budget, args.repeats = [2], 3, None, 1
         args.timeout = min(args.timeout, 120.0)
+        args.quiet_wait = 0.0
     if min(args.workers) < 1 or args.trials_per_worker < 1 or args.repeats < 1 or (
         args.budget is not None and args.budget < 1
     ):
@@ -727,16 +856,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     """Run the benchmark; print the table (and update the doc); return the results."""
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # Stopped by SIGTERM: unwind, so the workers are stopped and the database dropped.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="rnntune-bench-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     results: list[RunResult] = []
+    every_run: list[dict[str, Any]] = []
     for workers in args.workers:
         runs = []
         for repeat in range(args.repeats):
+            if args.quiet_wait > 0:
+                wait_for_quiet(args.quiet_wait)
             log.info("%d workers, run %d/%d ...", workers, repeat + 1, args.repeats)
             budget = args.budget or workers * args.trials_per_worker
             run = run_once(workers, budget=budget, admin_url=args.admin_url,
@@ -746,6 +885,9 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
                      run.wait_p50_ms, run.wait_p99_ms, run.lost, run.duplicated, run.stuck,
                      run.fail, run.log_path)
             runs.append(run)
+            every_run.append(asdict(run))
+            if args.json is not None:
+                args.json.write_text(json.dumps(every_run, indent=1, default=str))
         results.append(combine(runs))
     print(table(results))
     print()

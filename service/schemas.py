@@ -60,7 +60,9 @@ class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    dataset: int | None = Field(default=None, ge=1, description="The id of an uploaded data set.")
+    dataset: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="The id of an uploaded data set."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> TaskSpec:

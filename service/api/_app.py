@@ -45,9 +45,14 @@ def _document_problems_as_problem_json(app: FastAPI) -> None:
             for path in schema.get("paths", {}).values():
                 for operation in path.values():
                     for status, response in operation.get("responses", {}).items():
-                        content = response.get("content", {})
-                        if status[0] in "45" and "application/json" in content:
-                            content["application/problem+json"] = content.pop("application/json")
+                        if status[0] not in "45":
+                            continue
+                        # Whatever media type the route's own responses use (JSON, HTML),
+                        # its errors are problem documents.
+                        for entry in list(response.get("content", {}).values()):
+                            if entry.get("schema", {}).get("$ref", "").endswith("/Problem"):
+                                response["content"] = {"application/problem+json": entry}
+                                break
             app.openapi_schema = schema
         return app.openapi_schema
 

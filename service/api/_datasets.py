@@ -11,7 +11,7 @@ import re
 from datetime import UTC
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service.api._auth import Principal, ReadPrincipal, SubmitPrincipal
@@ -26,6 +26,8 @@ from service.tasks import Baseline, SeriesDataset, StoredDataset, format_of, par
 __all__ = ["VisibleDatasets", "baseline_json", "router"]
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+DatasetId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The data set's id")]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,199}$")
 
@@ -152,12 +154,12 @@ def list_datasets(store: StoreDep, principal: ReadPrincipal) -> DatasetList:
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic)
-def get_dataset(dataset_id: int, store: StoreDep, principal: ReadPrincipal) -> DatasetPublic:
+def get_dataset(dataset_id: DatasetId, store: StoreDep, principal: ReadPrincipal) -> DatasetPublic:
     return _public(_visible(store, principal, dataset_id))
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_dataset(dataset_id: int, store: StoreDep, principal: SubmitPrincipal) -> Response:
+def delete_dataset(dataset_id: DatasetId, store: StoreDep, principal: SubmitPrincipal) -> Response:
     """Delete a data set; 409 while a queued or running study (or its evaluation) uses it."""
     _visible(store, principal, dataset_id)  # submit keys reach only their own
     store.datasets.delete(dataset_id)

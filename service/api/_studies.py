@@ -126,9 +126,11 @@ def list_studies(
 
 @router.get("/{study_id}", response_model=StudyPublic)
 def get_study(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> StudyPublic:
-    _visible(store, principal, study_id)
-    record = store.refresh_status(study_id)
-    return study_public_from_summary(record, store.summaries([record])[record.id])
+    record = _visible(store, principal, study_id)
+    # One aggregation serves both the status refresh and the response.
+    summary = store.summaries([record])[record.id]
+    record = store.refresh_status(study_id, counts=summary.counts)
+    return study_public_from_summary(record, summary)
 
 
 @router.get("/{study_id}/trials", response_model=TrialsPage)

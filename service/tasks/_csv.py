@@ -18,6 +18,8 @@ from ._parsed import MAX_COLUMNS, MIN_ROWS, SeriesDataset
 def parse_csv(
     content: bytes, *, target: str | None = None, time_column: str | None = None
 ) -> SeriesDataset:
+    """Validate ``content`` as a CSV time series: a header, rows in time order, numeric value
+    columns, the ``target`` named unless it is the only one."""
     if b"\x00" in content:
         raise DatasetError("the file holds binary data (NUL bytes); it is not CSV text")
     try:

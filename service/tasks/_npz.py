@@ -27,6 +27,11 @@ NPZ_KEYS = ("X", "y", "lengths", "split")
 def parse_npz(
     content: bytes, *, kind: str | None = None, max_unpacked_bytes: int = 1 << 30
 ) -> SequenceDataset:
+    """Validate ``content`` as an NPZ data set: ``X``, ``y`` and optional ``lengths``, ``split``.
+
+    ``kind`` None reads it from ``y``: floats are regression targets, integers or strings
+    class labels.
+    """
     arrays = _read_npz(content, max_unpacked_bytes)
     unknown = sorted(set(arrays) - set(NPZ_KEYS))
     if unknown:

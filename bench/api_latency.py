@@ -1,0 +1,255 @@
+"""API latency on a large study: GET /v1/studies/{id} and pages of its trials.
+
+A study of TRIALS finished trials (random configurations of ``search_spaces/lstm.yaml`` with a
+synthetic score, per-epoch intermediate values and the per-epoch user attributes a real trial
+carries) is written straight into a fresh SQLite database through the store; then
+``rnntune serve --workers 0`` serves it on loopback and CLIENTS concurrent clients each send
+REQUESTS requests, cycling through: the study, its first page of 100 trials, and a deep page
+(the last 100). Two cases: the study still running (its budget not spent, so the server's
+periodic sweep and every read check it) and completed.
+
+    python bench/api_latency.py --trials 10000 --clients 8 --requests 200 --write-doc
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    DOC_PATH,
+    ForeignCpu,
+    add_trials_fast,
+    free_port,
+    header,
+    load1,
+    machine_facts,
+    percentile,
+    start_server,
+    stop_server,
+    synthetic_trials,
+    wait_for_quiet,
+    write_section,
+)
+
+from service.config import Settings
+from service.store import StudyStore
+from service.tuning import parse_spec_mapping, resolve_spec
+
+SECTION_TITLE = "## API latency on a study of 10,000 trials"
+TARGET_P99_MS = 50.0
+PAGE = 100
+
+
+@dataclass
+class CaseResult:
+    case: str
+    trials: int
+    clients: int
+    requests: int
+    wall_s: float = 0.0
+    latencies_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[str] = field(default_factory=list)
+    server_cpu_s: float = 0.0
+
+    def p(self, label: str, q: float) -> float:
+        return percentile(self.latencies_ms[label], q)
+
+
+def make_study(database_url: str, trials: int, *, running: bool) -> int:
+    """Create the study as the API would, then add ``trials`` finished trials to it."""
+    store = StudyStore(Settings(database_url=database_url, log_level="warning"))
+    store.initialize()
+    spec = {
+        "name": "big",
+        "task": {"name": "adding", "seq_len": 100},
+        "search_space": "lstm",
+        "objective": {"metric": "val_mse"},
+        "budget": {"n_trials": trials, "max_epochs": 10},
+    }
+    parsed = parse_spec_mapping(spec)
+    resolved = resolve_spec(parsed, spaces_dir=store.settings.search_spaces_dir)
+    # A running study has budget left; a completed one spent it all.
+    record = store.create(
+        name=parsed.name, spec=resolved.stored_spec(), direction=resolved.direction,
+        n_trials=trials + 1 if running else trials, timeout_s=None, baseline=None,
+        user_attrs={},
+    )
+    store.close()
+    add_trials_fast(database_url, record.name,
+                    synthetic_trials(resolved.space, trials, seed=0, max_epochs=10))
+    if not running:
+        store.refresh_status(record.id)
+    store.close()
+    return record.id
+
+
+async def client_loop(client: httpx.AsyncClient, result: CaseResult, study_id: int,
+                      requests: int, offset: int, deep: int) -> None:
+    paths = [
+        ("GET /v1/studies/{id}", f"/v1/studies/{study_id}"),
+        (f"GET /v1/studies/{{id}}/trials?limit={PAGE}",
+         f"/v1/studies/{study_id}/trials?limit={PAGE}"),
+        (f"GET /v1/studies/{{id}}/trials?offset={deep}&limit={PAGE}",
+         f"/v1/studies/{study_id}/trials?offset={deep}&limit={PAGE}"),
+    ]
+    for i in range(requests):
+        label, path = paths[(i + offset) % len(paths)]
+        started = time.perf_counter()
+        try:
+            response = await client.get(path)
+        except httpx.HTTPError as exc:
+            result.errors.append(f"{label}: {exc!r}")
+            continue
+        result.latencies_ms[label].append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            result.errors.append(f"{label}: HTTP {response.status_code}")
+
+
+async def load(url: str, result: CaseResult, study_id: int, deep: int) -> None:
+    limits = httpx.Limits(max_connections=result.clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        for path in (f"/v1/studies/{study_id}", f"/v1/studies/{study_id}/trials"):
+            await client.get(path)  # the first requests build caches and compile queries
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(client, result, study_id, result.requests, i,
+                                           deep) for i in range(result.clients)))
+        result.wall_s = time.perf_counter() - started
+
+
+def process_cpu_s(pid: int) -> float:
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_case(case: str, folder: Path, trials: int, clients: int, requests: int,
+             log_path: Path) -> CaseResult:
+    database = folder / f"{case}.db"
+    url_db = f"sqlite:///{database}"
+    study_id = make_study(url_db, trials, running=case == "running")
+    result = CaseResult(case, trials, clients, requests)
+    port = free_port()
+    server = start_server(url_db, port, folder, workers=0, log_path=log_path)
+    try:
+        before = process_cpu_s(server.pid)
+        asyncio.run(load(f"http://127.0.0.1:{port}", result, study_id,
+                         deep=max(0, trials - PAGE)))
+        result.server_cpu_s = process_cpu_s(server.pid) - before
+    finally:
+        stop_server(server)
+    return result
+
+
+def table(results: Sequence[CaseResult]) -> str:
+    lines = ["| study | request | n | p50 ms | p99 ms | max ms |", "|---|---|---:|---:|---:|---:|"]
+    for r in results:
+        for label in sorted(r.latencies_ms):
+            values = r.latencies_ms[label]
+            lines.append(f"| {r.case} | `{label}` | {len(values)} | {r.p(label, 50):.1f} "
+                         f"| {r.p(label, 99):.1f} | {max(values):.1f} |")
+    return "\n".join(lines)
+
+
+def summary(r: CaseResult) -> str:
+    total = sum(len(v) for v in r.latencies_ms.values())
+    return (f"{r.case}: {total} requests in {r.wall_s:.1f} s ({total / r.wall_s:.0f}/s), "
+            f"server CPU {r.server_cpu_s:.1f} s ({r.server_cpu_s / total * 1000:.1f} ms per "
+            f"request), errors {len(r.errors)}")
+
+
+def section(results: Sequence[CaseResult], *, command: str, loads: tuple[float, float],
+            foreign: float, notes: Sequence[str]) -> str:
+    worst = max(r.p(label, 99) for r in results for label in r.latencies_ms)
+    verdict = "met" if worst < TARGET_P99_MS else "**missed**"
+    r0 = results[0]
+    lines = header(
+        SECTION_TITLE,
+        intro=(f"A study of {r0.trials:,} finished trials (random configurations of "
+               "`search_spaces/lstm.yaml`, each with 10 per-epoch values and the per-epoch "
+               "user attributes a real trial stores; a quarter pruned) in SQLite, served by "
+               "`rnntune serve --workers 0` on loopback. "
+               f"{r0.clients} concurrent clients each send {r0.requests} requests in turn: the "
+               f"study, its first page of {PAGE} trials, and its last page (a deep offset). "
+               "*running*: the study still has budget left, so every read refreshes its "
+               "status and the server's sweep (every 5 s) checks it; *completed*: budget "
+               "spent."),
+        command=command, facts=machine_facts(),
+        conditions=(f"Load average {loads[0]:.2f} at the start and {loads[1]:.2f} at the end; "
+                    f"CPU used by other jobs during the run: {foreign:.0%} of the machine."),
+    )
+    lines += [table(results), "", *[f"- {summary(r)}" for r in results], "",
+              f"Target: p99 under {TARGET_P99_MS:.0f} ms. Worst p99 {worst:.1f} ms: "
+              f"{verdict}.", "", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python bench/api_latency.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=200, help="per client")
+    parser.add_argument("--cases", nargs="+", default=["running", "completed"],
+                        choices=["running", "completed"])
+    parser.add_argument("--max-load", type=float, default=1.5)
+    parser.add_argument("--max-wait", type=float, default=600.0)
+    parser.add_argument("--quick", action="store_true",
+                        help="300 trials, 2 clients x 6 requests, no waiting: a smoke test")
+    parser.add_argument("--write-doc", action="store_true")
+    parser.add_argument("--doc", type=Path, default=DOC_PATH)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.trials, args.clients, args.requests = 300, 2, 6
+    if min(args.trials, args.clients, args.requests) < 1:
+        parser.error("--trials, --clients and --requests must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> list[CaseResult]:
+    args = parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    results = []
+    start_load = end_load = load1()
+    with tempfile.TemporaryDirectory(prefix="rnntune-latency-") as tmp, ForeignCpu() as foreign:
+        for case in args.cases:
+            print(f"{case}: creating {args.trials} trials ...", flush=True)
+            if not args.quick:
+                start_load = wait_for_quiet(args.max_load, args.max_wait)
+            result = run_case(case, Path(tmp), args.trials, args.clients, args.requests,
+                              Path(tmp) / "server.log")
+            end_load = load1()
+            print(summary(result), flush=True)
+            for error in result.errors[:5]:
+                print("error:", error)
+            results.append(result)
+    print(table(results))
+    if args.write_doc:
+        argv_list = list(sys.argv[1:] if argv is None else argv)
+        command = "python bench/api_latency.py " + shlex.join(argv_list)
+        write_section(SECTION_TITLE, section(results, command=command.strip(),
+                                             loads=(start_load, end_load),
+                                             foreign=foreign.share, notes=[]), args.doc)
+        print(f"wrote the section to {args.doc}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The SQL page loader builds the same trials as Optuna's own loader; the SQL summary picks the
+same best trial as ``best_trial``, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from service.config import Settings
+from service.store import StudyStore, best_trial
+from service.store._store import requeue
+from service.store._trial_rows import load_trials
+from service.tuning import parse_spec_mapping, resolve_spec
+from tests.conftest import tiny_spec
+
+
+@pytest.fixture
+def store(any_settings: Settings) -> Any:
+    store = StudyStore(any_settings)
+    store.initialize()
+    yield store
+    store.close()
+
+
+def create(store: StudyStore, direction: str = "minimize", name: str | None = None) -> Any:
+    spec = parse_spec_mapping(tiny_spec(name=name))
+    resolved = resolve_spec(spec, spaces_dir=store.settings.search_spaces_dir)
+    return store.create(name=spec.name, spec=resolved.stored_spec(), direction=direction,
+                        n_trials=20, timeout_s=None, baseline=None, user_attrs={})
+
+
+def fill(study: optuna.Study) -> None:
+    """Trials of every kind: values (finite, infinite, tied), pruned with non-finite
+    intermediate values, failed and retried, waiting, running, and attributes."""
+    for value in (0.5, 0.2, 0.2, math.inf, -math.inf if study.direction.name == "MAXIMIZE"
+                  else 0.7):
+        trial = study.ask()
+        trial.suggest_categorical("cell", ["gru", "lstm"])
+        trial.suggest_int("hidden_size", 4, 8)
+        trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+        trial.report(value * 2, 1)
+        trial.set_user_attr("epochs", [{"epoch": 1, "value": value * 2}])
+        study.tell(trial, value)
+    pruned = study.ask()
+    pruned.suggest_float("lr", 1e-3, 1e-1, log=True)
+    pruned.report(math.nan, 1)
+    pruned.report(math.inf, 2)
+    pruned.report(-math.inf, 3)
+    pruned.set_user_attr("prune_reason", "diverged")
+    study.tell(pruned, state=TrialState.PRUNED)
+    failed = study.ask()
+    failed.suggest_float("lr", 1e-3, 1e-1, log=True)
+    study.tell(failed, state=TrialState.FAIL)
+    requeue(study, study.trials[failed.number])  # waiting, with system attributes
+    running = study.ask()
+    running.suggest_int("hidden_size", 4, 8)
+
+
+def test_page_loader_builds_what_optuna_builds(store: StudyStore) -> None:
+    record = create(store)
+    fill(store.load_study(record))
+    expected = sorted(store.trials(record), key=lambda t: t.number)
+    with store.engine.connect() as conn:
+        loaded = load_trials(conn, [t._trial_id for t in expected])
+    assert len(loaded) == len(expected) > 5
+    for mine, theirs in zip(loaded, expected, strict=True):
+        assert mine.number == theirs.number and mine.state == theirs.state
+        assert mine.values == theirs.values
+        assert mine.params == theirs.params
+        assert list(mine.params) == list(theirs.params)
+        assert mine.distributions == theirs.distributions
+        assert mine.user_attrs == theirs.user_attrs
+        assert mine.system_attrs == theirs.system_attrs
+        assert mine.datetime_start == theirs.datetime_start
+        assert mine.datetime_complete == theirs.datetime_complete
+        assert set(mine.intermediate_values) == set(theirs.intermediate_values)
+        for step, value in theirs.intermediate_values.items():
+            other = mine.intermediate_values[step]
+            assert (math.isnan(value) and math.isnan(other)) or value == other
+
+
+def test_page_of_trials_is_in_order_and_links_retries(store: StudyStore) -> None:
+    record = create(store)
+    fill(store.load_study(record))
+    total, page, retried_by = store.trials_page(record, offset=2, limit=4)
+    assert total == len(store.trials(record))
+    assert [t.number for t in page] == [2, 3, 4, 5]
+    failed = next(t for t in store.trials(record) if t.state == TrialState.FAIL)
+    assert failed.number in retried_by
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_summary_best_is_the_earliest_finite_best(store: StudyStore, direction: str) -> None:
+    record = create(store, direction=direction, name=f"best-{direction}")
+    fill(store.load_study(record))
+    trials = store.trials(record)
+    summary = store.summaries([record])[record.id]
+    best = best_trial(record, trials)
+    assert best is not None and summary.best is not None
+    assert summary.best.number == best.number
+    assert summary.best.value == best.value and math.isfinite(summary.best.value)
+    assert summary.best.params == best.params
+    if direction == "minimize":
+        assert summary.best.number == 1  # 0.2 twice: the earlier trial wins
