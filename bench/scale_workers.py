@@ -578,6 +578,7 @@ def run_once(
         result.status = final.status
         result.claimed, result.in_flight_left = final.claimed, final.in_flight
         result.startup_s = startup_s
+        result.notes = notes
         result.other_cpu_share = foreign.share
         if foreign.share > 0.05:
             result.notes.append("CPU used by other jobs: " + ", ".join(
@@ -587,7 +588,6 @@ def run_once(
         result.lock_share = sampler.lock_share
         result.peak_lock_waiters = sampler.peak_lock_waiters
         result.restarts = sum(slot.restarts for slot in supervisor.slots)
-        result.notes = notes
         if server_started(admin_url) != server_before:
             result.server_restarted = True
             result.notes.append("the PostgreSQL server restarted during the run (another "

@@ -336,8 +336,18 @@ def _cmd_trials(args: argparse.Namespace) -> int:
 
 def _cmd_best(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        trial = client.best(args.study_id)
         study = client.study(args.study_id)
+        if study.pareto_front:
+            if args.json:
+                _print_json([p.model_dump(mode="json") for p in study.pareto_front])
+                return 0
+            print(f"Pareto front ({', '.join(study.objectives)}):")
+            for point in study.pareto_front:
+                values = " ".join(f"{v:.6g}" for v in point.values)
+                params = " ".join(f"{k}={_short(v)}" for k, v in point.params.items())
+                print(f"  #{point.number:<4} {values}  {params}")
+            return 0
+        trial = client.best(args.study_id)
     if args.json:
         _print_json(trial.model_dump(mode="json"))
         return 0
@@ -409,6 +419,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
         page = client.report(args.study_id)
     Path(args.output).write_text(page, encoding="utf-8")
     print(f"wrote {args.output} ({len(page) // 1024} KiB); open it in a browser")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    torchscript = args.torchscript or str(args.output).endswith((".ts", ".torchscript"))
+    with _client(args) as client:
+        content = client.download_model(args.study_id, args.output, torchscript=torchscript)
+    kind = "TorchScript (torch.jit.load)" if torchscript else "service.load_model"
+    print(f"wrote {args.output} ({len(content) // 1024 + 1} KiB); load it with {kind}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        result = client.predict(args.study_id, args.input, format=args.format)
+    if args.json:
+        _print_json(result.model_dump(mode="json", exclude_none=True))
+        return 0
+    rows: list[int | None] = [*result.for_rows] if result.for_rows else [None] * result.n
+    for index, (row, value) in enumerate(zip(rows, result.predictions, strict=True)):
+        shown = " ".join(_num(v) for v in value) if isinstance(value, list) else str(value)
+        where = f"row {row}" if row is not None else str(index)
+        print(f"{where}\t{shown}")
     return 0
 
 
@@ -541,6 +574,16 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--top-k", type=int, default=3)
     enqueue.add_argument("--best-practice", action="store_true",
                          help="well-known good defaults for each cell the space allows")
+    export = add("export", _cmd_export, "download a study's best model file", study=True)
+    export.add_argument("-o", "--output", default="model.pt",
+                        help="model.pt: service.load_model(path); model.ts: TorchScript")
+    export.add_argument("--torchscript", action="store_true",
+                        help="TorchScript with the preprocessing built in (also for *.ts)")
+    predict = add("predict", _cmd_predict, "run a study's best model on new data", study=True)
+    predict.add_argument("--input", required=True,
+                         help="NPZ with X (and lengths), or CSV rows of a forecast series")
+    predict.add_argument("--format", choices=["npz", "csv"], default=None,
+                         help="default: from the file name")
     add("cancel", _cmd_cancel, "stop handing out new trials of a study", study=True)
     add("delete", _cmd_delete, "delete a study and its trials", study=True)
     add("tasks", _cmd_tasks, "list the built-in tasks")

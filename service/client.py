@@ -6,6 +6,7 @@ Errors come back as the service's own exceptions (``service.errors``), so caller
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ from service.schemas import (
     EnqueueResult,
     EnqueueTrial,
     ImportancePublic,
+    PredictionResult,
     SearchSpaceInfo,
     StudyPublic,
     StudySpec,
@@ -185,6 +187,52 @@ class Client:
                 raise TimeoutError(f"study {study_id} still {study.status} after {timeout_s}s")
             time.sleep(poll_s)
 
+    # -- the best model ----------------------------------------------------------------
+
+    def download_model(
+        self, study_id: int, path: str | Path | None = None, *, torchscript: bool = False
+    ) -> bytes:
+        """The study's best model file (``service.load_model`` reads it; with
+        ``torchscript``, ``torch.jit.load``); written to ``path`` when given.
+
+        Raises:
+            ConflictError: the study's final evaluation has not finished yet.
+            NotFoundError: no such study, or it has no model (see the message).
+        """
+        params = {"format": "torchscript" if torchscript else "torch"}
+        response = self._raw("GET", f"/v1/studies/{study_id}/model", params=params)
+        if path is not None:
+            Path(path).write_bytes(response.content)
+        return response.content
+
+    def predict(
+        self, study_id: int, data: str | Path | bytes | Any, *, lengths: Any = None,
+        format: str | None = None,
+    ) -> PredictionResult:
+        """Run the study's best model on new data: a path to an NPZ or CSV file, its bytes,
+        or an array X (N, T, F) with optional ``lengths``."""
+        if isinstance(data, str | Path):
+            path = Path(data)
+            content = path.read_bytes()
+            if format is None and path.suffix.lower() in (".csv", ".npz"):
+                format = path.suffix.lower()[1:]
+        elif isinstance(data, bytes):
+            content = data
+        else:
+            import numpy as np
+
+            arrays = {"X": np.asarray(data)}
+            if lengths is not None:
+                arrays["lengths"] = np.asarray(lengths)
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)  # type: ignore[arg-type]
+            content, format = buffer.getvalue(), "npz"
+        params = {"format": format} if format else None
+        result = self._request("POST", f"/v1/studies/{study_id}/predict", content=content,
+                               params=params,
+                               headers={"content-type": "application/octet-stream"})
+        return PredictionResult.model_validate(result)
+
     # -- data sets ---------------------------------------------------------------------
 
     def upload_dataset(
@@ -242,7 +290,7 @@ class Client:
 
     # -- transport ---------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             headers = {**self._headers, **kwargs.pop("headers", {})}
             response = self._http.request(method, path, headers=headers, **kwargs)
@@ -250,6 +298,10 @@ class Client:
             raise TransientError(f"cannot reach rnntune at {self.base_url}: {exc}") from exc
         if response.status_code >= 400:
             raise _error_from(response)
+        return response
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._raw(method, path, **kwargs)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()

@@ -16,6 +16,7 @@ __all__ = [
     "BaselinePublic",
     "BestTrialPublic",
     "BudgetSpec",
+    "ConstraintSpec",
     "DatasetList",
     "DatasetPublic",
     "EnqueueRequest",
@@ -30,6 +31,8 @@ __all__ = [
     "ImportancePublic",
     "MetricSpread",
     "ObjectiveSpec",
+    "ParetoTrialPublic",
+    "PredictionResult",
     "Problem",
     "ProblemError",
     "PrunerSpec",
@@ -126,6 +129,15 @@ class EvaluationSpec(BaseModel):
     )
 
 
+class ConstraintSpec(BaseModel):
+    """Hard limits a configuration must meet to count as feasible (Optuna constraints)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_params: int | None = Field(default=None, ge=1)
+    max_latency_ms: float | None = Field(default=None, gt=0)
+
+
 class StudySpec(BaseModel):
     """A tuning study as submitted."""
 
@@ -149,6 +161,12 @@ class StudySpec(BaseModel):
         default=None, ge=1, description="At most this many trials of the study run at once."
     )
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    also_minimize: list[Literal["params", "latency_ms"]] = Field(
+        default_factory=list, max_length=2,
+        description="Further objectives beside `objective`, making the study multi-objective: "
+        "the parameter count, or inference latency per sequence on the worker's device (ms).",
+    )
+    constraints: ConstraintSpec = Field(default_factory=lambda: ConstraintSpec())
 
 
 class TrialCounts(BaseModel):
@@ -229,6 +247,12 @@ class BestTrialPublic(BaseModel):
     params: dict[str, Any]
 
 
+class ParetoTrialPublic(BaseModel):
+    number: int
+    values: list[float]
+    params: dict[str, Any]
+
+
 class StudyPublic(BaseModel):
     id: int
     name: str
@@ -248,6 +272,11 @@ class StudyPublic(BaseModel):
     )
     priority: int = 0
     max_parallel: int | None = None
+    objectives: list[str] = Field(
+        default_factory=list, description="Every objective's name, in order (several: the "
+        "study is multi-objective and `pareto_front` holds its trade-offs).",
+    )
+    pareto_front: list[ParetoTrialPublic] = Field(default_factory=list)
     created_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -269,7 +298,10 @@ class EpochRecord(BaseModel):
 class TrialPublic(BaseModel):
     number: int
     state: TrialStateName
-    value: float | None = None
+    value: float | None = Field(default=None, description="The (first) objective's value.")
+    values: list[float] | None = Field(
+        default=None, description="Every objective's value, in a multi-objective study."
+    )
     params: dict[str, Any]
     intermediate_values: dict[int, float]
     epochs: list[EpochRecord] = Field(default_factory=list)
@@ -380,3 +412,21 @@ class ImportancePublic(BaseModel):
     n_trials: int
     importances: dict[str, float]
     note: str | None = None
+
+
+class PredictionResult(BaseModel):
+    """Predictions of a study's best model on new data (``POST /v1/studies/{id}/predict``).
+
+    ``predictions`` holds one entry per input sequence: a class label (classification) or a
+    list of values in the data's units. Classification adds ``labels`` and each input's
+    ``probabilities`` in that order; a CSV series adds ``for_rows``, the 0-based data row each
+    forecast is for (past the last row: the future).
+    """
+
+    study_id: int
+    kind: str
+    n: int
+    predictions: list[Any]
+    labels: list[Any] | None = None
+    probabilities: list[list[float]] | None = None
+    for_rows: list[int] | None = None

@@ -10,7 +10,7 @@ import optuna_dashboard
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import _catalog, _datasets, _metrics, _results, _studies
+from service.api import _catalog, _datasets, _metrics, _models, _results, _studies
 from service.api._auth import AuthGate, prepare_keys
 from service.api._dashboard import DashboardDispatcher
 from service.api._errors import install_error_handlers
@@ -94,6 +94,7 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
     app.include_router(_catalog.router)
     app.include_router(_datasets.router)
     app.include_router(_results.router)
+    app.include_router(_models.router)
     app.include_router(_metrics.router)
 
     @app.get("/healthz", tags=["health"])

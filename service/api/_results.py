@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import optuna
@@ -16,7 +15,14 @@ from service.errors import ConflictError, NotFoundError, SpecError
 from service.report import build_report
 from service.schemas import EnqueuedTrial, EnqueueRequest, EnqueueResult, ImportancePublic
 from service.spaces import SearchSpace, compile_space
-from service.store import ACTIVE_STATUSES, StudyRecord, StudyStore, count_trials, study_public
+from service.store import (
+    ACTIVE_STATUSES,
+    StudyRecord,
+    StudyStore,
+    count_trials,
+    primary_value,
+    study_public_from_summary,
+)
 from service.tuning.warm_start import best_practice_trials
 
 __all__ = ["router"]
@@ -55,21 +61,26 @@ def get_report(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> 
     coordinates, slices and the RNN health panel."""
     record = _visible(store, principal, study_id)
     trials = store.trials(record)
-    page = build_report(study_public(record, trials), trials, importance_of(store, record))
+    front = store.pareto_trials(record) if record.spec.get("also_minimize") else []
+    summary = store.summaries([record])[record.id]
+    study = study_public_from_summary(record, summary, front=front)
+    page = build_report(study, trials, importance_of(store, record))
     return HTMLResponse(page)
 
 
 def importance_of(store: StudyStore, record: StudyRecord) -> ImportancePublic:
     study = store.load_study(record)
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None and math.isfinite(t.value)]
+                if primary_value(t) is not None]
     evaluator = optuna.importance.PedAnovaImportanceEvaluator
     if len(complete) < _MIN_TRIALS_FOR_IMPORTANCE:
         return ImportancePublic(
             evaluator=evaluator.__name__, n_trials=len(complete), importances={},
             note=f"needs at least {_MIN_TRIALS_FOR_IMPORTANCE} completed trials",
         )
-    importances = optuna.importance.get_param_importances(study)
+    multi = len(study.directions) > 1
+    importances = optuna.importance.get_param_importances(
+        study, target=(lambda t: t.values[0]) if multi else None)
     sampler = record.spec.get("sampler", {}).get("name", "tpe")
     note = None
     if sampler in _BIASED_SAMPLERS:
@@ -79,6 +90,9 @@ def importance_of(store: StudyStore, record: StudyRecord) -> ImportancePublic:
     if record.spec.get("pruner", {}).get("name") in ("hyperband", "successive_halving"):
         note = (note + " " if note else "") + ("Pruned trials are left out, so importances "
                                                "only reflect configurations that finished.")
+    if multi:
+        note = (note + " " if note else "") + (
+            f"Importance of the first objective ({record.spec['objective']['metric']}).")
     return ImportancePublic(evaluator=evaluator.__name__, n_trials=len(complete),
                             importances={k: float(v) for k, v in importances.items()},
                             note=note)
@@ -124,9 +138,8 @@ def _from_earlier(store: StudyStore, principal: Any, source_id: int, top_k: int,
     source = _visible(store, principal, source_id)
     maximize = source.spec["objective"]["direction"] == "maximize"
     complete = [t for t in store.trials(source)
-                if t.state == TrialState.COMPLETE and t.value is not None
-                and math.isfinite(t.value)]
-    complete.sort(key=lambda t: float(t.value), reverse=maximize)  # type: ignore[arg-type]
+                if t.state == TrialState.COMPLETE and primary_value(t) is not None]
+    complete.sort(key=lambda t: primary_value(t) or 0.0, reverse=maximize)
     picked = []
     for trial in complete[:top_k]:
         params, notes = space.fit_params(trial.params)

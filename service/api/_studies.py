@@ -73,7 +73,7 @@ def _submit(
     record = store.create(
         name=spec.name,
         spec=resolved.stored_spec(),
-        direction=resolved.direction,
+        direction=resolved.directions,
         n_trials=spec.budget.n_trials,
         timeout_s=spec.budget.timeout_s,
         priority=spec.priority,
@@ -130,7 +130,8 @@ def get_study(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> S
     # One aggregation serves both the status refresh and the response.
     summary = store.summaries([record])[record.id]
     record = store.refresh_status(study_id, counts=summary.counts)
-    return study_public_from_summary(record, summary)
+    front = store.pareto_trials(record) if record.spec.get("also_minimize") else []
+    return study_public_from_summary(record, summary, front=front)
 
 
 @router.get("/{study_id}/trials", response_model=TrialsPage)

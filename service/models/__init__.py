@@ -1,13 +1,18 @@
-"""Recurrent sequence models: a config dataclass and ``SequenceModel`` over RNN, LSTM, GRU."""
+"""Recurrent sequence models: a config dataclass and ``SequenceModel`` over RNN, LSTM, GRU;
+a study's best model as one file (``build_bundle``, ``load_model``)."""
 
+from ._bundle import LoadedModel, build_bundle, load_model
 from ._config import CELLS, CellType, Nonlinearity, RecurrentInit, SequenceModelConfig
 from ._model import SequenceModel
 
 __all__ = [
     "CELLS",
     "CellType",
+    "LoadedModel",
     "Nonlinearity",
     "RecurrentInit",
     "SequenceModel",
     "SequenceModelConfig",
+    "build_bundle",
+    "load_model",
 ]

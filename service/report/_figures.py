@@ -10,6 +10,8 @@ from typing import Any
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
+from service.store import primary_value
+
 __all__ = [
     "gradient_norms",
     "history",
@@ -17,6 +19,7 @@ __all__ = [
     "learning_curves",
     "lr_clip_outcomes",
     "parallel_coordinates",
+    "pareto",
     "slices",
 ]
 
@@ -34,8 +37,7 @@ def outcome(trial: FrozenTrial) -> str:
 
 
 def _complete(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
-            and math.isfinite(t.value)]
+    return [t for t in trials if t.state == TrialState.COMPLETE and primary_value(t) is not None]
 
 
 def _layout(figure: go.Figure, title: str, **axes: Any) -> go.Figure:
@@ -48,12 +50,12 @@ def history(trials: Sequence[FrozenTrial], *, metric: str, maximize: bool,
             baseline: float | None) -> go.Figure:
     complete = sorted(_complete(trials), key=lambda t: t.number)
     figure = go.Figure()
-    figure.add_scatter(x=[t.number for t in complete], y=[t.value for t in complete],
+    figure.add_scatter(x=[t.number for t in complete], y=[primary_value(t) for t in complete],
                        mode="markers", name="completed trial",
                        marker={"color": STATE_COLORS["complete"]})
     best: list[float] = []
     for trial in complete:
-        value = float(trial.value)  # type: ignore[arg-type]
+        value = primary_value(trial) or 0.0
         best.append(value if not best else (max if maximize else min)(best[-1], value))
     figure.add_scatter(x=[t.number for t in complete], y=best, mode="lines",
                        name="best so far", line={"color": "#264653"})
@@ -119,7 +121,7 @@ def parallel_coordinates(trials: Sequence[FrozenTrial], *, metric: str,
             continue  # conditional parameters would leave gaps in the lines
         encoded, ticks = _encode([t.params[name] for t in complete])
         dimensions.append({"label": name, "values": encoded, **ticks})
-    values = [float(t.value) for t in complete]  # type: ignore[arg-type]
+    values = [primary_value(t) or 0.0 for t in complete]
     dimensions.append({"label": metric, "values": values})
     figure = go.Figure(go.Parcoords(
         line={"color": values, "colorscale": "Viridis_r", "showscale": True},
@@ -136,7 +138,7 @@ def slices(trials: Sequence[FrozenTrial], *, metric: str, params: list[str]) -> 
         if not present:
             continue
         figure = go.Figure(go.Scatter(
-            x=[t.params[name] for t in present], y=[t.value for t in present],
+            x=[t.params[name] for t in present], y=[primary_value(t) for t in present],
             mode="markers", marker={"color": [t.number for t in present],
                                     "colorscale": "Blues", "showscale": True,
                                     "colorbar": {"title": "trial"}},
@@ -193,3 +195,21 @@ def _max_grad_norm(trial: FrozenTrial) -> float | None:
     norms = [e.get("grad_norm_max") for e in trial.user_attrs.get("epochs", [])]
     finite = [n for n in norms if n is not None and math.isfinite(n)]
     return max(finite) if finite else None
+
+
+def pareto(trials: Sequence[FrozenTrial], *, objectives: list[str],
+           front: set[int]) -> go.Figure:
+    """The first two objectives of every completed trial; the Pareto front stands out."""
+    complete = [t for t in _complete(trials) if len(t.values or []) >= 2]
+    figure = go.Figure()
+    for on_front in (False, True):
+        chosen = [t for t in complete if (t.number in front) == on_front]
+        figure.add_scatter(
+            x=[t.values[0] for t in chosen], y=[t.values[1] for t in chosen], mode="markers",
+            name="Pareto front" if on_front else "other trials",
+            marker={"color": "#e76f51" if on_front else "#8d99ae",
+                    "size": 11 if on_front else 7},
+            text=[f"trial {t.number}" for t in chosen],
+        )
+    return _layout(figure, "Pareto front", xaxis_title=objectives[0],
+                   yaxis_title=objectives[1])

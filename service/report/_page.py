@@ -21,9 +21,11 @@ from service.report._figures import (
     lr_clip_outcomes,
     outcome,
     parallel_coordinates,
+    pareto,
     slices,
 )
 from service.schemas import ImportancePublic, StudyPublic
+from service.store import primary_value
 
 __all__ = ["build_report", "health_summary"]
 
@@ -92,18 +94,22 @@ def build_report(study: StudyPublic, trials: Sequence[FrozenTrial],
         gradient_norms(trials),
         lr_clip_outcomes(trials),
     ]
+    if study.pareto_front:
+        panels.insert(0, pareto(trials, objectives=study.objectives,
+                                front={p.number for p in study.pareto_front}))
     figures = "\n".join(
         f'<div class="panel">{figure.to_html(full_html=False, include_plotlyjs=False)}</div>'
         for figure in panels
     )
     data = {
         "study": study.model_dump(mode="json", exclude={"spec"}),
-        "trials": [{"number": t.number, "state": outcome(t), "value": _finite(t.value),
+        "trials": [{"number": t.number, "state": outcome(t), "value": primary_value(t),
                     "params": t.params,
                     "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()
                                             if math.isfinite(v)}}
                    for t in trials],
         "importance": importances,
+        "pareto_front": [p.model_dump(mode="json") for p in study.pareto_front],
         "health": health,
     }
     return f"""<!doctype html>

@@ -1,10 +1,11 @@
 """Persistence: the service's tables and Optuna's storage in one SQL database."""
 
-from service.store._counts import count_trials, retried_numbers, retry_of
+from service.store._counts import count_trials, primary_value, retried_numbers, retry_of
 from service.store._datasets import DatasetRecord, DatasetStore
 from service.store._engine import engine_kwargs, make_engine
 from service.store._evaluations import EVALUATION_STATUSES, EvaluationStore
 from service.store._keys import SCOPES, ApiKey, KeyStore, Scope, hash_key
+from service.store._models import ModelFile, ModelStore
 from service.store._store import ACTIVE_STATUSES, Claim, StudyRecord, StudyStore, utcnow
 from service.store._summary import TrialSummary, summarize
 from service.store._views import (
@@ -27,6 +28,8 @@ __all__ = [
     "DatasetStore",
     "EvaluationStore",
     "KeyStore",
+    "ModelFile",
+    "ModelStore",
     "Scope",
     "StudyRecord",
     "StudyStore",
@@ -37,6 +40,7 @@ __all__ = [
     "evaluation_public",
     "hash_key",
     "make_engine",
+    "primary_value",
     "retried_numbers",
     "retry_of",
     "study_public",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
 from service.schemas import TrialCounts
 
-__all__ = ["count_trials", "retried_numbers", "retry_of"]
+__all__ = ["count_trials", "primary_value", "retried_numbers", "retry_of"]
 
 
 def retried_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
@@ -44,3 +45,11 @@ def count_trials(trials: Sequence[FrozenTrial]) -> TrialCounts:
                 counts.retried += 1
     counts.finished = counts.complete + counts.pruned + counts.fail - counts.retried
     return counts
+
+
+def primary_value(trial: FrozenTrial) -> float | None:
+    """The first objective's value (the only one in a single-objective study), if finite."""
+    if not trial.values:
+        return None
+    value = float(trial.values[0])
+    return value if math.isfinite(value) else None

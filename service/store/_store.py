@@ -27,12 +27,12 @@ from service.config import Settings
 from service.errors import ConflictError, NotFoundError
 from service.schemas import TrialCounts
 from service.store._checkpoints import CheckpointStore
-from service.store._counts import retried_numbers
 from service.store._datasets import DatasetStore
 from service.store._engine import engine_kwargs, make_engine
 from service.store._evaluations import EvaluationStore
 from service.store._keys import KeyStore
 from service.store._migrate import upgrade
+from service.store._models import ModelStore
 from service.store._retry import retry_transient
 from service.store._summary import TrialSummary, summarize
 from service.store._tables import studies
@@ -92,6 +92,7 @@ class StudyStore:
         self._keys: KeyStore | None = None
         self._datasets: DatasetStore | None = None
         self._evaluations: EvaluationStore | None = None
+        self._models: ModelStore | None = None
 
     # -- connections -------------------------------------------------------------------
 
@@ -133,6 +134,11 @@ class StudyStore:
         retried_by = {int(json.loads(history)[-1]): int(number)
                       for number, history in histories if json.loads(history)}
         return int(total), trials, retried_by
+
+    @retry_transient
+    def pareto_trials(self, record: StudyRecord) -> list[FrozenTrial]:
+        """Optuna's Pareto-optimal feasible trials of a multi-objective study."""
+        return list(self.load_study(record).best_trials)
 
     @retry_transient
     def summaries(self, records: Sequence[StudyRecord]) -> dict[int, TrialSummary]:
@@ -183,6 +189,13 @@ class StudyStore:
         return self._evaluations
 
     @property
+    def models(self) -> ModelStore:
+        """The best model of each evaluated study."""
+        if self._models is None:
+            self._models = ModelStore(self.engine)
+        return self._models
+
+    @property
     def checkpoints(self) -> CheckpointStore:
         if self._checkpoints is None:
             self._checkpoints = CheckpointStore(self.engine)
@@ -231,7 +244,7 @@ class StudyStore:
         *,
         name: str | None,
         spec: dict[str, Any],
-        direction: str,
+        direction: str | list[str],
         n_trials: int,
         timeout_s: float | None,
         baseline: dict[str, Any] | None,
@@ -250,7 +263,8 @@ class StudyStore:
             study = optuna.create_study(
                 study_name=study_name,
                 storage=self.optuna_storage,
-                direction=optuna.study.StudyDirection[direction.upper()],
+                directions=[optuna.study.StudyDirection[d.upper()] for d in
+                            ([direction] if isinstance(direction, str) else direction)],
             )
         except optuna.exceptions.DuplicatedStudyError:
             raise ConflictError(f"a study named {study_name!r} already exists") from None
@@ -336,6 +350,7 @@ class StudyStore:
         with self.engine.begin() as conn:
             conn.execute(delete(studies).where(studies.c.id == study_id))
         self.checkpoints.delete_study(study_id)
+        self.models.delete(study_id)
         self._delete_optuna_study(record.name)
 
     def _delete_optuna_study(self, name: str) -> None:
@@ -478,9 +493,11 @@ class StudyStore:
                 optuna.storages.fail_stale_trials(self.load_study(record))
             except KeyError:
                 continue  # deleted meanwhile
-            trials = self.trials(record)
-            live = _slots_in_use(trials)
-            running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+            # Aggregated in SQL: loading every trial of a large study here stalled the API
+            # server's requests for about a second on every sweep.
+            counts = self.summaries([record])[record.id].counts
+            # Slots in use: every trial but waiting ones and failures that were retried.
+            live, running = counts.finished + counts.running, counts.running
             stale_claims = record.last_claim_at is None or utcnow() - record.last_claim_at > grace
             if (record.claimed, record.in_flight) != (live, running) and stale_claims:
                 # A worker died between claiming a slot and starting its trial (or between
@@ -494,7 +511,7 @@ class StudyStore:
                                studies.c.in_flight == record.in_flight)
                         .values(claimed=live, in_flight=running)
                     )
-            self.refresh_status(record.id)
+            self.refresh_status(record.id, counts=counts)
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -510,15 +527,6 @@ def _claimable(now: datetime) -> list[ColumnElement[bool]]:
         or_(studies.c.deadline.is_(None), studies.c.deadline > now),
         or_(studies.c.max_parallel.is_(None), studies.c.in_flight < studies.c.max_parallel),
     ]
-
-
-def _slots_in_use(trials: list[FrozenTrial]) -> int:
-    """Trials that hold a budget slot: all but waiting ones and failures that were retried."""
-    retried = retried_numbers(trials)
-    return sum(
-        1 for t in trials
-        if t.state != TrialState.WAITING and t.number not in retried
-    )
 
 
 def _record(row: Any) -> StudyRecord:

@@ -15,7 +15,7 @@ from sqlalchemy import (
     Table,
 )
 
-__all__ = ["api_keys", "checkpoints", "datasets", "metadata", "studies"]
+__all__ = ["api_keys", "checkpoints", "datasets", "metadata", "models", "studies"]
 
 # A metadata object of our own: nothing here ever touches Optuna's tables.
 metadata = MetaData()
@@ -80,6 +80,17 @@ datasets = Table(
     Column("meta", JSON, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("owner_key_id", Integer, nullable=True, index=True),
+    Column("content", LargeBinary, nullable=False),
+)
+
+# The best model of each evaluated study (``service.models.build_bundle``): weights,
+# configuration and preprocessing, written by the worker that ran the final evaluation.
+models = Table(
+    "rnntune_models",
+    metadata,
+    Column("study_id", Integer, primary_key=True, autoincrement=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
     Column("content", LargeBinary, nullable=False),
 )
 

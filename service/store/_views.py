@@ -16,16 +16,18 @@ from service.schemas import (
     EpochRecord,
     EvaluationPublic,
     ObjectiveSpec,
+    ParetoTrialPublic,
     StudyPublic,
     TrialPublic,
 )
-from service.store._counts import count_trials, retry_of
+from service.store._counts import count_trials, primary_value, retry_of
 from service.store._store import StudyRecord
 from service.store._summary import TrialSummary
 
 __all__ = [
     "best_trial",
     "evaluation_public",
+    "pareto_front",
     "study_public",
     "study_public_from_summary",
     "task_label",
@@ -49,13 +51,13 @@ def _utc(moment: datetime | None) -> datetime | None:
 def best_trial(record: StudyRecord, trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
     complete = [
         t for t in trials
-        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
+        if t.state == TrialState.COMPLETE and primary_value(t) is not None
     ]
     if not complete:
         return None
     maximize = record.spec["objective"]["direction"] == "maximize"
     chooser = max if maximize else min
-    return chooser(complete, key=lambda t: float(t.value))  # type: ignore[arg-type]
+    return chooser(complete, key=lambda t: primary_value(t) or 0.0)
 
 
 def study_public(record: StudyRecord, trials: Sequence[FrozenTrial]) -> StudyPublic:
@@ -63,15 +65,26 @@ def study_public(record: StudyRecord, trials: Sequence[FrozenTrial]) -> StudyPub
     summary = TrialSummary(
         counts=count_trials(trials),
         best=None if best is None else BestTrialPublic(
-            number=best.number, value=float(best.value), params=best.params  # type: ignore[arg-type]
+            number=best.number, value=primary_value(best) or 0.0, params=best.params
         ),
     )
     return study_public_from_summary(record, summary)
 
 
-def study_public_from_summary(record: StudyRecord, summary: TrialSummary) -> StudyPublic:
-    """The study's JSON from aggregated counts (see ``StudyStore.summaries``)."""
+def pareto_front(trials: Sequence[FrozenTrial]) -> list[ParetoTrialPublic]:
+    """The feasible trials no other trial beats on every objective (Optuna's best_trials)."""
+    return [ParetoTrialPublic(number=t.number, values=list(t.values), params=t.params)
+            for t in sorted(trials, key=lambda t: t.number)]
+
+
+def study_public_from_summary(
+    record: StudyRecord, summary: TrialSummary, *, front: Sequence[FrozenTrial] = ()
+) -> StudyPublic:
+    """The study's JSON from aggregated counts (see ``StudyStore.summaries``); ``front`` is
+    the Pareto front of a multi-objective study."""
     return StudyPublic(
+        objectives=[record.spec["objective"]["metric"], *record.spec.get("also_minimize", [])],
+        pareto_front=pareto_front(front),
         id=record.id,
         name=record.name,
         status=record.status,  # type: ignore[arg-type]
@@ -134,7 +147,8 @@ def trial_public(trial: FrozenTrial, *, retried_by: int | None = None) -> TrialP
     return TrialPublic(
         number=trial.number,
         state=_STATE_NAMES[trial.state],  # type: ignore[arg-type]
-        value=_finite(trial.value) if trial.state == TrialState.COMPLETE else None,
+        value=primary_value(trial) if trial.state == TrialState.COMPLETE else None,
+        values=list(trial.values) if trial.values and len(trial.values) > 1 else None,
         params=trial.params,
         intermediate_values={
             step: v for step, v in trial.intermediate_values.items() if math.isfinite(v)

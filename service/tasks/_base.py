@@ -91,6 +91,9 @@ class TaskData:
     ``target_scale`` (output_size,) is set when regression or forecasting targets were
     standardised with statistics of the training part: errors are multiplied by it so that
     every metric is reported in the data's own units. ``info`` describes the splits.
+    ``preprocessing`` is what turns new raw input into the model's input and its output back
+    into the data's units and labels (plain numbers, strings, lists and dicts; see
+    ``service.models.load_model``).
     """
 
     train: SequenceSplit
@@ -101,6 +104,7 @@ class TaskData:
     kind: TaskKind
     target_scale: torch.Tensor | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    preprocessing: Mapping[str, Any] = field(default_factory=dict)
 
     def to(self, device: torch.device | str) -> TaskData:
         """Return the task data with every split on ``device``."""
@@ -108,7 +112,7 @@ class TaskData:
         return TaskData(
             train=self.train.to(device), val=self.val.to(device), test=self.test.to(device),
             input_size=self.input_size, output_size=self.output_size, kind=self.kind,
-            target_scale=scale, info=self.info,
+            target_scale=scale, info=self.info, preprocessing=self.preprocessing,
         )
 
 

@@ -92,6 +92,8 @@ class JapaneseVowelsTask(Task):
             kind=self.kind,
             info={"n_train": int(train.sum()), "n_val": int(val.sum()),
                   "n_test": len(data["y_test"])},
+            preprocessing={"layout": "sequences",
+                           "input": {"mean": mean.tolist(), "std": std.tolist()}},
         )
 
     def baselines(self, options: BaseModel) -> dict[str, Baseline]:

@@ -116,6 +116,11 @@ class SunspotsTask(Task):
                 "test_years": list(TEST_YEARS),
                 "normalisation": {"mean": mean, "std": std, "years": [FIRST_YEAR, val_start - 1]},
             },
+            preprocessing={
+                "layout": "sequences", "window": window, "horizon": 1,
+                "columns": ["sunspots"], "target_column": "sunspots",
+                "input": {"mean": [mean], "std": [std]}, "target": {"mean": [mean], "std": [std]},
+            },
         )
 
     def baselines(self, options: BaseModel) -> dict[str, Baseline]:

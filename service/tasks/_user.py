@@ -188,11 +188,17 @@ class DatasetTask(Task):
         x = standardize(data.x, lengths, mean, std)
         y: np.ndarray = data.y
         scale = None
+        prep: dict[str, Any] = {"layout": "sequences",
+                                "input": {"mean": mean.tolist(), "std": std.tolist()}}
         if data.kind == "regression":
             y_mean, y_std = data.y[train].mean(axis=0), data.y[train].std(axis=0)
             y_std[~(y_std > 1e-12)] = 1.0
             y = ((data.y - y_mean) / y_std).astype(np.float32)
             scale = torch.from_numpy(y_std.astype(np.float32))
+            prep["target"] = {"mean": y_mean.astype(np.float64).tolist(),
+                              "std": y_std.astype(np.float64).tolist()}
+        else:
+            prep["classes"] = list(data.classes)
 
         def part(code: int) -> Any:
             rows = codes == code
@@ -205,6 +211,7 @@ class DatasetTask(Task):
             kind=data.kind, target_scale=scale,
             info={name: int((codes == code).sum())
                   for code, name in ((TRAIN, "n_train"), (VAL, "n_val"), (TEST, "n_test"))},
+            preprocessing=prep,
         )
 
     def _load_series(self, opts: SeriesDatasetOptions, hparams: Mapping[str, Any]) -> TaskData:
@@ -232,6 +239,12 @@ class DatasetTask(Task):
             target_scale=torch.tensor([std[data.target]], dtype=torch.float32),
             info={"window": window, "horizon": opts.horizon, "train_rows": [first, val_start - 1],
                   "val_rows": [val_start, test_start - 1], "test_rows": [test_start, data.n - 1]},
+            preprocessing={
+                "layout": "series", "window": window, "horizon": opts.horizon,
+                "columns": list(data.columns), "target_column": data.columns[data.target],
+                "input": {"mean": mean.tolist(), "std": std.tolist()},
+                "target": {"mean": [float(mean[data.target])], "std": [float(std[data.target])]},
+            },
         )
 
     # -- baselines -----------------------------------------------------------------------

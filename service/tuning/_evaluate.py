@@ -18,7 +18,9 @@ from typing import Any
 import optuna
 import torch
 
+from service.models import SequenceModel
 from service.schemas import EvaluationRun, MetricSpread, SeedSummary
+from service.tasks import TaskData
 from service.training import EpochResult, Trainer
 from service.tuning._objective import build_model, build_train_config, load_task_data
 from service.tuning._resolve import ResolvedStudy
@@ -39,9 +41,11 @@ def train_and_test(
     seed: int,
     device: torch.device,
     should_interrupt: Callable[[], bool] | None = None,
+    on_model: Callable[[SequenceModel, TaskData], None] | None = None,
 ) -> EvaluationRun | None:
     """Train ``hp`` with ``seed`` for the study's epochs, keep the best validation epoch, and
-    score it on the test split. None when interrupted."""
+    score it on the test split. None when interrupted. ``on_model`` receives the scored model
+    (in eval mode) and its data."""
     started = time.perf_counter()
     metric = resolved.metric_key
     maximize = resolved.direction == "maximize"
@@ -72,6 +76,8 @@ def train_and_test(
                              duration_s=time.perf_counter() - started)
     model.load_state_dict(best["state"])
     test = {k: v for k, v in trainer.evaluate(data.test).items() if math.isfinite(v)}
+    if on_model is not None:
+        on_model(model, data)
     return EvaluationRun(seed=seed, status="completed", best_epoch=best["epoch"],
                          val=best["val"], test=test, duration_s=time.perf_counter() - started)
 
@@ -104,14 +110,17 @@ def evaluate_best(
     device: torch.device,
     should_interrupt: Callable[[], bool] | None = None,
     on_run: Callable[[EvaluationRun], None] | None = None,
+    on_model: Callable[[SequenceModel, TaskData], None] | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate the best trial's configuration: the fields of ``EvaluationPublic`` without its
-    status, or None when interrupted."""
+    status, or None when interrupted. ``on_model`` receives the model of the study's seed
+    (the first of ``seeds``) as scored on the test split."""
     hp = best_hparams(resolved, params)
     runs: list[EvaluationRun] = []
-    for seed in seeds:
+    for index, seed in enumerate(seeds):
         run = train_and_test(resolved, hp, seed=seed, device=device,
-                             should_interrupt=should_interrupt)
+                             should_interrupt=should_interrupt,
+                             on_model=on_model if index == 0 else None)
         if run is None:
             return None
         runs.append(run)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import statistics
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,6 +38,8 @@ ATTR_WORKER = "worker"
 ATTR_BEST_EPOCH = "best_epoch"
 ATTR_CHECKPOINT_KEY = "checkpoint_key"
 ATTR_RESUMED_FROM = "resumed_from_epoch"
+ATTR_N_PARAMS = "n_params"
+ATTR_LATENCY_MS = "latency_ms"
 
 
 class CheckpointSink(Protocol):
@@ -195,6 +199,8 @@ def make_objective(
                 # Saved before the report: a retry never re-reports an epoch it has.
                 checkpoints.save(key=key, study_id=study_id, epoch=step,
                                  state=_serialize(trainer.state_dict()))
+            if resolved.multi_objective:
+                return False  # Optuna prunes on one objective only; none is reported
             trial.report(value, step)
             return trial.should_prune()
 
@@ -224,9 +230,51 @@ def make_objective(
         best = better(scores)
         trial.set_user_attr(ATTR_BEST_EPOCH, scores.index(best) + 1)
         _notify(on_outcome, TrialOutcome("complete", best))
+        costs = _costs(trial, model, data, device, resolved)
+        if resolved.multi_objective:
+            return (best, *(costs[name] for name in spec.also_minimize))  # type: ignore[return-value]
         return best
 
     return objective
+
+
+def _costs(trial: optuna.Trial, model: SequenceModel, data: TaskData, device: torch.device,
+           resolved: ResolvedStudy) -> dict[str, float]:
+    """Parameter count and, when asked for, inference latency; constraints from them."""
+    spec = resolved.spec
+    costs = {"params": float(model.count_parameters())}
+    trial.set_user_attr(ATTR_N_PARAMS, int(costs["params"]))
+    if "latency_ms" in spec.also_minimize or spec.constraints.max_latency_ms is not None:
+        costs["latency_ms"] = measure_latency_ms(model, data.val, device)
+        trial.set_user_attr(ATTR_LATENCY_MS, costs["latency_ms"])
+    # Optuna 5 constraints: feasible when every value is <= 0.
+    if spec.constraints.max_params is not None:
+        trial.set_constraint("max_params", costs["params"] - spec.constraints.max_params)
+    if spec.constraints.max_latency_ms is not None:
+        trial.set_constraint("max_latency_ms",
+                             costs["latency_ms"] - spec.constraints.max_latency_ms)
+    return costs
+
+
+def measure_latency_ms(model: SequenceModel, split: Any, device: torch.device,
+                       *, batch: int = 64, repeats: int = 5) -> float:
+    """Median inference time per sequence, in ms, over a batch of validation sequences."""
+    x = split.x[:batch].to(device)
+    lengths = None if split.lengths is None else split.lengths[:batch]
+    model.eval()
+    timings = []
+    with torch.no_grad():
+        model(x, lengths)  # warm-up
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            started = time.perf_counter()
+            model(x, lengths)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            timings.append((time.perf_counter() - started) * 1000 / x.shape[0])
+    model.train()
+    return float(statistics.median(timings))
 
 
 def _serialize(state: dict[str, Any]) -> bytes:

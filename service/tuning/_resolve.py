@@ -64,6 +64,19 @@ class ResolvedStudy:
     # The trivial baseline first, then stronger references, all for the objective's metric.
     baselines: tuple[Baseline, ...] = field(default=())
 
+    @property
+    def objectives(self) -> list[str]:
+        """Every objective: the metric, then those in ``also_minimize``."""
+        return [self.metric, *self.spec.also_minimize]
+
+    @property
+    def directions(self) -> list[str]:
+        return [self.direction] + ["minimize"] * len(self.spec.also_minimize)
+
+    @property
+    def multi_objective(self) -> bool:
+        return bool(self.spec.also_minimize)
+
     def stored_spec(self) -> dict[str, Any]:
         """The JSON kept with the study: self-contained, so workers need no space files."""
         data = self.spec.model_dump(mode="json")
@@ -140,6 +153,7 @@ def resolve_spec(
     metric, metric_key, direction = _resolve_objective(spec, task)
     parse_sampler_options(spec.sampler.name, spec.sampler.options())
     parse_pruner_options(spec.pruner.name, spec.pruner.options(), max_epochs=spec.budget.max_epochs)
+    _check_multi_objective(spec)
     if spec.sampler.name == "grid":
         size = space.grid_size(space.grid())
         if spec.budget.n_trials > size:
@@ -155,6 +169,27 @@ def resolve_spec(
         baseline=trivial.get(metric_key),
         baselines=_baselines(trivial, task.reference_baselines(task_options), metric_key),
     )
+
+
+# Samplers that cannot optimise several objectives at once.
+_SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
+
+
+def _check_multi_objective(spec: StudySpec) -> None:
+    extra = spec.also_minimize
+    if len(set(extra)) != len(extra):
+        raise SpecError(f"also_minimize repeats an objective: {extra}", loc=("also_minimize",))
+    if not extra:
+        return
+    if spec.pruner.name != "none":
+        # Optuna cannot prune on several objectives: intermediate reports are single-valued.
+        raise SpecError(
+            f"a multi-objective study cannot use the {spec.pruner.name!r} pruner; set pruner: "
+            "{name: none} (diverging trials are still stopped)", loc=("pruner", "name"))
+    if spec.sampler.name in _SINGLE_OBJECTIVE_SAMPLERS:
+        raise SpecError(
+            f"the {spec.sampler.name} sampler optimises one objective; use tpe, nsgaii, gp, "
+            "random, qmc or grid for several", loc=("sampler", "name"))
 
 
 def _baselines(

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import optuna
 import torch
@@ -18,8 +19,10 @@ from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
 from service.errors import NotFoundError, RnntuneError
+from service.models import SequenceModel, build_bundle
 from service.schemas import EvaluationRun
 from service.store import StudyStore, best_trial
+from service.tasks import TaskData
 from service.tuning import evaluate_best, parse_spec_mapping, resolve_spec
 
 __all__ = ["run_pending_evaluation"]
@@ -82,10 +85,16 @@ def run_pending_evaluation(
         def on_run(run: EvaluationRun) -> None:
             log.info("worker %s: study %s seed %d: test %s", owner, study_id, run.seed, run.test)
 
+        kept: dict[str, Any] = {}
+
+        def on_model(model: SequenceModel, data: TaskData) -> None:
+            # Serialised at once: the weights are the study seed's run, as scored on test.
+            kept["model"], kept["data"] = model, data
+
         result = evaluate_best(
             resolved, trial_number=best.number, params=dict(best.params), seeds=seeds,
             device=device, should_interrupt=lambda: stop.is_set() or lease.lost.is_set(),
-            on_run=on_run,
+            on_run=on_run, on_model=on_model,
         )
         if result is None:
             if not lease.lost.is_set():
@@ -94,6 +103,14 @@ def run_pending_evaluation(
         result.update(worker=owner, started_at=started_at,
                       completed_at=datetime.now(UTC).isoformat(),
                       duration_s=time.monotonic() - started)
+        if "model" in kept and result.get("test"):
+            store.models.save(study_id, build_bundle(
+                kept["model"], kind=kept["data"].kind, metric=resolved.metric,
+                preprocessing=kept["data"].preprocessing, task=record.spec.get("task"),
+                study={"id": study_id, "name": record.name, "trial": best.number,
+                       "params": dict(best.params), "seed": resolved.spec.seed},
+                test=result["test"],
+            ))
         store.evaluations.finish(study_id, owner=owner, result=result)
         log.info("worker %s: study %s evaluated in %.1fs", owner, study_id,
                  time.monotonic() - started)
