@@ -15,8 +15,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.config import Settings
-from service.errors import AuthenticationError, ForbiddenError
-from service.store import ApiKey, KeyStore, Scope, StudyRecord
+from service.errors import AuthenticationError, ForbiddenError, NotFoundError
+from service.store import ApiKey, KeyStore, Scope, StudyRecord, StudyStore
 
 __all__ = [
     "AuthGate",
@@ -26,6 +26,7 @@ __all__ = [
     "can_see",
     "prepare_keys",
     "token_from_headers",
+    "visible_study",
 ]
 
 _OPEN_CACHE_S = 2.0
@@ -54,6 +55,14 @@ def can_see(principal: Principal, record: StudyRecord) -> bool:
     if principal.key is None or principal.key.scope in ("admin", "read"):
         return True
     return record.owner_key_id == principal.key.id
+
+
+def visible_study(store: StudyStore, principal: Principal, study_id: int) -> StudyRecord:
+    """The study, if this caller may see it; otherwise it does not exist for them."""
+    record = store.get(study_id)
+    if not can_see(principal, record):
+        raise NotFoundError(f"study {study_id} does not exist")
+    return record
 
 
 def token_from_headers(headers: dict[str, str]) -> str | None:

@@ -14,14 +14,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.api._auth import Principal, ReadPrincipal, can_see
+from service.api._auth import Principal, ReadPrincipal, visible_study
 from service.api._deps import SettingsDep, StoreDep, StudyId
 from service.api._limits import read_limited_body
 from service.errors import ConflictError, NotFoundError
 from service.models import LoadedModel, load_model
 from service.models._bundle import read_input
 from service.schemas import PredictionResult
-from service.store import StudyRecord, StudyStore
+from service.store import StudyStore
 
 __all__ = ["router"]
 
@@ -47,9 +47,7 @@ _CACHE_LOCK = Lock()
 
 
 def _model_bytes(store: StudyStore, principal: Principal, study_id: int) -> bytes:
-    record: StudyRecord = store.get(study_id)
-    if not can_see(principal, record):
-        raise NotFoundError(f"study {study_id} does not exist")
+    record = visible_study(store, principal, study_id)
     kept = store.models.get(study_id)
     if kept is not None:
         return kept.content

@@ -9,9 +9,9 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from optuna.trial import TrialState
 
-from service.api._auth import ReadPrincipal, SubmitPrincipal, can_see
+from service.api._auth import ReadPrincipal, SubmitPrincipal, visible_study
 from service.api._deps import StoreDep, StudyId
-from service.errors import ConflictError, NotFoundError, SpecError
+from service.errors import ConflictError, SpecError
 from service.report import build_report
 from service.schemas import EnqueuedTrial, EnqueueRequest, EnqueueResult, ImportancePublic
 from service.spaces import SearchSpace, compile_space
@@ -35,12 +35,6 @@ _BIASED_SAMPLERS = {
 }
 
 
-def _visible(store: StudyStore, principal: Any, study_id: int) -> StudyRecord:
-    record = store.get(study_id)
-    if not can_see(principal, record):
-        raise NotFoundError(f"study {study_id} does not exist")
-    return record
-
 
 def _space(record: StudyRecord) -> SearchSpace:
     # The stored spec holds the compiled space inline; it was validated at submit.
@@ -51,7 +45,7 @@ def _space(record: StudyRecord) -> SearchSpace:
 def get_importance(study_id: StudyId, store: StoreDep,
                    principal: ReadPrincipal) -> ImportancePublic:
     """Hyperparameter importance by Optuna's default evaluator (PED-ANOVA in Optuna 5)."""
-    return importance_of(store, _visible(store, principal, study_id))
+    return importance_of(store, visible_study(store, principal, study_id))
 
 
 @router.get("/{study_id}/report", response_class=HTMLResponse,
@@ -59,7 +53,7 @@ def get_importance(study_id: StudyId, store: StoreDep,
 def get_report(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> HTMLResponse:
     """One self-contained HTML page: history, learning curves, importance, parallel
     coordinates, slices and the RNN health panel."""
-    record = _visible(store, principal, study_id)
+    record = visible_study(store, principal, study_id)
     trials = store.trials(record)
     front = store.pareto_trials(record) if record.spec.get("also_minimize") else []
     summary = store.summaries([record])[record.id]
@@ -103,7 +97,7 @@ def enqueue(study_id: StudyId, request: EnqueueRequest, store: StoreDep,
             principal: SubmitPrincipal) -> EnqueueResult:
     """Run known configurations first: given ones, the best trials of an earlier study, or
     well-known good defaults for the study's cells (``best_practice``)."""
-    record = _visible(store, principal, study_id)
+    record = visible_study(store, principal, study_id)
     if record.status not in ACTIVE_STATUSES:
         raise ConflictError(f"study {study_id} is {record.status}; nothing more will run")
     space = _space(record)
@@ -135,7 +129,7 @@ def enqueue(study_id: StudyId, request: EnqueueRequest, store: StoreDep,
 
 def _from_earlier(store: StudyStore, principal: Any, source_id: int, top_k: int,
                   space: SearchSpace) -> list[EnqueuedTrial]:
-    source = _visible(store, principal, source_id)
+    source = visible_study(store, principal, source_id)
     maximize = source.spec["objective"]["direction"] == "maximize"
     complete = [t for t in store.trials(source)
                 if t.state == TrialState.COMPLETE and primary_value(t) is not None]

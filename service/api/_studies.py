@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from service.api._auth import Principal, ReadPrincipal, SubmitPrincipal, can_see
+from service.api._auth import Principal, ReadPrincipal, SubmitPrincipal, can_see, visible_study
 from service.api._datasets import VisibleDatasets, baseline_json
 from service.api._deps import SettingsDep, StoreDep, StudyId
 from service.api._limits import check_spec_limits, read_limited_body
@@ -21,7 +21,6 @@ from service.schemas import (
     TrialsPage,
 )
 from service.store import (
-    StudyRecord,
     StudyStore,
     best_trial,
     study_public,
@@ -100,13 +99,6 @@ def _submit(
     return study_public(record, [])
 
 
-def _visible(store: StudyStore, principal: Principal, study_id: int) -> StudyRecord:
-    """The study, if this caller may see it; otherwise it does not exist for them."""
-    record = store.get(study_id)
-    if not can_see(principal, record):
-        raise NotFoundError(f"study {study_id} does not exist")
-    return record
-
 
 @router.get("", response_model=StudySummaryList)
 def list_studies(
@@ -126,7 +118,7 @@ def list_studies(
 
 @router.get("/{study_id}", response_model=StudyPublic)
 def get_study(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> StudyPublic:
-    record = _visible(store, principal, study_id)
+    record = visible_study(store, principal, study_id)
     # One aggregation serves both the status refresh and the response.
     summary = store.summaries([record])[record.id]
     record = store.refresh_status(study_id, counts=summary.counts)
@@ -145,7 +137,7 @@ def list_trials(
         Literal["running", "waiting", "complete", "pruned", "fail"] | None, Query()
     ] = None,
 ) -> TrialsPage:
-    record = _visible(store, principal, study_id)
+    record = visible_study(store, principal, study_id)
     total, trials, retried_by = store.trials_page(record, offset=offset, limit=limit,
                                                   state=state)
     return TrialsPage(
@@ -156,7 +148,7 @@ def list_trials(
 
 @router.get("/{study_id}/best", response_model=TrialPublic)
 def get_best(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> TrialPublic:
-    record = _visible(store, principal, study_id)
+    record = visible_study(store, principal, study_id)
     best = best_trial(record, store.trials(record))
     if best is None:
         raise NotFoundError(f"study {study_id} has no completed trial yet")
@@ -165,13 +157,13 @@ def get_best(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> Tr
 
 @router.post("/{study_id}/cancel", response_model=StudyPublic)
 def cancel_study(study_id: StudyId, store: StoreDep, principal: SubmitPrincipal) -> StudyPublic:
-    _visible(store, principal, study_id)
+    visible_study(store, principal, study_id)
     record = store.cancel(study_id)
     return study_public(record, store.trials(record))
 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_study(study_id: StudyId, store: StoreDep, principal: SubmitPrincipal) -> Response:
-    _visible(store, principal, study_id)
+    visible_study(store, principal, study_id)
     store.delete(study_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
