@@ -2,13 +2,13 @@
 
 A study of TRIALS finished trials (random configurations of ``search_spaces/lstm.yaml`` with a
 synthetic score, per-epoch intermediate values and the per-epoch user attributes a real trial
-carries) is written straight into a fresh SQLite database through the store; then
-``rnntune serve --workers 0`` serves it on loopback and CLIENTS concurrent clients each send
-REQUESTS requests, cycling through: the study, its first page of 100 trials, and a deep page
-(the last 100). Two cases: the study still running (its budget not spent, so the server's
-periodic sweep and every read check it) and completed.
+carries) is written straight into a fresh SQLite database; then ``rnntune serve --workers 0``
+serves it on loopback and, for each number of concurrent clients, every client sends REQUESTS
+requests, cycling through: the study, its first page of 100 trials, and a deep page (the last
+100). Two cases: the study still running (its budget not spent, so the server's periodic sweep
+and every read check it) and completed.
 
-    python bench/api_latency.py --trials 10000 --clients 8 --requests 200 --write-doc
+    python bench/api_latency.py --trials 10000 --clients 1 2 4 8 --requests 200 --write-doc
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class CaseResult:
     latencies_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
     server_cpu_s: float = 0.0
+    load_before: float = 0.0
 
     def p(self, label: str, q: float) -> float:
         return percentile(self.latencies_ms[label], q)
@@ -140,64 +141,80 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_case(case: str, folder: Path, trials: int, clients: int, requests: int,
-             log_path: Path) -> CaseResult:
+def run_case(case: str, folder: Path, trials: int, clients: Sequence[int], requests: int,
+             log_path: Path, *, max_load: float | None, max_wait: float) -> list[CaseResult]:
+    """One study, one server; the load at each concurrency in turn."""
     database = folder / f"{case}.db"
     url_db = f"sqlite:///{database}"
     study_id = make_study(url_db, trials, running=case == "running")
-    result = CaseResult(case, trials, clients, requests)
+    results = []
     port = free_port()
     server = start_server(url_db, port, folder, workers=0, log_path=log_path)
     try:
-        before = process_cpu_s(server.pid)
-        asyncio.run(load(f"http://127.0.0.1:{port}", result, study_id,
-                         deep=max(0, trials - PAGE)))
-        result.server_cpu_s = process_cpu_s(server.pid) - before
+        for count in clients:
+            if max_load is not None:
+                wait_for_quiet(max_load, max_wait)
+            result = CaseResult(case, trials, count, requests)
+            result.load_before = load1()
+            before = process_cpu_s(server.pid)
+            asyncio.run(load(f"http://127.0.0.1:{port}", result, study_id,
+                             deep=max(0, trials - PAGE)))
+            result.server_cpu_s = process_cpu_s(server.pid) - before
+            results.append(result)
+            print(summary(result), flush=True)
+            for error in result.errors[:5]:
+                print("error:", error)
     finally:
         stop_server(server)
-    return result
+    return results
 
 
 def table(results: Sequence[CaseResult]) -> str:
-    lines = ["| study | request | n | p50 ms | p99 ms | max ms |", "|---|---|---:|---:|---:|---:|"]
+    lines = ["| study | clients | request | n | p50 ms | p99 ms | max ms |",
+             "|---|---:|---|---:|---:|---:|---:|"]
     for r in results:
         for label in sorted(r.latencies_ms):
             values = r.latencies_ms[label]
-            lines.append(f"| {r.case} | `{label}` | {len(values)} | {r.p(label, 50):.1f} "
-                         f"| {r.p(label, 99):.1f} | {max(values):.1f} |")
+            lines.append(f"| {r.case} | {r.clients} | `{label}` | {len(values)} "
+                         f"| {r.p(label, 50):.1f} | {r.p(label, 99):.1f} | {max(values):.1f} |")
     return "\n".join(lines)
 
 
 def summary(r: CaseResult) -> str:
     total = sum(len(v) for v in r.latencies_ms.values())
-    return (f"{r.case}: {total} requests in {r.wall_s:.1f} s ({total / r.wall_s:.0f}/s), "
-            f"server CPU {r.server_cpu_s:.1f} s ({r.server_cpu_s / total * 1000:.1f} ms per "
-            f"request), errors {len(r.errors)}")
+    return (f"{r.case}, {r.clients} clients: {total} requests in {r.wall_s:.1f} s "
+            f"({total / r.wall_s:.0f}/s), server CPU {r.server_cpu_s:.1f} s "
+            f"({r.server_cpu_s / total * 1000:.1f} ms per request), load average before "
+            f"{r.load_before:.2f}, errors {len(r.errors)}")
 
 
 def section(results: Sequence[CaseResult], *, command: str, loads: tuple[float, float],
             foreign: float, notes: Sequence[str]) -> str:
-    worst = max(r.p(label, 99) for r in results for label in r.latencies_ms)
-    verdict = "met" if worst < TARGET_P99_MS else "**missed**"
     r0 = results[0]
+    levels = sorted({r.clients for r in results})
+    verdicts = []
+    for count in levels:
+        worst = max(r.p(label, 99) for r in results if r.clients == count
+                    for label in r.latencies_ms)
+        verdicts.append(f"{count} client{'s' if count > 1 else ''}: worst p99 {worst:.1f} ms, "
+                        + ("met" if worst < TARGET_P99_MS else "**missed**"))
     lines = header(
         SECTION_TITLE,
         intro=(f"A study of {r0.trials:,} finished trials (random configurations of "
                "`search_spaces/lstm.yaml`, each with 10 per-epoch values and the per-epoch "
                "user attributes a real trial stores; a quarter pruned) in SQLite, served by "
-               "`rnntune serve --workers 0` on loopback. "
-               f"{r0.clients} concurrent clients each send {r0.requests} requests in turn: the "
-               f"study, its first page of {PAGE} trials, and its last page (a deep offset). "
-               "*running*: the study still has budget left, so every read refreshes its "
-               "status and the server's sweep (every 5 s) checks it; *completed*: budget "
-               "spent."),
+               "`rnntune serve --workers 0` on loopback. N concurrent clients (one "
+               f"connection each) each send {r0.requests} requests in turn: the study, its "
+               f"first page of {PAGE} trials, and its last page (a deep offset). *running*: "
+               "the study still has budget left, so every read refreshes its status and the "
+               "server's sweep (every 5 s) checks it; *completed*: budget spent."),
         command=command, facts=machine_facts(),
         conditions=(f"Load average {loads[0]:.2f} at the start and {loads[1]:.2f} at the end; "
                     f"CPU used by other jobs during the run: {foreign:.0%} of the machine."),
     )
     lines += [table(results), "", *[f"- {summary(r)}" for r in results], "",
-              f"Target: p99 under {TARGET_P99_MS:.0f} ms. Worst p99 {worst:.1f} ms: "
-              f"{verdict}.", "", *notes]
+              f"Target: p99 under {TARGET_P99_MS:.0f} ms. " + "; ".join(verdicts) + ".", "",
+              *notes]
     return "\n".join(lines) + "\n"
 
 
@@ -205,7 +222,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python bench/api_latency.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=10_000)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4, 8],
+                        help="concurrent clients, one run each (default 1 2 4 8)")
     parser.add_argument("--requests", type=int, default=200, help="per client")
     parser.add_argument("--cases", nargs="+", default=["running", "completed"],
                         choices=["running", "completed"])
@@ -217,8 +235,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--doc", type=Path, default=DOC_PATH)
     args = parser.parse_args(argv)
     if args.quick:
-        args.trials, args.clients, args.requests = 300, 2, 6
-    if min(args.trials, args.clients, args.requests) < 1:
+        args.trials, args.clients, args.requests = 300, [2], 6
+    if min(args.trials, *args.clients, args.requests) < 1:
         parser.error("--trials, --clients and --requests must be at least 1")
     return args
 
@@ -227,19 +245,15 @@ def main(argv: Sequence[str] | None = None) -> list[CaseResult]:
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     results = []
-    start_load = end_load = load1()
+    start_load = load1() if args.quick else wait_for_quiet(args.max_load, args.max_wait)
     with tempfile.TemporaryDirectory(prefix="rnntune-latency-") as tmp, ForeignCpu() as foreign:
         for case in args.cases:
             print(f"{case}: creating {args.trials} trials ...", flush=True)
-            if not args.quick:
-                start_load = wait_for_quiet(args.max_load, args.max_wait)
-            result = run_case(case, Path(tmp), args.trials, args.clients, args.requests,
-                              Path(tmp) / "server.log")
-            end_load = load1()
-            print(summary(result), flush=True)
-            for error in result.errors[:5]:
-                print("error:", error)
-            results.append(result)
+            results += run_case(case, Path(tmp), args.trials, args.clients, args.requests,
+                                Path(tmp) / "server.log",
+                                max_load=None if args.quick else args.max_load,
+                                max_wait=args.max_wait)
+    end_load = load1()
     print(table(results))
     if args.write_doc:
         argv_list = list(sys.argv[1:] if argv is None else argv)

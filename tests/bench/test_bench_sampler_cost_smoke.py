@@ -1,0 +1,20 @@
+"""bench/sampler_cost.py in quick mode asks every sampler and writes its figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.bench._load import load_script
+
+
+@pytest.mark.slow
+def test_sampler_cost_quick_mode_writes_its_section(tmp_path: Path) -> None:
+    module = load_script("sampler_cost")
+    doc = tmp_path / "benchmarks.md"
+    results = module.main(["--quick", "--write-doc", "--doc", str(doc)])
+    assert {r.name for r in results} == set(module.SAMPLERS)
+    assert all(r.asks for r in results)
+    text = doc.read_text()
+    assert module.SECTION_TITLE in text and "`tpe`" in text
