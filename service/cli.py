@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -74,11 +75,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
           f"({settings.workers} local workers, database {settings.database_url})",
           file=sys.stderr)
     try:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                    log_level=settings.log_level)
+        app = create_app(settings)
+        _freeze_startup_objects()
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
     finally:
         supervisor.stop()
     return 0
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what the server loaded at start (torch, Optuna, SQLAlchemy, the app: ~270,000
+    objects) out of the garbage collector's full passes, which otherwise stall every request
+    in flight for about 100 ms each time one runs."""
+    gc.collect()
+    gc.freeze()
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
