@@ -68,7 +68,24 @@ def machine_facts() -> str:
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     return (f"{cores()} CPU cores ({model}), {ram} RAM, {gpu}, Python "
             f"{platform.python_version()}, Optuna {optuna.__version__}, torch "
-            f"{torch.__version__}; measured {today}")
+            f"{torch.__version__}, {code_fact()}; measured {today}")
+
+
+def code_fact() -> str:
+    """The commit of the ``service`` package measured, and whether it had local changes:
+    figures are only comparable for the same code."""
+    import service
+
+    root = Path(service.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
+                                  "service"], capture_output=True, text=True,
+                                 check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "rnntune (commit unknown)"
+    return f"rnntune at {commit}" + (" with local changes to service/" if changed else "")
 
 
 def load1() -> float:

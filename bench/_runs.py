@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import multiprocessing
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,28 +190,50 @@ def run_service(spec: dict[str, Any], *, workers: int, timeout_s: float,
 # -- a plain Optuna script -------------------------------------------------------------------
 
 
-def run_in_process(
+def run_script(
     spec: dict[str, Any],
     *,
     n_trials: int,
-    threads: int = DEFAULT_THREADS,
-    sampler: optuna.samplers.BaseSampler | None = None,
-    pruner: optuna.pruners.BasePruner | None = None,
+    sampler: str = "tpe",
+    seed: int | None = None,
     storage: str | None = None,
+    threads: int | None = None,
+    fresh_process: bool = True,
 ) -> Run:
-    """``study.optimize`` in this process over rnntune's objective (suggest from the space,
-    build the model, train with the ``Trainer``), with Optuna's defaults unless given."""
+    """A plain Optuna script: ``optuna.create_study()`` and ``study.optimize`` over rnntune's
+    objective code (suggest from the space, build the model, train with the ``Trainer``),
+    with Optuna's defaults (in memory unless ``storage``; no pruner) and torch's default
+    threads; ``sampler`` "tpe" (Optuna's default) or "random", with ``seed``.
+
+    ``fresh_process``: run it in a new Python process, as a user runs a script, so that it
+    pays the same one-off costs of a process's first trial as a new worker does; imports
+    are not timed, ``study.optimize`` is.
+    """
+    if not fresh_process:
+        return _script(spec, n_trials, sampler, seed, storage, threads)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_script, spec, n_trials, sampler, seed, storage, threads).result()
+
+
+def _script(spec: dict[str, Any], n_trials: int, sampler_name: str, seed: int | None,
+            storage: str | None, threads: int | None) -> Run:
+    import warnings
+
     from service.tuning import _objective
 
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     _objective._TASK_DATA.clear()  # a fresh process would load the data too
     resolved = resolve_spec(parse_spec_mapping(spec), spaces_dir=Settings().search_spaces_dir)
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or DEFAULT_THREADS)
     try:
         direction = optuna.study.StudyDirection[resolved.direction.upper()]
+        sampler = (optuna.samplers.RandomSampler(seed=seed) if sampler_name == "random"
+                   else optuna.samplers.TPESampler(seed=seed))
         study = optuna.create_study(direction=direction, sampler=sampler,
-                                    pruner=pruner or optuna.pruners.NopPruner(),
-                                    storage=storage)
+                                    pruner=optuna.pruners.NopPruner(), storage=storage)
         objective = make_objective(resolved, device=torch.device("cpu"), worker="script",
                                    study_id=study._study_id)
         started = time.perf_counter()

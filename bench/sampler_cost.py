@@ -2,16 +2,17 @@
 
 For each sampler of ``service.tuning.SAMPLERS`` and each study size N, a copy of a SQLite
 study holding N finished trials gets ASKS new trials exactly as a worker asks for one: the
-sampler is rebuilt from the spec for the trial's budget slot (``build_sampler``), the study is
-loaded through the store's Optuna storage (``StudyStore.load_study``, a fresh cache each time),
-``study.ask()`` and the search space's ``suggest`` draw the parameters; then the trial is
-told a value. One torch thread, as in a worker (the GP sampler computes with torch).
+sampler is rebuilt from the spec for the trial's budget slot (``build_sampler``); the study is
+the one the worker kept from its previous trial (mode *kept*: Optuna's cache of the finished
+trials then reads only what changed) or is loaded afresh (mode *fresh*: a worker's first trial
+of a study); ``study.ask()`` and the search space's ``suggest`` draw the parameters; then the
+trial is told a value. One torch thread, as in a worker (the GP sampler computes with torch).
 
 The N trials are made once and copied for every sampler: parameters drawn at random from the
 search space (``search_spaces/lstm.yaml``; a stepped variant for the grid sampler), a
 synthetic validation score with per-epoch intermediate values and the per-epoch user
 attributes a real trial carries, a quarter of them pruned. Random history is enough to show
-how the cost grows: each sampler reads and models all of it on every ask.
+how the cost grows: a sampler models all of it on every ask.
 
 A sampler is not asked at larger sizes once one ask took longer than ``--give-up-s``.
 
@@ -120,23 +121,30 @@ def build_histories(folder: Path, sizes: Sequence[int], grid: bool) -> dict[int,
 
 
 def ask_like_a_worker(store: StudyStore, resolved: ResolvedStudy, slot: int,
-                      rng: random.Random) -> tuple[float, float]:
-    """(seconds to rebuild, load, ask and suggest; seconds to tell)."""
+                      rng: random.Random, study: optuna.Study | None
+                      ) -> tuple[float, float, optuna.Study]:
+    """Seconds to rebuild the sampler, load the study (or reuse ``study``), ask and suggest;
+    seconds to tell; and the study."""
     spec = resolved.spec
     started = time.perf_counter()
     sampler = build_sampler(spec.sampler.name, spec.sampler.options(), seed=spec.sampler.seed,
                             slot=slot, space=resolved.space)
-    study = optuna.load_study(study_name="bench", storage=store.optuna_storage,
-                              sampler=sampler, pruner=optuna.pruners.NopPruner())
+    if study is None:
+        study = optuna.load_study(study_name="bench", storage=store.optuna_storage,
+                                  sampler=sampler, pruner=optuna.pruners.NopPruner())
+    else:
+        study.sampler = sampler  # what a worker does with the study it kept
     trial = study.ask()
     params = resolved.space.suggest(trial)
     asked = time.perf_counter()
     study.tell(trial, synthetic_score(params, rng))
-    return asked - started, time.perf_counter() - asked
+    return asked - started, time.perf_counter() - asked, study
 
 
-def measure(name: str, histories: dict[int, Path], *, asks: int, give_up_s: float,
-            folder: Path) -> SamplerResult:
+def measure(name: str, histories: dict[int, Path], *, mode: str, asks: int,
+            give_up_s: float, folder: Path) -> SamplerResult:
+    """``mode`` "kept": the worker keeps the study between trials (its cache is warmed by a
+    first, untimed ask at each size); "fresh": every ask loads the study afresh."""
     resolved = resolved_for(name)
     result = SamplerResult(name)
     rng = random.Random(0)
@@ -146,21 +154,26 @@ def measure(name: str, histories: dict[int, Path], *, asks: int, give_up_s: floa
         store = StudyStore(settings_for(path))
         try:
             _ = store.optuna_storage  # connects and checks the schema, as a worker at start
-            if number == 0:  # the first ask of a process imports and builds what it needs
-                ask_like_a_worker(store, resolved, slot=size, rng=rng)
+            study = None
+            if number == 0 or mode == "kept":
+                # The first ask of a process imports and builds what it needs; a kept study
+                # is loaded once, by the worker's first trial.
+                _, _, study = ask_like_a_worker(store, resolved, size, rng, None)
             result.asks[size], result.tells[size] = [], []
             for i in range(asks):
-                ask_s, tell_s = ask_like_a_worker(store, resolved, slot=size + 1 + i, rng=rng)
+                ask_s, tell_s, kept = ask_like_a_worker(
+                    store, resolved, size + 1 + i, rng, study if mode == "kept" else None)
+                study = kept
                 result.asks[size].append(ask_s)
                 result.tells[size].append(tell_s)
                 if ask_s > give_up_s:
                     result.stopped_at = size
-                    result.stop_reason = f"one ask took {ask_s:.1f} s at {size} trials"
+                    result.stop_reason = f"one ask took {ask_s:.1f} s at {size:,} trials"
                     break
         finally:
             store.close()
             path.unlink(missing_ok=True)
-        print(f"{name} at {size}: {result.ms(size):.0f} ms per ask", flush=True)
+        print(f"{name} ({mode}) at {size}: {result.ms(size):.0f} ms per ask", flush=True)
         if result.stopped_at is not None:
             break
     return result
@@ -186,16 +199,24 @@ def table(results: Sequence[SamplerResult], sizes: Sequence[int]) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def section(results: Sequence[SamplerResult], sizes: Sequence[int], *, command: str,
+MODES = {
+    "kept": "as a worker asks: the study (and Optuna's cache of its finished trials) kept from "
+            "the worker's previous trial, the sampler rebuilt",
+    "fresh": "with the study loaded afresh for every trial (a worker's first trial of a "
+             "study; every trial before workers kept their study)",
+}
+
+
+def section(results: dict[str, list[SamplerResult]], sizes: Sequence[int], *, command: str,
             asks: int, give_up_s: float, loads: tuple[float, float], foreign: float) -> str:
     lines = header(
         SECTION_TITLE,
         intro=("Time for a worker to get the next trial's parameters in a study of N finished "
-               "trials, for every sampler: rebuild the sampler from the spec, load the study "
-               "(a fresh Optuna cache), `ask`, and draw the parameters of "
+               "trials, for every sampler: rebuild the sampler from the spec for the trial's "
+               "budget slot, get the study, `ask`, and draw the parameters of "
                "`search_spaces/lstm.yaml` (a stepped variant with 8,640 points for `grid`); "
                "medians of the asks at each size. The N trials are random configurations "
-               "with a synthetic score, per-epoch intermediate values and per-epoch user "
+               "with a synthetic score, 10 per-epoch intermediate values and per-epoch user "
                "attributes (a quarter pruned), on SQLite; the same history for every "
                f"sampler. A sampler is not asked at larger sizes once one ask took over "
                f"{give_up_s:g} s."),
@@ -204,7 +225,9 @@ def section(results: Sequence[SamplerResult], sizes: Sequence[int], *, command: 
                     f"load average {loads[0]:.2f} at the start and {loads[1]:.2f} at the end; "
                     f"CPU used by other jobs during the run: {foreign:.0%} of the machine."),
     )
-    lines += [table(results, sizes), ""]
+    for mode, label in MODES.items():
+        if mode in results:
+            lines += [f"**{mode.capitalize()}**: {label}.", "", table(results[mode], sizes), ""]
     return "\n".join(lines)
 
 
@@ -215,6 +238,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         choices=list(SAMPLERS))
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 2000, 5000])
     parser.add_argument("--asks", type=int, default=5, help="asks per sampler and size")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES),
+                        help="kept: the study kept between trials, as workers do; fresh: "
+                             "loaded for every trial")
     parser.add_argument("--give-up-s", type=float, default=2.0,
                         help="stop a sampler once one ask takes longer (default 2 s)")
     parser.add_argument("--max-load", type=float, default=1.5)
@@ -231,7 +257,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> list[SamplerResult]:
+def main(argv: Sequence[str] | None = None) -> dict[str, list[SamplerResult]]:
     args = parse_args(argv)
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -239,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> list[SamplerResult]:
     # A worker runs each trial in study.optimize; asking directly warns about heartbeats.
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
     sizes = sorted(set(args.sizes))
-    results = []
+    results: dict[str, list[SamplerResult]] = {mode: [] for mode in args.modes}
     with tempfile.TemporaryDirectory(prefix="rnntune-sampler-") as tmp:
         folder = Path(tmp)
         print(f"building histories of {sizes} trials ...", flush=True)
@@ -248,12 +274,15 @@ def main(argv: Sequence[str] | None = None) -> list[SamplerResult]:
                           if "grid" in args.samplers else {})
         start_load = load1() if args.quick else wait_for_quiet(args.max_load, args.max_wait)
         with ForeignCpu() as foreign:
-            for name in args.samplers:
-                results.append(measure(name, grid_histories if name == "grid" else histories,
-                                       asks=args.asks, give_up_s=args.give_up_s,
-                                       folder=folder))
+            for mode in args.modes:
+                for name in args.samplers:
+                    results[mode].append(measure(
+                        name, grid_histories if name == "grid" else histories, mode=mode,
+                        asks=args.asks, give_up_s=args.give_up_s, folder=folder))
         end_load = load1()
-    print(table(results, sizes))
+    for mode in args.modes:
+        print(f"{mode}:")
+        print(table(results[mode], sizes))
     if args.write_doc:
         argv_list = list(sys.argv[1:] if argv is None else argv)
         command = "python bench/sampler_cost.py " + shlex.join(argv_list)

@@ -72,6 +72,20 @@ INTEGRITY_FIELDS = ("lost", "duplicated", "stuck")
 # -- the study ---------------------------------------------------------------------------
 
 
+def code_version() -> str:
+    """A digest of the ``service`` package's source: figures are only comparable within one."""
+    import hashlib
+
+    import service
+
+    digest = hashlib.sha256()
+    root = Path(service.__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def bench_spec(n_trials: int, *, name: str) -> dict[str, Any]:
     """A study whose trials do almost nothing: the cost measured is coordination, not math.
 
@@ -175,6 +189,7 @@ class ConnectionSampler:
         self.errors = 0
         self.lock_samples = 0
         self.peak_lock_waiters = 0
+        self.lock_queries: Counter[str] = Counter()
 
     def __enter__(self) -> ConnectionSampler:
         self._thread.start()
@@ -188,12 +203,15 @@ class ConnectionSampler:
         query = ("SELECT application_name, count(*), "
                  "count(*) FILTER (WHERE wait_event_type = 'Lock') "
                  "FROM pg_stat_activity WHERE datname = %s GROUP BY application_name")
+        waiting_for = ("SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 70) "
+                       "FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'")
         conn: psycopg.Connection[Any] | None = None
         while not self._stop.is_set():
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self._admin, autocommit=True, connect_timeout=5)
                 rows = conn.execute(query, (self._database,)).fetchall()
+                blocked = [str(q) for (q,) in conn.execute(waiting_for, (self._database,))]
             except psycopg.Error:
                 self.errors += 1  # the server may be restarting: reconnect next time
                 if conn is not None:
@@ -209,6 +227,7 @@ class ConnectionSampler:
                     self.peak_total = max(self.peak_total, sum(by_app.values()))
                     self.lock_samples += waiting > 0
                     self.peak_lock_waiters = max(self.peak_lock_waiters, waiting)
+                    self.lock_queries.update(blocked)
             self._stop.wait(SAMPLE_EVERY_S)
         if conn is not None:
             conn.close()
@@ -358,6 +377,7 @@ class RunResult:
     in_flight_left: int = 0
     other_cpu_share: float = math.nan
     server_restarted: bool = False
+    code: str = ""
     lock_share: float = math.nan
     peak_lock_waiters: int = 0
     log_warnings: int = 0
@@ -539,6 +559,7 @@ def run_once(
 ) -> RunResult:
     """One fresh database, ``workers`` processes, one study of ``budget`` trials."""
     server_before = server_started(admin_url)
+    code_before = code_version()
     with fresh_database(admin_url) as url:
         database = url.rsplit("/", 1)[1]
         log_path = log_dir / f"workers-{workers}-{database}.log"
@@ -587,11 +608,18 @@ def run_once(
         result.peak_worker_connections = sampler.peak_workers
         result.lock_share = sampler.lock_share
         result.peak_lock_waiters = sampler.peak_lock_waiters
+        if sampler.lock_share > 0.05:
+            result.notes.append("statements seen waiting for a lock: " + "; ".join(
+                f"{n} x `{q}...`" for q, n in sampler.lock_queries.most_common(2)))
         result.restarts = sum(slot.restarts for slot in supervisor.slots)
         if server_started(admin_url) != server_before:
             result.server_restarted = True
             result.notes.append("the PostgreSQL server restarted during the run (another "
                                 "job); the workers had to ride it out")
+        result.code = code_version()
+        if result.code != code_before:
+            result.notes.append(f"the service code changed during the run ({code_before} -> "
+                                f"{result.code})")
         if result.restarts:
             result.notes.append(f"the supervisor restarted {result.restarts} worker(s)")
         _summarise_log(log_path, result)
@@ -625,6 +653,7 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
         elif isinstance(value, int) and name not in ("workers", "budget", "runs"):
             setattr(out, name, sum(values))
     out.status = ",".join(sorted({r.status for r in runs}))
+    out.code = ",".join(sorted({r.code for r in runs}))
     out.notes = [f"run {i}: {note}" for i, r in enumerate(runs, 1) for note in r.notes]
     out.log_path = ", ".join(r.log_path for r in runs)
     return out
@@ -697,6 +726,9 @@ def _reading(results: Sequence[RunResult]) -> list[str]:
         for r in results if r is not base and base.trials_per_s > 0 and base.wait_p50_ms > 0
     ]
     compared = f" Here {'; '.join(ratios)}." if ratios else ""
+    late_vs_early = ", ".join(
+        f"{r.rate_q4 / r.rate_q2:.2f} with {r.workers} workers" for r in results if r.rate_q2 > 0
+    )
     return [
         "How to read this: the machine has 2 cores, so 16 or 32 one-thread workers cannot "
         "train faster than 2, and these runs measure coordination overhead and correctness "
@@ -708,18 +740,20 @@ def _reading(results: Sequence[RunResult]) -> list[str]:
         "and 3 server connections. Other jobs on the machine (last column) slow everything "
         "further; a run with a large share there is disturbed.",
         "",
-        "The bookkeeping also grows with the size of the study (compare the quarter rates; "
-        "the longest waits come late in a study). A profile of one worker at about 330 "
-        "trials (2026-11-26) spent about 80% of each trial cycle in two full reads of all "
-        "the study's trials: `StudyStore.refresh_status`, which counts every trial after "
-        "each trial, and Optuna's `Study.ask`, whose `_pop_waiting_trial_id` reads all "
-        "trials through the fresh `_CachedStorage` that `load_study` builds for every "
-        "trial. So one trial costs O(trials so far) and a study O(n^2); that, not the "
-        "claim, limits large studies of short trials.",
+        "Does a trial get dearer as the study grows? Last-quarter over 2nd-quarter "
+        f"trials/s: {late_vs_early}; well below 1 would mean it does. Earlier on the same "
+        "day, before the worker kept its study between trials and the status refresh "
+        "counted trials in SQL, a profile of one worker at about 330 trials spent about 80% "
+        "of each trial cycle reading every trial of the study twice (in "
+        "`StudyStore.refresh_status`, and in Optuna's `Study.ask` through the fresh "
+        "`_CachedStorage` of each `load_study`), and the last quarter of 640 trials ran "
+        "at about half the rate of the second.",
         "",
         "Every worker keeps 3 connections open, so the server's default "
         "`max_connections = 100` is all but used up at 32 workers (the peak above); raise "
-        "it, or put a pooler in front, before adding workers.",
+        "it, or put a pooler in front, before adding workers. Lock waits (see the notes) "
+        "are mostly Optuna numbering a new trial under a row lock on its study, and the "
+        "claim's update of the study's row: every worker of one study passes through both.",
     ]
 
 
@@ -841,7 +875,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="2 workers, 3 trials each: a smoke test of the benchmark itself")
     parser.add_argument("--json", type=Path, default=None,
-                        help="also write every run's figures (not only the medians) here")
+                        help="keep every run's figures (not only the medians) in this file; "
+                             "runs already there (same workers, budget and service code) are "
+                             "reused, so an interrupted command can be run again to finish")
     parser.add_argument("--write-doc", action="store_true",
                         help=f"replace the section '{SECTION_TITLE[3:]}' of docs/benchmarks.md")
     args = parser.parse_args(argv)
@@ -856,6 +892,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def load_runs(path: Path) -> list[RunResult]:
+    """The runs saved by ``--json``."""
+    return [RunResult(**row) for row in json.loads(path.read_text())]
+
+
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -863,21 +904,40 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     """Run the benchmark; print the table (and update the doc); return the results."""
     args = parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
-        # Stopped by SIGTERM: unwind, so the workers are stopped and the database dropped.
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if threading.current_thread() is not threading.main_thread():
+        return _main(args, argv)
+    # Stopped by SIGTERM: unwind, so that the workers are stopped and the database dropped.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return _main(args, argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> list[RunResult]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="rnntune-bench-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     results: list[RunResult] = []
     every_run: list[dict[str, Any]] = []
+    saved = load_runs(args.json) if args.json is not None and args.json.exists() else []
+    code = code_version()
     for workers in args.workers:
         runs = []
+        budget = args.budget or workers * args.trials_per_worker
         for repeat in range(args.repeats):
+            earlier = next((r for r in saved if (r.workers, r.budget, r.code)
+                            == (workers, budget, code)), None)
+            if earlier is not None:
+                saved.remove(earlier)
+                log.info("%d workers, run %d/%d: reusing the run saved in %s", workers,
+                         repeat + 1, args.repeats, args.json)
+                runs.append(earlier)
+                every_run.append(asdict(earlier))
+                continue
             if args.quiet_wait > 0:
                 wait_for_quiet(args.quiet_wait)
             log.info("%d workers, run %d/%d ...", workers, repeat + 1, args.repeats)
-            budget = args.budget or workers * args.trials_per_worker
             run = run_once(workers, budget=budget, admin_url=args.admin_url,
                            timeout_s=args.timeout, log_dir=log_dir)
             log.info("%d workers: %.1f trials/s, wait p50 %.0f ms p99 %.0f ms, lost %d, "

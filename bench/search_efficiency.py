@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import pickle
 import shlex
 import sys
 from collections.abc import Sequence
@@ -47,7 +48,7 @@ from _common import (
     wait_for_quiet,
     write_section,
 )
-from _runs import DEFAULT_THREADS, Run, run_in_process, run_service
+from _runs import DEFAULT_THREADS, Run, run_script, run_service
 
 SECTION_TITLE = "## Search efficiency: compute to reach a target score"
 SETUPS = {
@@ -97,16 +98,18 @@ class Result:
     runs: dict[str, list[Run]] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=list)
 
-    def reach(self, key: str) -> list[tuple[float, float]]:
-        return [run.to_reach(self.setup.target) for run in self.runs.get(key, [])]
+    def reach(self, key: str, target: float | None = None) -> list[tuple[float, float]]:
+        goal = self.setup.target if target is None else target
+        return [run.to_reach(goal) for run in self.runs.get(key, [])]
 
-    def ratios(self, index: int) -> list[tuple[float, bool]]:
+    def ratios(self, index: int, target: float | None = None) -> list[tuple[float, bool]]:
         """(b)/(a) compute to target per seed (index 0: worker-seconds, 1: epochs); the flag
         says the ratio is a lower bound ((b) never reached the target: its whole run)."""
+        goal = self.setup.target if target is None else target
         out = []
         for run_a, run_b in zip(self.runs.get("a", []), self.runs.get("b", []), strict=False):
-            a = run_a.to_reach(self.setup.target)[index]
-            b = run_b.to_reach(self.setup.target)[index]
+            a = run_a.to_reach(goal)[index]
+            b = run_b.to_reach(goal)[index]
             if math.isinf(a):
                 out.append((math.nan, False))
             elif math.isinf(b):
@@ -132,7 +135,7 @@ def _ratio_cell(ratios: Sequence[tuple[float, bool]]) -> str:
              if not math.isnan(value)]
     values = [value for value, _ in ratios if not math.isnan(value)]
     if not values:
-        return "-"
+        return "- (a) did not reach it" if ratios else "-"
     bound = any(b for _, b in ratios)
     return f"**{'>=' if bound else ''}{median(values):.1f}x** ({', '.join(parts)})"
 
@@ -168,6 +171,21 @@ def table(result: Result) -> str:
     return "\n".join(lines)
 
 
+def targets_table(result: Result, targets: Sequence[float]) -> str:
+    """Epochs to reach each of several targets (the same runs), and the (b)/(a) ratios."""
+    present = [key for key in SETUPS if result.runs.get(key)]
+    lines = ["| val_mse target | " + " | ".join(f"({k}) epochs to reach it" for k in present)
+             + " | (b) / (a), epochs | (b) / (a), worker-seconds |",
+             "|---:|" + "---:|" * (len(present) + 2)]
+    for target in targets:
+        cells = [_reach_cell([x[1] for x in result.reach(k, target)], len(result.runs[k]))
+                 for k in present]
+        lines.append(f"| {target:g} | " + " | ".join(cells)
+                     + f" | {_ratio_cell(result.ratios(1, target))} "
+                     f"| {_ratio_cell(result.ratios(0, target))} |")
+    return "\n".join(lines)
+
+
 def per_seed(result: Result) -> str:
     s = result.setup
     lines = ["| seed | setup | worker-s to target | epochs to target | best, whole run "
@@ -197,7 +215,7 @@ def _best_within_epochs(run: Run, epochs: int) -> float:
 
 
 def section(result: Result, *, command: str, workers: int, loads: tuple[float, float],
-            foreign: float, notes: Sequence[str]) -> str:
+            foreign: float, notes: Sequence[str], targets: Sequence[float] = ()) -> str:
     s = result.setup
     ratios = [v for v, _ in result.ratios(1) if not math.isnan(v)]
     ratio = median(ratios) if ratios else math.nan
@@ -211,7 +229,8 @@ def section(result: Result, *, command: str, workers: int, loads: tuple[float, f
                f"Target: validation MSE <= {s.target:g} (always predicting 1 scores 0.167; "
                f"< 0.01 counts as solved). (a) and (b) are studies POSTed to `rnntune "
                f"serve` with {workers} worker processes (SQLite); (c) is `study.optimize` in "
-               f"one process with {DEFAULT_THREADS} torch threads. A trial's compute counts "
+               f"a fresh Python process with {DEFAULT_THREADS} torch threads. A trial's "
+               "compute counts "
                "from when it finished; so does its score. Worker-seconds of (c) are seconds "
                f"of a {DEFAULT_THREADS}-thread process; epochs compare across all three."),
         command=command, facts=machine_facts(),
@@ -223,8 +242,13 @@ def section(result: Result, *, command: str, workers: int, loads: tuple[float, f
     lines += [table(result), "",
               f"Target: (a) reaches the target with at least {TARGET_RATIO:g}x less compute "
               f"than (b): {verdict} (median of the per-seed ratios in epochs: "
-              f"{fmt(ratio, 1)}x).", "", "Per seed:", "", per_seed(result), "", *notes,
-              GPU_NOTE, ""]
+              f"{fmt(ratio, 1)}x).", ""]
+    others = [t for t in targets if t != s.target]
+    if others:
+        lines += ["The same runs against other targets (epochs to reach each; medians over the "
+                  "seeds that reached it):", "", targets_table(result, sorted(
+                      {s.target, *others}, reverse=True)), ""]
+    lines += ["Per seed:", "", per_seed(result), "", *notes, GPU_NOTE, ""]
     return "\n".join(lines)
 
 
@@ -243,6 +267,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-epochs", type=int, default=10)
     parser.add_argument("--target", type=float, default=0.005,
                         help="validation MSE to reach (default 0.005, 3%% of the baseline)")
+    parser.add_argument("--also-targets", type=float, nargs="*",
+                        default=[0.01, 0.002, 0.001],
+                        help="further targets reported from the same runs")
+    parser.add_argument("--save", type=Path, default=None,
+                        help="keep the runs in this file (pickle) to write the section again")
+    parser.add_argument("--load", type=Path, default=None,
+                        help="write the section from runs kept with --save; runs nothing")
     parser.add_argument("--budget-epochs", type=int, default=None,
                         help="compute budget for the best score (default: a third of "
                              "trials x max epochs)")
@@ -269,6 +300,49 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> Result:
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    if args.load is not None:
+        with args.load.open("rb") as handle:
+            kept = pickle.load(handle)  # our own file, written by --save
+        result: Result = kept["result"]
+        command, loads, share = kept["command"], kept["loads"], kept["foreign"]
+    else:
+        result, loads, share = run_all(args)
+        command = "python bench/search_efficiency.py " + shlex.join(_reproducing(argv_list))
+        if args.save is not None:
+            with args.save.open("wb") as handle:
+                pickle.dump({"result": result, "command": command, "loads": loads,
+                             "foreign": share}, handle)
+    notes = [f"- ({key}) {note}" for key, runs in result.runs.items() for r in runs
+             for note in r.notes]
+    print(table(result))
+    print(targets_table(result, sorted({result.setup.target, *args.also_targets},
+                                       reverse=True)))
+    if args.write_doc:
+        write_section(SECTION_TITLE, section(result, command=command.strip(),
+                                             workers=args.workers, loads=loads,
+                                             foreign=share, notes=notes,
+                                             targets=args.also_targets), args.doc)
+        print(f"wrote the section to {args.doc}")
+    return result
+
+
+def _reproducing(argv: list[str]) -> list[str]:
+    """The arguments that reproduce the runs and write the section (without --save, and
+    without --doc: the command shown writes docs/benchmarks.md)."""
+    dropped = ("--save", "--doc")
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in dropped:
+            skip = True
+        elif arg != "--write-doc" and not arg.startswith(tuple(f"{d}=" for d in dropped)):
+            out.append(arg)
+    return [*out, "--write-doc"]
+
+
+def run_all(args: argparse.Namespace) -> tuple[Result, tuple[float, float], float]:
     setup = Setup(args.seq_len, args.n_train, args.n_val, args.space, args.trials,
                   args.max_epochs, args.target, args.budget_epochs)
     result = Result(setup, seeds=list(args.seeds))
@@ -279,8 +353,8 @@ def main(argv: Sequence[str] | None = None) -> Result:
             for key in order:
                 print(f"seed {seed}: setup ({key}) ...", flush=True)
                 if key == "c":
-                    run = run_in_process(setup.spec("c", seed), n_trials=setup.trials,
-                                         sampler=optuna.samplers.TPESampler(seed=seed))
+                    run = run_script(setup.spec("c", seed), n_trials=setup.trials,
+                                     sampler="tpe", seed=seed)
                 else:
                     run = run_service(setup.spec(key, seed), workers=args.workers,
                                       timeout_s=args.timeout)
@@ -290,19 +364,7 @@ def main(argv: Sequence[str] | None = None) -> Result:
                       f"{run.worker_seconds:.0f} worker-s, {run.wall_s:.0f} s wall; best "
                       f"{run.best():.4g}; target reached after {seconds:.0f} worker-s / "
                       f"{epochs:.0f} epochs", flush=True)
-    end_load = load1()
-    notes = [f"- ({key}) {note}" for key, runs in result.runs.items() for r in runs
-             for note in r.notes]
-    print(table(result))
-    if args.write_doc:
-        argv_list = list(sys.argv[1:] if argv is None else argv)
-        command = "python bench/search_efficiency.py " + shlex.join(argv_list)
-        write_section(SECTION_TITLE, section(result, command=command.strip(),
-                                             workers=args.workers,
-                                             loads=(start_load, end_load),
-                                             foreign=foreign.share, notes=notes), args.doc)
-        print(f"wrote the section to {args.doc}")
-    return result
+    return result, (start_load, load1()), foreign.share
 
 
 if __name__ == "__main__":

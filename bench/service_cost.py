@@ -9,9 +9,9 @@ sampler draws ``lr``; no pruner.
 - *service*: ``rnntune serve`` (default worker pool: one process per core) on a fresh SQLite
   file; the study is POSTed once the workers sit idle, and timed from the POST to the end of
   its last trial.
-- *in-process*: ``study.optimize(objective, n_trials)`` in one process with torch's default
-  threads, with the same sampler; once on an SQLite file (the same storage as the service) and
-  once in memory (Optuna's default storage).
+- *in-process*: ``study.optimize(objective, n_trials)`` in a fresh Python process (imports not
+  timed) with torch's default threads, with the same sampler; once on an SQLite file (the same
+  storage as the service) and once in memory (Optuna's default storage).
 
 Repeats alternate the three; ratios are taken within a repeat, figures are medians.
 
@@ -45,7 +45,7 @@ from _common import (
     wait_for_quiet,
     write_section,
 )
-from _runs import DEFAULT_THREADS, Run, run_in_process, run_service
+from _runs import DEFAULT_THREADS, Run, run_script, run_service
 
 SECTION_TITLE = "## Service cost: a tiny study through the API and workers"
 TARGET = 1.15
@@ -96,12 +96,11 @@ def one_repeat(n_trials: int, workers: int, timeout_s: float, order: int) -> Rep
             runs[step] = run_service(spec, workers=workers, timeout_s=timeout_s)
         elif step == "sqlite":
             with tempfile.TemporaryDirectory(prefix="rnntune-inproc-") as tmp:
-                runs[step] = run_in_process(
+                runs[step] = run_script(
                     spec, n_trials=n_trials, storage=f"sqlite:///{Path(tmp) / 'study.db'}",
-                    sampler=optuna.samplers.RandomSampler(seed=0))
+                    sampler="random", seed=0)
         else:
-            runs[step] = run_in_process(spec, n_trials=n_trials,
-                                        sampler=optuna.samplers.RandomSampler(seed=0))
+            runs[step] = run_script(spec, n_trials=n_trials, sampler="random", seed=0)
         run = runs[step]
         print(f"  {step}: {run.n_finished} trials in {run.wall_s:.2f} s", flush=True)
     return Repeat(runs["service"], runs["sqlite"], runs["memory"])
@@ -137,7 +136,8 @@ def section(result: Result, *, command: str, loads: tuple[float, float], foreign
                "length 2; random sampler over `lr`; no pruner) submitted with `POST "
                "/v1/studies` to `rnntune serve` with its default worker pool, timed from the "
                "POST to the end of the last trial (the workers are up and idle before), "
-               "against `study.optimize` over the same objective in one process. Repeats "
+               "against `study.optimize` over the same objective in a fresh Python process "
+               "(as a script runs; imports not timed). Repeats "
                "rotate the order of the three; ratios are taken within a repeat, figures are "
                "medians."),
         command=command, facts=machine_facts(),

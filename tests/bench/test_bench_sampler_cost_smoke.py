@@ -14,7 +14,9 @@ def test_sampler_cost_quick_mode_writes_its_section(tmp_path: Path) -> None:
     module = load_script("sampler_cost")
     doc = tmp_path / "benchmarks.md"
     results = module.main(["--quick", "--write-doc", "--doc", str(doc)])
-    assert {r.name for r in results} == set(module.SAMPLERS)
-    assert all(r.asks for r in results)
+    assert set(results) == {"kept", "fresh"}
+    for mode in results.values():
+        assert {r.name for r in mode} == set(module.SAMPLERS)
+        assert all(r.asks for r in mode)
     text = doc.read_text()
-    assert module.SECTION_TITLE in text and "`tpe`" in text
+    assert module.SECTION_TITLE in text and "`tpe`" in text and "**Kept**" in text

@@ -110,3 +110,24 @@ def test_write_doc_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert "second" in text and "first" not in text
     assert text.count(module.SECTION_TITLE) == 1
     assert "## Other benchmark\n\nkeep me\n" in text
+
+
+def test_saved_runs_are_reused_without_running_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --json, runs already saved are not run again (an interrupted command resumes)."""
+    import json
+    from dataclasses import asdict
+
+    module = load_script()
+    saved = module.RunResult(workers=2, budget=6, trials=6, finished=6, complete=6,
+                             status="completed", trials_per_s=3.0, wait_p50_ms=40.0,
+                             wait_p99_ms=90.0, wait_max_ms=95.0, code=module.code_version())
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps([asdict(saved)]))
+    # An unreachable server: the command must not need it.
+    [result] = module.main(["--workers", "2", "--trials-per-worker", "3", "--quiet-wait", "0",
+                            "--json", str(path), "--log-dir", str(tmp_path),
+                            "--admin-url", "postgresql+psycopg://postgres@127.0.0.1:1/none"])
+    assert result.clean and result.trials_per_s == 3.0
+    assert "| 2 | 6/6 | 3.0 |" in capsys.readouterr().out

@@ -12,8 +12,8 @@ from tests.bench._load import load_script
 @pytest.mark.slow
 def test_search_efficiency_quick_mode_writes_its_section(tmp_path: Path) -> None:
     module = load_script("search_efficiency")
-    doc = tmp_path / "benchmarks.md"
-    result = module.main(["--quick", "--write-doc", "--doc", str(doc)])
+    doc, kept = tmp_path / "benchmarks.md", tmp_path / "runs.pickle"
+    result = module.main(["--quick", "--save", str(kept), "--write-doc", "--doc", str(doc)])
     assert set(result.runs) == {"a", "b", "c"}
     assert all(run.n_finished == result.setup.trials for runs in result.runs.values()
                for run in runs)
@@ -21,6 +21,11 @@ def test_search_efficiency_quick_mode_writes_its_section(tmp_path: Path) -> None
                for run in runs)
     text = doc.read_text()
     assert module.SECTION_TITLE in text and "(b) / (a)" in text
+    assert "--save" not in text and "--quick --write-doc" in text
+    # The kept runs write the same section again without running anything.
+    again = tmp_path / "again.md"
+    module.main(["--load", str(kept), "--write-doc", "--doc", str(again)])
+    assert again.read_text() == text
 
 
 def test_compute_to_target_counts_trials_in_order_of_completion() -> None:
