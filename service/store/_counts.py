@@ -9,14 +9,21 @@ from optuna.trial import FrozenTrial, TrialState
 
 from service.schemas import TrialCounts
 
-__all__ = ["count_trials", "primary_value", "retried_numbers", "retry_of"]
+__all__ = ["REQUEUE_ATTR", "count_trials", "primary_value", "retried_numbers", "retry_of"]
+
+# System attribute of a trial marked, before it failed, to be re-run with the same parameters
+# (a stale trial with retries left, or one handed back on a graceful stop).
+REQUEUE_ATTR = "requeue"
 
 
 def retried_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
-    """Numbers of failed trials that a later trial re-ran with the same parameters."""
+    """Numbers of failed trials that a later trial re-runs (or is about to) with the same
+    parameters: the budget does not count them."""
     numbers: set[int] = set()
     for trial in trials:
         numbers.update(trial.system_attrs.get("retry_history", []))
+        if trial.system_attrs.get(REQUEUE_ATTR):
+            numbers.add(trial.number)
     return numbers
 
 

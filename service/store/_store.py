@@ -18,8 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 from sqlalchemy import ColumnElement, Engine, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -27,6 +26,7 @@ from service.config import Settings
 from service.errors import ConflictError, NotFoundError
 from service.schemas import TrialCounts
 from service.store._checkpoints import CheckpointStore
+from service.store._counts import REQUEUE_ATTR
 from service.store._datasets import DatasetStore
 from service.store._engine import engine_kwargs, make_engine
 from service.store._evaluations import EvaluationStore
@@ -34,6 +34,7 @@ from service.store._keys import KeyStore
 from service.store._migrate import upgrade
 from service.store._models import ModelStore
 from service.store._retry import retry_transient
+from service.store._stale import ServiceStorage, fail_stale_trials, requeue
 from service.store._summary import TrialSummary, summarize
 from service.store._tables import studies
 from service.store._trial_rows import load_trials
@@ -87,7 +88,7 @@ class StudyStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engine: Engine | None = None
-        self._optuna: RDBStorage | None = None
+        self._optuna: ServiceStorage | None = None
         self._checkpoints: CheckpointStore | None = None
         self._keys: KeyStore | None = None
         self._datasets: DatasetStore | None = None
@@ -202,16 +203,13 @@ class StudyStore:
         return self._checkpoints
 
     @property
-    def optuna_storage(self) -> RDBStorage:
+    def optuna_storage(self) -> ServiceStorage:
         if self._optuna is None:
-            self._optuna = RDBStorage(
+            self._optuna = ServiceStorage(
                 self.settings.database_url,
                 engine_kwargs=engine_kwargs(self.settings),
                 heartbeat_interval=self.settings.heartbeat_interval_s,
                 grace_period=self.settings.grace_period_s,
-                heartbeat_stale_trial_callback=_RetryAndFreeSlot(
-                    self, self.settings.max_trial_retries
-                ),
             )
         return self._optuna
 
@@ -414,6 +412,19 @@ class StudyStore:
         study = self.load_study(record)
         study.enqueue_trial(params, user_attrs={"source": source}, skip_if_exists=True)
 
+    def fail_stale_trials(self, study: optuna.Study) -> list[int]:
+        """Fail the study's trials of dead workers and re-queue them (retries permitting)."""
+        return fail_stale_trials(study, self.optuna_storage,
+                                 max_retry=self.settings.max_trial_retries,
+                                 free_slot=self.free_slot)
+
+    @retry_transient
+    def mark_requeue(self, study_id: int, trial_number: int) -> None:
+        """Mark a running trial that is about to fail as one to re-run (see ``_stale``)."""
+        storage = self.optuna_storage
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+        storage.set_trial_system_attr(trial_id, REQUEUE_ATTR, True)
+
     def hand_back(self, study: optuna.Study, trial_number: int) -> None:
         """Give an interrupted trial (already FAIL) back to the queue for another worker."""
         trial = study.trials[trial_number]
@@ -490,7 +501,7 @@ class StudyStore:
             if record.status not in ACTIVE_STATUSES:
                 continue
             try:
-                optuna.storages.fail_stale_trials(self.load_study(record))
+                self.fail_stale_trials(self.load_study(record))
             except KeyError:
                 continue  # deleted meanwhile
             # Aggregated in SQL: loading every trial of a large study here stalled the API
@@ -552,45 +563,3 @@ def _record(row: Any) -> StudyRecord:
         eval_status=row["eval_status"],
         evaluation=row["evaluation"],
     )
-
-
-class _RetryAndFreeSlot:
-    """Retry a stale trial with its parameters, and give its budget slot to the retry.
-
-    Runs in whichever process failed the stale trial (a worker or the API sweep).
-    """
-
-    def __init__(self, store: StudyStore, max_retry: int) -> None:
-        self._store = store
-        self._max_retry = max_retry
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        history = list(trial.system_attrs.get("retry_history", []))
-        handbacks = int(trial.system_attrs.get("handbacks", 0))
-        # Hand-backs on a graceful stop are not failures; only crashes use up retries.
-        if len(history) - handbacks >= self._max_retry:
-            log.warning("trial %d of %s was stale and is out of retries", trial.number,
-                        study.study_name)
-            return
-        requeue(study, trial)
-        self._store.free_slot(study.study_name)
-        log.warning("trial %d of %s was stale; retrying it", trial.number, study.study_name)
-
-
-def requeue(study: optuna.Study, trial: FrozenTrial, *, handback: bool = False) -> None:
-    """Add a WAITING copy of a failed trial: same parameters, user attributes (so the same
-    checkpoint key) and intermediate values; its system attributes link it to ``trial``."""
-    system_attrs: dict[str, Any] = {
-        "failed_trial": trial.number,
-        **trial.system_attrs,
-        "retry_history": [*trial.system_attrs.get("retry_history", []), trial.number],
-        "handbacks": int(trial.system_attrs.get("handbacks", 0)) + int(handback),
-    }
-    study.add_trial(optuna.create_trial(
-        state=TrialState.WAITING,
-        params=trial.params,
-        distributions=trial.distributions,
-        user_attrs=trial.user_attrs,
-        system_attrs=system_attrs,
-        intermediate_values=trial.intermediate_values,
-    ))

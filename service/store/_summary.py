@@ -17,6 +17,7 @@ from optuna.distributions import json_to_distribution
 from sqlalchemy import Engine, TextClause, bindparam, text
 
 from service.schemas import BestTrialPublic, TrialCounts
+from service.store._counts import REQUEUE_ATTR
 
 __all__ = ["TrialSummary", "summarize"]
 
@@ -58,6 +59,11 @@ def summarize(engine: Engine, studies: Sequence[tuple[int, str]]) -> dict[int, T
             "JOIN trials t ON t.trial_id = a.trial_id "
             "WHERE a.key = 'retry_history' AND t.study_id IN :ids"), {"ids": ids}):
             retried[study_id].update(int(n) for n in json.loads(value_json))
+        for study_id, number in conn.execute(_query(
+            "SELECT t.study_id, t.number FROM trial_system_attributes a "
+            "JOIN trials t ON t.trial_id = a.trial_id "
+            f"WHERE a.key = '{REQUEUE_ATTR}' AND t.study_id IN :ids"), {"ids": ids}):
+            retried[study_id].add(int(number))
         for maximize in (False, True):
             group = [i for i in ids if (directions[i] == "maximize") == maximize]
             if not group:

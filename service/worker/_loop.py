@@ -145,10 +145,18 @@ class Worker:
                 return objective(trial)
             except TrialInterrupted as exc:
                 interrupted.append(exc.trial_number)
+                # Marked before Optuna fails it, so the budget never counts it as done.
+                try:
+                    self.store.mark_requeue(record.id, exc.trial_number)
+                except Exception as error:  # the sweep recovers the slot if the mark is lost
+                    log.warning("trial %d of study %s not marked for re-run: %s",
+                                exc.trial_number, record.id, error)
                 raise
 
         started = time.monotonic()
         try:
+            # Optuna's own stale-trial pass inside optimize is off (see store._stale).
+            self.store.fail_stale_trials(study)
             study.optimize(run, n_trials=1, catch=(Exception,), gc_after_trial=False)
             for number in interrupted:
                 # Stopping: the trial's checkpoint is saved; another worker resumes it.
