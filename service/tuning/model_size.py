@@ -80,10 +80,20 @@ def task_shape(resolved: ResolvedStudy) -> tuple[int, int, int]:
     return data.input_size, data.output_size, int(data.train.x.shape[1])
 
 
+def longest_sequence(resolved: ResolvedStudy, task_seq_len: int) -> int:
+    """The longest input a trial can get: a forecasting window the space searches sets the
+    sequence length of its trials, whatever the task's own window option says."""
+    searches_window = any(p.name == "window" for p in resolved.space.params)
+    if searches_window and "window" in getattr(resolved.task, "data_params", ()):
+        return max(task_seq_len, int(_largest(resolved.space, "window")))
+    return task_seq_len
+
+
 def check_model_size(
     resolved: ResolvedStudy, *, max_seq_len: int, max_params: int, max_activation_bytes: int
 ) -> ModelSize:
     input_size, output_size, seq_len = task_shape(resolved)
+    seq_len = longest_sequence(resolved, seq_len)
     if seq_len > max_seq_len:
         raise SpecError(
             f"sequences of length {seq_len} exceed the limit of {max_seq_len}",

@@ -120,6 +120,12 @@ def test_active_studies_per_key_is_a_429(tmp_path: Path) -> None:
         ({"max_epochs_per_trial": 3}, {"budget": {"max_epochs": 4}}, 422, "limit of 3"),
         ({"max_seq_len": 100}, {"task": {"name": "adding", "seq_len": 200}}, 422,
          "length 200"),
+        # The window a forecasting space searches is the trials' sequence length.
+        ({"max_seq_len": 30}, {"task": {"name": "sunspots", "window": 12},
+                               "search_space": {"params": {
+                                   "cell": "gru", "hidden_size": 8,
+                                   "window": {"type": "int", "low": 4, "high": 40}}}},
+         422, "length 40"),
         ({}, {"search_space": {"params": {"cell": "lstm",
                                           "hidden_size": {"type": "int", "low": 8,
                                                           "high": 4096},
