@@ -138,6 +138,24 @@ class ConstraintSpec(BaseModel):
     max_latency_ms: float | None = Field(default=None, gt=0)
 
 
+class EnqueueTrial(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, Any] = Field(min_length=1)
+
+
+class EnqueueRequest(BaseModel):
+    """Known configurations to try first: given ones, the best of an earlier study, or
+    well-known good defaults for the cells the space allows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trials: list[EnqueueTrial] = Field(default_factory=list, max_length=100)
+    from_study: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    top_k: int = Field(default=3, ge=1, le=100)
+    best_practice: bool = False
+
+
 class StudySpec(BaseModel):
     """A tuning study as submitted."""
 
@@ -167,6 +185,12 @@ class StudySpec(BaseModel):
         "the parameter count, or inference latency per sequence on the worker's device (ms).",
     )
     constraints: ConstraintSpec = Field(default_factory=lambda: ConstraintSpec())
+    warm_start: EnqueueRequest | None = Field(
+        default=None,
+        description="Configurations the study runs first: given ones, the best trials of an "
+        "earlier study (`from_study`, `top_k`), or well-known good defaults for the cells the "
+        "space allows (`best_practice`).",
+    )
 
 
 class TrialCounts(BaseModel):
@@ -317,6 +341,11 @@ class TrialPublic(BaseModel):
     resumed_from_epoch: int | None = Field(
         default=None, description="The checkpointed epoch a retry resumed after."
     )
+    source: str | None = Field(
+        default=None,
+        description="Where a queued configuration came from: user, best-practice, or "
+        "'study N trial M' (warm starts); none for trials the sampler chose.",
+    )
 
 
 class TrialsPage(BaseModel):
@@ -377,24 +406,6 @@ class Problem(BaseModel):
     errors: list[ProblemError] | None = Field(
         default=None, description="Every problem of an invalid spec, with its location."
     )
-
-
-class EnqueueTrial(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    params: dict[str, Any] = Field(min_length=1)
-
-
-class EnqueueRequest(BaseModel):
-    """Known configurations to try first: given ones, the best of an earlier study, or
-    well-known good defaults for the cells the space allows."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    trials: list[EnqueueTrial] = Field(default_factory=list, max_length=100)
-    from_study: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    top_k: int = Field(default=3, ge=1, le=100)
-    best_practice: bool = False
 
 
 class EnqueuedTrial(BaseModel):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import optuna
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
@@ -11,9 +9,10 @@ from optuna.trial import TrialState
 
 from service.api._auth import ReadPrincipal, SubmitPrincipal, visible_study
 from service.api._deps import StoreDep, StudyId
-from service.errors import ConflictError, SpecError
+from service.api._warm_start import enqueue_planned, plan_warm_start
+from service.errors import ConflictError
 from service.report import build_report
-from service.schemas import EnqueuedTrial, EnqueueRequest, EnqueueResult, ImportancePublic
+from service.schemas import EnqueueRequest, EnqueueResult, ImportancePublic
 from service.spaces import SearchSpace, compile_space
 from service.store import (
     ACTIVE_STATUSES,
@@ -23,7 +22,6 @@ from service.store import (
     primary_value,
     study_public_from_summary,
 )
-from service.tuning.warm_start import best_practice_trials
 
 __all__ = ["router"]
 
@@ -100,47 +98,8 @@ def enqueue(study_id: StudyId, request: EnqueueRequest, store: StoreDep,
     record = visible_study(store, principal, study_id)
     if record.status not in ACTIVE_STATUSES:
         raise ConflictError(f"study {study_id} is {record.status}; nothing more will run")
-    space = _space(record)
-    planned: list[EnqueuedTrial] = []
-    for index, item in enumerate(request.trials):
-        params, notes = space.fit_params(item.params)
-        if notes or not params:
-            raise SpecError("; ".join(notes) or "no parameter of this space given",
-                            loc=("trials", index, "params"))
-        planned.append(EnqueuedTrial(params=params, source="user"))
-    if request.from_study is not None:
-        planned += _from_earlier(store, principal, request.from_study, request.top_k, space)
-    if request.best_practice:
-        planned += [EnqueuedTrial(params=p, source="best-practice", notes=n)
-                    for p, n in best_practice_trials(space)]
-    if not planned:
-        raise SpecError("nothing to enqueue: give trials, from_study or best_practice",
-                        loc=("trials",))
     counts = count_trials(store.trials(record))
     room = record.n_trials - counts.finished - counts.running - counts.waiting
-    if len(planned) > room:
-        raise SpecError(
-            f"{len(planned)} configurations do not fit: the budget has room for {room} more "
-            f"trials", loc=("trials",))
-    for trial in planned:
-        store.enqueue(record, trial.params, source=trial.source)
+    planned = plan_warm_start(store, principal, _space(record), request, room=room)
+    enqueue_planned(store, record, planned)
     return EnqueueResult(enqueued=planned)
-
-
-def _from_earlier(store: StudyStore, principal: Any, source_id: int, top_k: int,
-                  space: SearchSpace) -> list[EnqueuedTrial]:
-    source = visible_study(store, principal, source_id)
-    maximize = source.spec["objective"]["direction"] == "maximize"
-    complete = [t for t in store.trials(source)
-                if t.state == TrialState.COMPLETE and primary_value(t) is not None]
-    complete.sort(key=lambda t: primary_value(t) or 0.0, reverse=maximize)
-    picked = []
-    for trial in complete[:top_k]:
-        params, notes = space.fit_params(trial.params)
-        if params:
-            picked.append(EnqueuedTrial(params=params, source=f"study {source_id} trial "
-                                        f"{trial.number}", notes=notes))
-    if not picked:
-        raise SpecError(f"study {source_id} has no completed trial that fits this space",
-                        loc=("from_study",))
-    return picked

@@ -11,6 +11,7 @@ from service.api._auth import Principal, ReadPrincipal, SubmitPrincipal, can_see
 from service.api._datasets import VisibleDatasets, baseline_json
 from service.api._deps import SettingsDep, StoreDep, StudyId
 from service.api._limits import check_spec_limits, read_limited_body
+from service.api._warm_start import enqueue_planned, plan_warm_start
 from service.config import Settings
 from service.errors import LimitExceededError, NotFoundError
 from service.schemas import (
@@ -68,6 +69,10 @@ def _submit(
             f"{active} studies of this key are queued or running, the most allowed "
             f"({settings.max_active_studies_per_key}); wait for one to end or cancel one"
         )
+    # Planned (and refused if wrong) before the study exists, so a bad warm start stores nothing.
+    warm_start = [] if spec.warm_start is None else plan_warm_start(
+        store, principal, resolved.space, spec.warm_start, room=spec.budget.n_trials,
+        loc=("warm_start",))
     baseline = resolved.baseline
     record = store.create(
         name=spec.name,
@@ -96,7 +101,8 @@ def _submit(
             f"this key already has {settings.max_active_studies_per_key} queued or running "
             "studies, the most allowed; wait for one to end or cancel one"
         )
-    return study_public(record, [])
+    enqueue_planned(store, record, warm_start)
+    return study_public(record, store.trials(record) if warm_start else [])
 
 
 

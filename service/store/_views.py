@@ -164,6 +164,7 @@ def trial_public(trial: FrozenTrial, *, retried_by: int | None = None) -> TrialP
         retry_of=retry_of(trial),
         retried_by=retried_by,
         resumed_from_epoch=attrs.get("resumed_from_epoch"),
+        source=attrs.get("source"),
     )
 
 

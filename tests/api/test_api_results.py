@@ -72,6 +72,45 @@ def test_enqueue_given_best_practice_and_earlier_trials(
     assert {t["params"]["cell"] for t in trials[2:4]} == {"lstm", "gru"}
 
 
+def test_a_spec_warm_starts_from_an_earlier_study_and_best_practice(
+    http: TestClient, sqlite_settings: Settings
+) -> None:
+    first = http.post("/v1/studies", json=tiny_spec(budget={"n_trials": 2, "max_epochs": 1}))
+    run_trials(sqlite_settings, 2)
+    first_id = first.json()["id"]
+    best = http.get(f"/v1/studies/{first_id}/best").json()
+    spec = tiny_spec(search_space="lstm-gru", budget={"n_trials": 4, "max_epochs": 1},
+                     warm_start={"from_study": first_id, "top_k": 1, "best_practice": True})
+    created = http.post("/v1/studies", json=spec)
+    assert created.status_code == 201, created.text
+    assert created.json()["trials"]["waiting"] == 3
+    run_trials(sqlite_settings, 3)
+    trials = http.get(f"/v1/studies/{created.json()['id']}/trials").json()["trials"]
+    assert [t["source"] for t in trials] == [f"study {first_id} trial {best['number']}",
+                                             "best-practice", "best-practice"]
+    assert trials[0]["params"]["lr"] == pytest.approx(best["params"]["lr"])
+    assert {t["params"]["cell"] for t in trials[1:]} == {"lstm", "gru"}
+
+
+@pytest.mark.parametrize(("warm_start", "status", "text"), [
+    ({"from_study": 999}, 404, "999"),
+    ({}, 422, "nothing to enqueue"),
+    ({"best_practice": True, "trials": [{"params": {"cell": "gru"}}]}, 422, "do not fit"),
+    ({"trials": [{"params": {"cell": "transformer"}}]}, 422, "outside"),
+])
+def test_a_bad_warm_start_refuses_the_spec_and_stores_nothing(
+    http: TestClient, warm_start: dict[str, Any], status: int, text: str
+) -> None:
+    spec = tiny_spec(search_space="lstm-gru", budget={"n_trials": 2, "max_epochs": 1},
+                     warm_start=warm_start)
+    response = http.post("/v1/studies", json=spec)
+    assert response.status_code == status, response.text
+    assert text in response.json()["detail"]
+    if status == 422:
+        assert response.json()["errors"][0]["loc"][0] == "warm_start"
+    assert http.get("/v1/studies").json()["studies"] == []
+
+
 @pytest.mark.parametrize(("body", "status", "text"), [
     ({"trials": [{"params": {"cell": "transformer"}}]}, 422, "outside"),
     ({"trials": [{"params": {"depth": 3}}]}, 422, "not in this space"),
