@@ -149,6 +149,9 @@ def test_service_tables_sit_beside_optunas_with_their_own_prefix(store: StudySto
             "SELECT version_num FROM rnntune_alembic_version").scalar()
     assert optuna_version == store.optuna_storage.get_current_version()
     assert our_version == head_revision()
+    # Our indexes on Optuna's trials table (counts by state, pages by number) carry our prefix.
+    indexes = {i["name"] for i in inspect(store.engine).get_indexes("trials")}
+    assert {"rnntune_ix_trials_study_state", "rnntune_ix_trials_study_number"} <= indexes
 
 
 def test_upgrade_is_idempotent_and_safe_from_many_processes_at_once(
