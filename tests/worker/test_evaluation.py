@@ -6,12 +6,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from service.config import Settings
-from service.store import StudyStore, study_public
+from service.store import StudyStore, study_public, utcnow
+from service.store._tables import studies
 from service.tuning import parse_spec_mapping, resolve_spec
 from service.worker import Worker
 from tests.conftest import tiny_spec
@@ -76,7 +79,7 @@ def test_exactly_one_claim_and_takeover_after_the_lease(store: StudyStore) -> No
 
     def race(name: str) -> None:
         barrier.wait()
-        got[name] = store.evaluations.claim(owner=name, lease_s=0.5)
+        got[name] = store.evaluations.claim(owner=name, lease_s=30)
 
     threads = [threading.Thread(target=race, args=(f"w{i}",)) for i in range(4)]
     for thread in threads:
@@ -87,7 +90,9 @@ def test_exactly_one_claim_and_takeover_after_the_lease(store: StudyStore) -> No
     assert len(winners) == 1 and sum(v is None for v in got.values()) == 3
     # The holder "dies": nobody renews, the lease runs out, another worker takes over.
     assert store.evaluations.claim(owner="late", lease_s=30) is None
-    time.sleep(0.6)
+    with store.engine.begin() as conn:  # time passes: the lease ended a second ago
+        conn.execute(update(studies).where(studies.c.id == record.id)
+                     .values(eval_lease_until=utcnow() - timedelta(seconds=1)))
     assert store.evaluations.claim(owner="late", lease_s=30) == record.id
     assert not store.evaluations.renew(record.id, owner=winners[0], lease_s=30)
     assert store.evaluations.renew(record.id, owner="late", lease_s=30)
