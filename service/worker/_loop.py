@@ -1,8 +1,9 @@
 """One worker process: claim a budget slot, run one trial of that study, repeat.
 
 Each trial runs inside ``study.optimize(n_trials=1)`` because only ``optimize`` keeps Optuna's
-heartbeat and fails stale trials of dead workers before asking. Nothing a trial does can end
-the worker: trial errors become FAIL trials, storage errors are logged and retried.
+heartbeat; before it, the worker fails (and re-queues) stale trials of dead workers. Nothing a
+trial does can end the worker: trial errors become FAIL trials, storage errors are logged and
+retried.
 """
 
 from __future__ import annotations
