@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,8 +49,9 @@ def cores() -> int:
     return os.cpu_count() or 1
 
 
-def machine_facts() -> str:
-    """CPU count and model, RAM, Python, Optuna and torch versions, and today's date."""
+def machine_facts(*, beside: str = "") -> str:
+    """CPU count and model, RAM, Python, Optuna and torch versions, and today's date;
+    ``beside``: what else the run used on the machine (say, the database server)."""
     ram = "?"
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -66,6 +68,8 @@ def machine_facts() -> str:
 
     gpu = "CUDA " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    if beside:
+        gpu += f", {beside}"
     return (f"{cores()} CPU cores ({model}), {ram} RAM, {gpu}, Python "
             f"{platform.python_version()}, Optuna {optuna.__version__}, torch "
             f"{torch.__version__}, {code_fact()}; measured {today}")
@@ -110,15 +114,19 @@ class ForeignCpu:
     """CPU time used during a run by processes other than this one and its children.
 
     Linux only (reads ``/proc``); NaN elsewhere. ``share`` is that time as a fraction of all
-    the machine's cores over the run: a disturbed run can be recognised by it.
+    the machine's cores over the run: a disturbed run can be recognised by it. Processes whose
+    name starts with one of ``exclude`` (say, the database server a benchmark drives) are not
+    counted as foreign.
     """
 
-    def __init__(self, every_s: float = 0.5) -> None:
+    def __init__(self, every_s: float = 0.5, *, exclude: Sequence[str] = ()) -> None:
         self._me = os.getpid()
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._every = every_s
+        self._exclude = tuple(exclude)
         self._first: dict[int, float] = {}
         self._last: dict[int, float] = {}
+        self._comm: dict[int, str] = {}
         self._began = 0.0
         self._ended = 0.0
         self._stop = threading.Event()
@@ -141,35 +149,51 @@ class ForeignCpu:
             self._scan(initial=False)
 
     def _scan(self, *, initial: bool) -> None:
-        stats: dict[int, tuple[int, float]] = {}
+        stats: dict[int, tuple[str, int, float]] = {}
         with contextlib.suppress(OSError):
             for entry in os.scandir("/proc"):
                 if not entry.name.isdigit():
                     continue
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     raw = Path(entry.path, "stat").read_text()
+                    comm = raw[raw.index("(") + 1:raw.rindex(")")]
                     fields = raw[raw.rindex(")") + 2:].split()
                     cpu = (int(fields[11]) + int(fields[12])) / self._tick
-                    stats[int(entry.name)] = (int(fields[1]), cpu)
+                    stats[int(entry.name)] = (comm, int(fields[1]), cpu)
         ours = {self._me}
         grew = True
         while grew:  # our process tree: workers, servers and anything they start
             before = len(ours)
-            ours.update(pid for pid, (ppid, _) in stats.items() if ppid in ours)
+            ours.update(pid for pid, (_, ppid, _) in stats.items() if ppid in ours)
             grew = len(ours) > before
-        for pid, (_, cpu) in stats.items():
-            if pid in ours:
+        for pid, (comm, _, cpu) in stats.items():
+            if pid in ours or comm.startswith(self._exclude):
                 continue
+            # A process born during the run counts from zero.
             self._first.setdefault(pid, cpu if initial else 0.0)
             self._last[pid] = cpu
+            self._comm[pid] = comm
+
+    @property
+    def core_seconds(self) -> float:
+        """CPU seconds the other processes used while this sampler ran."""
+        if not self._last:
+            return math.nan
+        return sum(self._last[pid] - self._first.get(pid, 0.0) for pid in self._last)
 
     @property
     def share(self) -> float:
+        """That CPU time as a fraction of all the machine's cores over the run."""
         span = self._ended - self._began
-        if not self._last or span <= 0:
-            return math.nan
-        used = sum(self._last[pid] - self._first.get(pid, 0.0) for pid in self._last)
-        return used / (span * cores())
+        return self.core_seconds / (span * cores()) if span > 0 else math.nan
+
+    def top(self, n: int = 3) -> list[tuple[str, float]]:
+        """The ``n`` process names that used the most CPU seconds."""
+        by_name: dict[str, float] = defaultdict(float)
+        for pid, cpu in self._last.items():
+            by_name[self._comm[pid]] += cpu - self._first.get(pid, 0.0)
+        ranked = sorted(by_name.items(), key=lambda item: -item[1])[:n]
+        return [(name, seconds) for name, seconds in ranked if seconds > 0]
 
 
 # -- figures -------------------------------------------------------------------------------

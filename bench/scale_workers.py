@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import os
-import platform
 import re
 import shlex
 import signal
@@ -51,17 +50,17 @@ from service.store import StudyRecord, StudyStore, count_trials
 from service.tuning import parse_spec_mapping, resolve_spec
 from service.worker import Supervisor
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import DOC_PATH, ForeignCpu, percentile, write_section
+from _common import machine_facts as common_machine_facts
+
 log = logging.getLogger("bench.scale_workers")
 
 DEFAULT_ADMIN_URL = os.environ.get(
     "RNNTUNE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION_TITLE = "## Scale-out: many workers on PostgreSQL"
-DOC_INTRO = (
-    "# Benchmarks\n\nMeasured figures of rnntune; each section names the script in `bench/` "
-    "and the exact command that produced it.\n"
-)
 WORKER_APP = "rnntune-worker"
 BENCH_APP = "rnntune-bench"
 SAMPLE_EVERY_S = 0.5
@@ -243,102 +242,7 @@ class ConnectionSampler:
             return self.latest_workers
 
 
-class ForeignCpu:
-    """CPU time used during the run by processes other than this benchmark and PostgreSQL.
-
-    Other jobs on the machine (say, a test suite) take cores from the workers; this says how
-    much, so that a disturbed run can be recognised. Linux only (reads ``/proc``); NaN
-    elsewhere.
-    """
-
-    def __init__(self) -> None:
-        self._me = os.getpid()
-        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self._first: dict[int, float] = {}
-        self._last: dict[int, float] = {}
-        self._comm: dict[int, str] = {}
-        self._began = 0.0
-        self._ended = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
-
-    def __enter__(self) -> ForeignCpu:
-        self._began = time.monotonic()
-        self._scan(initial=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self._scan(initial=False)
-        self._ended = time.monotonic()
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_EVERY_S):
-            self._scan(initial=False)
-
-    def _scan(self, *, initial: bool) -> None:
-        stats: dict[int, tuple[str, int, float]] = {}
-        with contextlib.suppress(OSError):
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit():
-                    continue
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    raw = Path(entry.path, "stat").read_text()
-                    comm = raw[raw.index("(") + 1:raw.rindex(")")]
-                    fields = raw[raw.rindex(")") + 2:].split()
-                    cpu = (int(fields[11]) + int(fields[12])) / self._tick
-                    stats[int(entry.name)] = (comm, int(fields[1]), cpu)
-        ours = {self._me}
-        grew = True
-        while grew:  # our process tree: the workers and anything they start
-            before = len(ours)
-            ours.update(pid for pid, (_, ppid, _) in stats.items() if ppid in ours)
-            grew = len(ours) > before
-        for pid, (comm, _, cpu) in stats.items():
-            if pid in ours or comm.startswith("postgres"):
-                continue
-            # A process born during the run counts from zero.
-            self._first.setdefault(pid, cpu if initial else 0.0)
-            self._last[pid] = cpu
-            self._comm[pid] = comm
-
-    @property
-    def core_seconds(self) -> float:
-        """CPU seconds the other processes used while this sampler ran."""
-        if not self._last:
-            return math.nan
-        return sum(self._last[pid] - self._first.get(pid, 0.0) for pid in self._last)
-
-    def top(self, n: int = 3) -> list[tuple[str, float]]:
-        """The ``n`` process names that used the most CPU seconds."""
-        by_name: dict[str, float] = defaultdict(float)
-        for pid, cpu in self._last.items():
-            by_name[self._comm[pid]] += cpu - self._first.get(pid, 0.0)
-        ranked = sorted(by_name.items(), key=lambda item: -item[1])[:n]
-        return [(name, seconds) for name, seconds in ranked if seconds > 0]
-
-    @property
-    def share(self) -> float:
-        """That CPU time as a fraction of all the machine's cores over the run."""
-        span = self._ended - self._began
-        cores = os.cpu_count() or 1
-        return self.core_seconds / (span * cores) if span > 0 else math.nan
-
-
 # -- figures -------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) with linear interpolation; NaN when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass
@@ -568,7 +472,9 @@ def run_once(
         supervisor = Supervisor(_settings(url, WORKER_APP), count=workers, name=f"bench{workers}")
         notes: list[str] = []
         try:
-            with ConnectionSampler(admin_url, database) as sampler, ForeignCpu() as foreign, \
+            # PostgreSQL serves the workers: its CPU is part of the run, not another job's.
+            foreign_cpu = ForeignCpu(SAMPLE_EVERY_S, exclude=("postgres",))
+            with ConnectionSampler(admin_url, database) as sampler, foreign_cpu as foreign, \
                     _stdio_to(log_path):
                 began = time.monotonic()
                 supervisor.start()
@@ -695,26 +601,8 @@ def detail_table(results: Sequence[RunResult]) -> str:
 
 
 def machine_facts(admin_url: str) -> str:
-    """CPU count, RAM, PostgreSQL version and date, for the record."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    ram = "?"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    import optuna
-    import torch
-
-    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-    return (f"{cores} CPU cores ({model}), {ram} RAM, {server_version(admin_url)} on the same "
-            f"machine, Python {platform.python_version()}, Optuna {optuna.__version__}, "
-            f"torch {torch.__version__}; measured {today}.")
+    """The machine, the PostgreSQL server beside the workers, versions and date."""
+    return common_machine_facts(beside=f"{server_version(admin_url)} on the same machine") + "."
 
 
 def _reading(results: Sequence[RunResult]) -> list[str]:
@@ -824,21 +712,9 @@ def section(results: Sequence[RunResult], *, command: str, facts: str, repeats: 
     return "\n".join(lines)
 
 
-def replace_section(document: str, new_section: str) -> str:
-    """Put ``new_section`` in place of the old one (up to the next ``## ``), or append it."""
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    body = new_section.rstrip("\n") + "\n"
-    if pattern.search(document):
-        return pattern.sub(lambda m: body + ("\n" if m.end() < len(document) else ""),
-                           document, count=1)
-    return document.rstrip("\n") + "\n\n" + body
-
-
 def write_doc(new_section: str, path: Path = DOC_PATH) -> None:
     """Replace this benchmark's section of ``docs/benchmarks.md``; keep the others."""
-    document = path.read_text() if path.exists() else DOC_INTRO
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(replace_section(document, new_section))
+    write_section(SECTION_TITLE, new_section, path)
 
 
 # -- command line --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from service.config import Settings
+from service.store import StudyStore
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "RNNTUNE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -76,6 +77,15 @@ def any_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.param == "sqlite":
         return make_settings(f"sqlite:///{tmp_path / 'rnntune.db'}")
     return make_settings(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(any_settings: Settings) -> Iterator[StudyStore]:
+    """An initialised store on each supported backend, closed after the test."""
+    store = StudyStore(any_settings)
+    store.initialize()
+    yield store
+    store.close()
 
 
 def tiny_spec(**overrides: Any) -> dict[str, Any]:

@@ -54,16 +54,16 @@ def summarize(engine: Engine, studies: Sequence[tuple[int, str]]) -> dict[int, T
             "SELECT study_id, number FROM trials WHERE state = 'FAIL' AND study_id IN :ids"),
                 {"ids": ids}):
             fail_numbers[study_id].add(int(number))
-        for study_id, value_json in conn.execute(_query(
-            "SELECT t.study_id, a.value_json FROM trial_system_attributes a "
+        for study_id, number, key, value_json in conn.execute(_query(
+            "SELECT t.study_id, t.number, a.key, a.value_json FROM trial_system_attributes a "
             "JOIN trials t ON t.trial_id = a.trial_id "
-            "WHERE a.key = 'retry_history' AND t.study_id IN :ids"), {"ids": ids}):
-            retried[study_id].update(int(n) for n in json.loads(value_json))
-        for study_id, number in conn.execute(_query(
-            "SELECT t.study_id, t.number FROM trial_system_attributes a "
-            "JOIN trials t ON t.trial_id = a.trial_id "
-            f"WHERE a.key = '{REQUEUE_ATTR}' AND t.study_id IN :ids"), {"ids": ids}):
-            retried[study_id].add(int(number))
+            f"WHERE a.key IN ('retry_history', '{REQUEUE_ATTR}') AND t.study_id IN :ids"),
+                {"ids": ids}):
+            # A retry names the failures it re-runs; a marked failure is about to be re-run.
+            if key == REQUEUE_ATTR:
+                retried[study_id].add(int(number))
+            else:
+                retried[study_id].update(int(n) for n in json.loads(value_json))
         for maximize in (False, True):
             group = [i for i in ids if (directions[i] == "maximize") == maximize]
             if not group:

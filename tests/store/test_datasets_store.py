@@ -3,7 +3,6 @@ evaluation columns to a database already in use."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,11 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
-from service.config import Settings
 from service.errors import ConflictError, NotFoundError
 from service.store import StudyStore
 from service.store._migrate import _config, head_revision
 from service.tuning import parse_spec_mapping, resolve_spec
 from tests.conftest import make_settings, tiny_spec
-
-
-@pytest.fixture
-def store(any_settings: Settings) -> Iterator[StudyStore]:
-    store = StudyStore(any_settings)
-    store.initialize()
-    yield store
-    store.close()
 
 
 def add(store: StudyStore, name: str = "d", content: bytes = b"bytes") -> Any:

@@ -21,14 +21,6 @@ from service.store._tables import studies
 from tests.store.test_study_store import create
 
 
-@pytest.fixture
-def store(any_settings: Settings) -> Any:
-    store = StudyStore(any_settings)
-    store.initialize()
-    yield store
-    store.close()
-
-
 def start_trial(store: StudyStore, record: Any) -> tuple[optuna.Study, int]:
     """Claim a slot and start a trial, as a worker does; return the study and trial number."""
     assert store.claim() is not None

@@ -30,14 +30,6 @@ def create(store: StudyStore, **overrides: Any) -> Any:
     )
 
 
-@pytest.fixture
-def store(any_settings: Settings) -> Any:
-    store = StudyStore(any_settings)
-    store.initialize()
-    yield store
-    store.close()
-
-
 def test_create_get_list(store: StudyStore) -> None:
     record = create(store, name="first")
     assert store.get(record.id).name == "first"

@@ -10,20 +10,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from service.config import Settings
 from service.store import StudyStore, best_trial
 from service.store._store import requeue
 from service.store._trial_rows import load_trials
 from service.tuning import parse_spec_mapping, resolve_spec
 from tests.conftest import tiny_spec
-
-
-@pytest.fixture
-def store(any_settings: Settings) -> Any:
-    store = StudyStore(any_settings)
-    store.initialize()
-    yield store
-    store.close()
 
 
 def create(store: StudyStore, direction: str = "minimize", name: str | None = None) -> Any:

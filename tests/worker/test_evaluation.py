@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from service.config import Settings
 from service.store import StudyStore, study_public, utcnow
 from service.store._tables import studies
 from service.tuning import parse_spec_mapping, resolve_spec
@@ -28,14 +26,6 @@ def create(store: StudyStore, spec: dict[str, Any]) -> Any:
         n_trials=parsed.budget.n_trials, timeout_s=parsed.budget.timeout_s, baseline=None,
         user_attrs={},
     )
-
-
-@pytest.fixture
-def store(any_settings: Settings) -> Iterator[StudyStore]:
-    store = StudyStore(any_settings)
-    store.initialize()
-    yield store
-    store.close()
 
 
 def run_until(worker: Worker, done: Any, *, timeout: float = 60) -> None:

@@ -31,14 +31,6 @@ def epochs_reported(store: StudyStore, record: Any, at_least: int) -> bool:
     return any(len(t.intermediate_values) >= at_least for t in store.trials(record))
 
 
-@pytest.fixture
-def store(any_settings: Settings) -> Any:
-    store = StudyStore(any_settings)
-    store.initialize()
-    yield store
-    store.close()
-
-
 def test_sigkilled_worker_trial_resumes_at_the_next_epoch_elsewhere(
     store: StudyStore, tmp_path: Path
 ) -> None:

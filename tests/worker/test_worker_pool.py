@@ -7,10 +7,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from optuna.trial import TrialState
 
 from service.config import Settings
@@ -37,14 +36,6 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> Non
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-@pytest.fixture
-def store(any_settings: Settings) -> Iterator[StudyStore]:
-    store = StudyStore(any_settings)
-    store.initialize()
-    yield store
-    store.close()
 
 
 def test_two_worker_processes_finish_exactly_the_budget(store: StudyStore) -> None:
