@@ -103,7 +103,7 @@ class PrunerSpec(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    name: str = "median"
+    name: str = "plateau_asha"
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -189,7 +189,9 @@ class StudySpec(BaseModel):
         default=None,
         description="Configurations the study runs first: given ones, the best trials of an "
         "earlier study (`from_study`, `top_k`), or well-known good defaults for the cells the "
-        "space allows (`best_practice`).",
+        "space allows (`best_practice`). Left out, a study starts from the best-practice "
+        "defaults of its cells (not with the grid or qmc sampler); `null` starts from the "
+        "sampler alone.",
     )
 
 

@@ -11,7 +11,7 @@ from service.api._auth import Principal, ReadPrincipal, SubmitPrincipal, can_see
 from service.api._datasets import VisibleDatasets, baseline_json
 from service.api._deps import SettingsDep, StoreDep, StudyId
 from service.api._limits import check_spec_limits, read_limited_body
-from service.api._warm_start import enqueue_planned, plan_warm_start
+from service.api._warm_start import enqueue_planned, plan_study_warm_start
 from service.config import Settings
 from service.errors import LimitExceededError, NotFoundError
 from service.schemas import (
@@ -70,9 +70,7 @@ def _submit(
             f"({settings.max_active_studies_per_key}); wait for one to end or cancel one"
         )
     # Planned (and refused if wrong) before the study exists, so a bad warm start stores nothing.
-    warm_start = [] if spec.warm_start is None else plan_warm_start(
-        store, principal, resolved.space, spec.warm_start, room=spec.budget.n_trials,
-        loc=("warm_start",))
+    warm_start = plan_study_warm_start(store, principal, resolved.space, spec)
     baseline = resolved.baseline
     record = store.create(
         name=spec.name,

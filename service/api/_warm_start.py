@@ -12,12 +12,16 @@ from optuna.trial import TrialState
 
 from service.api._auth import visible_study
 from service.errors import SpecError
-from service.schemas import EnqueuedTrial, EnqueueRequest
+from service.schemas import EnqueuedTrial, EnqueueRequest, StudySpec
 from service.spaces import SearchSpace
 from service.store import StudyRecord, StudyStore, primary_value
 from service.tuning.warm_start import best_practice_trials
 
-__all__ = ["enqueue_planned", "plan_warm_start"]
+__all__ = ["enqueue_planned", "plan_study_warm_start", "plan_warm_start"]
+
+# Samplers that walk a sequence of their own (a grid, a low-discrepancy sequence): queued
+# configurations would only displace points of it, so they get no default warm start.
+_SEQUENCE_SAMPLERS = frozenset({"grid", "qmc"})
 
 Loc = tuple[str | int, ...]
 
@@ -48,6 +52,21 @@ def plan_warm_start(store: StudyStore, principal: Any, space: SearchSpace,
             f"{len(planned)} configurations do not fit: the budget has room for {room} more "
             f"trials", loc=(*loc, "trials"))
     return planned
+
+
+def plan_study_warm_start(store: StudyStore, principal: Any, space: SearchSpace,
+                          spec: StudySpec) -> list[EnqueuedTrial]:
+    """What a new study runs first. A spec that leaves ``warm_start`` out starts from the
+    best-practice configurations of its cells (as many as its budget takes); ``warm_start:
+    null`` starts from the sampler alone."""
+    if spec.warm_start is not None:
+        return plan_warm_start(store, principal, space, spec.warm_start,
+                               room=spec.budget.n_trials, loc=("warm_start",))
+    if "warm_start" in spec.model_fields_set or spec.sampler.name in _SEQUENCE_SAMPLERS:
+        return []
+    planned = [EnqueuedTrial(params=p, source="best-practice", notes=n)
+               for p, n in best_practice_trials(space)]
+    return planned[:spec.budget.n_trials]
 
 
 def enqueue_planned(store: StudyStore, record: StudyRecord,

@@ -19,6 +19,18 @@ import torch
 from service.models import SequenceModel, SequenceModelConfig
 from service.tasks import TaskData
 from service.training import EpochResult, TrainConfig, Trainer
+from service.tuning._attrs import (
+    ATTR_BEST_EPOCH,
+    ATTR_CHECKPOINT_KEY,
+    ATTR_DEVICE,
+    ATTR_EPOCHS,
+    ATTR_LATENCY_MS,
+    ATTR_MESSAGE,
+    ATTR_N_PARAMS,
+    ATTR_PRUNE_REASON,
+    ATTR_RESUMED_FROM,
+    ATTR_WORKER,
+)
 from service.tuning._resolve import ResolvedStudy
 
 __all__ = [
@@ -29,17 +41,6 @@ __all__ = [
     "make_objective",
 ]
 
-# User attribute keys written on every trial; the API reads them back.
-ATTR_EPOCHS = "epochs"
-ATTR_PRUNE_REASON = "prune_reason"
-ATTR_MESSAGE = "message"
-ATTR_DEVICE = "device"
-ATTR_WORKER = "worker"
-ATTR_BEST_EPOCH = "best_epoch"
-ATTR_CHECKPOINT_KEY = "checkpoint_key"
-ATTR_RESUMED_FROM = "resumed_from_epoch"
-ATTR_N_PARAMS = "n_params"
-ATTR_LATENCY_MS = "latency_ms"
 
 
 class CheckpointSink(Protocol):

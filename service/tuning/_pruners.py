@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from service.errors import SpecError, UnknownNameError
 from service.tuning._options import StrictOptions, parse_options
+from service.tuning._plateau_asha import PlateauAwareASHAPruner
 
 __all__ = ["PRUNERS", "PrunerEntry", "build_pruner", "parse_pruner_options"]
 
@@ -68,6 +69,29 @@ class PatientOptions(StrictOptions):
 class WilcoxonOptions(StrictOptions):
     p_threshold: float = Field(default=0.1, gt=0, lt=1)
     n_startup_steps: int = Field(default=2, ge=0)
+
+
+class PlateauASHAOptions(StrictOptions):
+    min_resource: int = Field(default=1, ge=1, description="epochs of the first rung")
+    reduction_factor: int = Field(
+        default=3, ge=2, description="keep the top 1/reduction_factor at each rung; rungs at "
+        "min_resource * reduction_factor**k epochs")
+    min_trials: int | None = Field(
+        default=None, ge=1,
+        description="trials that must reach a rung before it prunes; defaults to "
+        "reduction_factor")
+    min_improvement: float = Field(
+        default=0.05, ge=0, le=10,
+        description="relative gap by which the rung's kept scores must beat its median; "
+        "below it the rung is a plateau and prunes nothing")
+    breakthrough: float = Field(
+        default=0.3, gt=0, le=1,
+        description="a trial whose validation score or training loss improved by this "
+        "fraction in its last epoch is kept")
+    plateau_margin: float = Field(
+        default=0.5, gt=0, le=10,
+        description="on a rung without signal, only a trial this much (relative) worse than "
+        "the worst kept score is stopped")
 
 
 class NoneOptions(StrictOptions):
@@ -148,11 +172,21 @@ def _wilcoxon(o: WilcoxonOptions, _: int) -> optuna.pruners.BasePruner:
     )
 
 
+def _plateau_asha(o: PlateauASHAOptions, max_epochs: int) -> optuna.pruners.BasePruner:
+    return PlateauAwareASHAPruner(
+        max_resource=max_epochs, min_resource=o.min_resource,
+        reduction_factor=o.reduction_factor, min_trials=o.min_trials,
+        min_improvement=o.min_improvement, breakthrough=o.breakthrough,
+        plateau_margin=o.plateau_margin,
+    )
+
+
 def _none(_: NoneOptions, __: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
 PRUNERS: dict[str, PrunerEntry] = {
+    "plateau_asha": PrunerEntry(PlateauASHAOptions, _plateau_asha),
     "median": PrunerEntry(MedianOptions, _median),
     "percentile": PrunerEntry(PercentileOptions, _percentile),
     "successive_halving": PrunerEntry(
@@ -179,7 +213,7 @@ def parse_pruner_options(
     """Validate a pruner's options against the study's epoch budget."""
     options = parse_options(_entry(name, loc).options, raw, loc=loc)
     if (
-        isinstance(options, HyperbandOptions | SuccessiveHalvingOptions)
+        isinstance(options, HyperbandOptions | SuccessiveHalvingOptions | PlateauASHAOptions)
         and options.min_resource > max_epochs
     ):
             raise SpecError(

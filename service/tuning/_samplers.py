@@ -11,6 +11,7 @@ from pydantic import Field
 
 from service.errors import UnknownNameError
 from service.spaces import SearchSpace
+from service.tuning._guarded import SignalGuardedSampler
 from service.tuning._options import StrictOptions, parse_options
 
 __all__ = ["SAMPLERS", "SamplerEntry", "build_sampler", "parse_sampler_options"]
@@ -21,6 +22,11 @@ class TPEOptions(StrictOptions):
     n_ei_candidates: int = Field(default=24, ge=1)
     multivariate: bool = True
     constant_liar: bool = True
+    explore_without_signal: bool = Field(
+        default=True,
+        description="draw at random while the best finished score does not beat their median "
+        "by min_improvement (all trials on one plateau: nothing for the model to learn)")
+    min_improvement: float = Field(default=0.05, ge=0, le=10)
 
 
 class RandomOptions(StrictOptions):
@@ -68,13 +74,17 @@ class SamplerEntry:
 
 
 def _tpe(o: TPEOptions, seed: int | None, _: SearchSpace) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.TPESampler(
+    tpe = optuna.samplers.TPESampler(
         seed=seed,
         n_startup_trials=o.n_startup_trials,
         n_ei_candidates=o.n_ei_candidates,
         multivariate=o.multivariate,
         constant_liar=o.constant_liar,
     )
+    if not o.explore_without_signal:
+        return tpe
+    return SignalGuardedSampler(tpe, optuna.samplers.RandomSampler(seed=seed),
+                                min_improvement=o.min_improvement)
 
 
 def _cmaes(o: CmaEsOptions, seed: int | None, _: SearchSpace) -> optuna.samplers.BaseSampler:

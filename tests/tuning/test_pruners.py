@@ -9,6 +9,7 @@ import pytest
 
 from service.errors import SpecError, UnknownNameError
 from service.tuning import PRUNERS, build_pruner, parse_pruner_options
+from service.tuning._plateau_asha import PlateauAwareASHAPruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -21,6 +22,7 @@ EXPECTED_CLASS: dict[str, tuple[dict[str, Any], type[optuna.pruners.BasePruner]]
     "patient": ({}, optuna.pruners.PatientPruner),
     "wilcoxon": ({}, optuna.pruners.WilcoxonPruner),
     "none": ({}, optuna.pruners.NopPruner),
+    "plateau_asha": ({}, PlateauAwareASHAPruner),
 }
 
 
@@ -144,6 +146,119 @@ def test_patient_prunes_a_stalled_curve() -> None:
     study = _study(build_pruner("patient", {"patience": 1}, max_epochs=10))
     assert _pruned_at(study, [1.0, 0.9, 0.8, 0.7]) is None
     assert _pruned_at(study, [1.0, 1.1, 1.2, 1.3]) == 3
+
+
+# --- plateau_asha: constructed recurrent learning curves -----------------------------------
+
+PLATEAU = 1 / 6  # the adding problem's trivial loss: where recurrent nets sit before they learn
+SOLVED = [0.03, 0.01, 0.005, 0.003, 0.002, 0.0015, 0.001, 0.001, 0.001]
+
+
+def _on_plateau(jitter: float) -> list[float]:
+    return [PLATEAU + jitter] * 9
+
+
+def _asha(**options: Any) -> optuna.Study:
+    return _study(build_pruner("plateau_asha", options, max_epochs=9))
+
+
+def test_plateau_asha_rungs_follow_the_reduction_factor() -> None:
+    pruner = build_pruner("plateau_asha", {"min_resource": 1, "reduction_factor": 3},
+                          max_epochs=27)
+    assert isinstance(pruner, PlateauAwareASHAPruner)
+    assert sorted(pruner.rungs) == [1, 3, 9]  # 27 is the end of a trial, not a rung
+    assert pruner.min_trials == 3
+
+
+def test_plateau_asha_prunes_nothing_while_every_trial_sits_on_the_plateau() -> None:
+    # Values that differ only by noise: ranking them would stop trials at random. The
+    # noisy run above the plateau is the kind that breaks through later.
+    study = _asha()
+    for jitter in (-0.002, -0.001, 0.0, 0.001):
+        assert _pruned_at(study, _on_plateau(jitter)) is None
+    assert _pruned_at(study, [0.19, 0.2, 0.18, *SOLVED[:6]]) is None
+
+
+def test_plateau_asha_prunes_a_dead_flat_curve_once_others_broke_away() -> None:
+    study = _asha()
+    for _ in range(3):
+        _complete(study, SOLVED)
+    assert _pruned_at(study, _on_plateau(0.0)) == 1  # the first rung has signal: stopped
+
+
+def test_plateau_asha_decides_before_any_trial_finished() -> None:
+    # Asynchronous: running trials that reached the rung count, finished or not.
+    study = _asha()
+    running = [study.ask() for _ in range(3)]
+    for trial in running:
+        trial.report(SOLVED[0], 1)
+    assert all(t.state == optuna.trial.TrialState.RUNNING
+               for t in study.get_trials(deepcopy=False))
+    assert _pruned_at(study, _on_plateau(0.0)) == 1
+
+
+def test_plateau_asha_keeps_a_plateau_that_is_breaking() -> None:
+    study = _asha(min_resource=3)  # one rung, at epoch 3
+    for _ in range(3):
+        _complete(study, SOLVED)
+    for value in (0.2, 0.25, 0.3):
+        _complete(study, [value] * 9)
+    # At epoch 3 far above the kept third, but it fell 60% in its last epoch.
+    late_bloomer = [PLATEAU, PLATEAU, 0.066, 0.01, 0.004, 0.002, 0.001, 0.001, 0.0008]
+    assert _pruned_at(study, late_bloomer) is None
+    assert _pruned_at(study, [PLATEAU] * 9) == 3  # the same start without the drop
+
+
+def test_plateau_asha_keeps_a_curve_whose_training_loss_is_falling() -> None:
+    study = _asha()
+    for _ in range(3):
+        _complete(study, SOLVED)
+    trial = study.ask()
+    trial.set_user_attr("epochs", [{"epoch": 1, "train_loss": 0.17},
+                                   {"epoch": 2, "train_loss": 0.17},
+                                   {"epoch": 3, "train_loss": 0.05}])
+    for epoch in (1, 2, 3):
+        trial.report(PLATEAU, epoch)
+    # Epoch 1 was judged without the loss log; judge epoch 3 (a rung) now.
+    assert not trial.should_prune()
+    trial.set_user_attr("epochs", [{"epoch": e, "train_loss": 0.17} for e in (1, 2, 3)])
+    assert trial.should_prune()  # the same scores with a flat training loss: stopped
+
+
+def test_plateau_asha_prunes_a_diverging_curve() -> None:
+    study = _asha()
+    for _ in range(3):
+        _complete(study, SOLVED)
+    assert _pruned_at(study, [float("nan")] * 9) == 1
+    assert _pruned_at(study, [5.0, 50.0, 500.0, 5e3, 5e4, 5e5, 5e6, 5e7, 5e8]) == 1
+
+
+def test_plateau_asha_waits_for_min_trials_at_a_rung() -> None:
+    study = _asha(min_trials=4)
+    for _ in range(2):
+        _complete(study, SOLVED)
+    assert _pruned_at(study, _on_plateau(0.0)) is None  # 3 at the rung, 4 needed
+    assert _pruned_at(study, _on_plateau(0.0)) == 1  # now 4 (the kept one counts)
+
+
+def test_plateau_asha_min_improvement_sets_what_counts_as_signal() -> None:
+    # The kept third beats the median by about 10%: signal at 0.05, a plateau at 0.2.
+    curves = [[0.9] * 9, [0.9] * 9, [1.0] * 9, [1.0] * 9, [1.0] * 9]
+    strict, loose = _asha(min_improvement=0.05), _asha(min_improvement=0.2)
+    for study in (strict, loose):
+        for curve in curves:
+            _complete(study, curve)
+    assert _pruned_at(strict, [1.0] * 9) == 1
+    assert _pruned_at(loose, [1.0] * 9) is None
+
+
+def test_plateau_asha_maximizes_too() -> None:
+    study = optuna.create_study(direction="maximize",
+                                pruner=build_pruner("plateau_asha", {}, max_epochs=9))
+    for _ in range(3):
+        _complete(study, [0.9] * 9)
+    assert _pruned_at(study, [0.95] * 9) is None
+    assert _pruned_at(study, [0.1] * 9) == 1
 
 
 # --- errors --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from service.errors import SpecError, UnknownNameError
 from service.spaces import SearchSpace, compile_space
 from service.tuning import SAMPLERS, build_sampler, parse_sampler_options
+from service.tuning._guarded import SignalGuardedSampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -30,7 +31,7 @@ GRID_SPACE = compile_space({"params": {
 }})
 
 EXPECTED_CLASS = {
-    "tpe": optuna.samplers.TPESampler,
+    "tpe": SignalGuardedSampler,
     "random": optuna.samplers.RandomSampler,
     "cmaes": optuna.samplers.CmaEsSampler,
     "gp": optuna.samplers.GPSampler,
@@ -80,7 +81,9 @@ def test_sampler_runs_a_study(name: str) -> None:
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 5
     for trial in trials:
         assert set(trial.params) <= set(space.names)
-        assert ("dropout" in trial.params) == (trial.params["num_layers"] > 1) or name == "grid"
+        # The grid space searches dropout unconditionally; the other one only when stacked.
+        expects_dropout = name == "grid" or trial.params["num_layers"] > 1
+        assert ("dropout" in trial.params) == expects_dropout
         if "lr" in trial.params:
             assert 1e-4 <= trial.params["lr"] <= 1e-1
 
@@ -213,10 +216,98 @@ def test_options_reach_the_sampler() -> None:
     options = parse_sampler_options("tpe", {"n_startup_trials": 3, "multivariate": False})
     assert options.n_startup_trials == 3  # type: ignore[attr-defined]
     sampler = build_sampler("tpe", {"n_startup_trials": 3}, seed=0, slot=0, space=SPACE)
-    assert sampler._n_startup_trials == 3  # type: ignore[attr-defined]
+    assert isinstance(sampler, SignalGuardedSampler)
+    assert sampler.model._n_startup_trials == 3  # type: ignore[attr-defined]
+    plain = build_sampler("tpe", {"explore_without_signal": False}, seed=0, slot=0, space=SPACE)
+    assert type(plain) is optuna.samplers.TPESampler
 
 
 def test_grid_sampler_needs_a_gridable_space() -> None:
     with pytest.raises(SpecError) as info:
         build_sampler("grid", {}, seed=0, slot=0, space=SPACE)
     assert info.value.loc == ("search_space", "params", "dropout", "step")
+
+
+# --- tpe: exploring while the finished trials carry no signal -------------------------------
+
+PLATEAU_SPACE = compile_space({"params": {
+    "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+    "cell": {"type": "categorical", "choices": ["rnn", "lstm", "gru"]},
+}})
+
+
+def _study_with(values: list[float]) -> optuna.Study:
+    """Finished trials with ``values``; the best ones all in one corner (low lr, rnn)."""
+    study = optuna.create_study(direction="minimize")
+    for i, value in enumerate(sorted(values)):
+        lr = 1e-4 * (1.1 ** i)
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": lr, "cell": "rnn"},
+            distributions={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
+                           "cell": optuna.distributions.CategoricalDistribution(
+                               ["rnn", "lstm", "gru"])},
+            value=value))
+    return study
+
+
+def _next_draw(study: optuna.Study, sampler: optuna.samplers.BaseSampler) -> dict[str, Any]:
+    study.sampler = sampler
+    trial = study.ask()
+    values = PLATEAU_SPACE.suggest(trial)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return values
+
+
+def _draws(values: list[float], options: dict[str, Any], n: int = 6) -> list[dict[str, Any]]:
+    study = _study_with(values)
+    return [_next_draw(study, build_sampler("tpe", options, seed=5, slot=i, space=PLATEAU_SPACE))
+            for i in range(n)]
+
+
+def _random_draws(values: list[float], n: int = 6) -> list[dict[str, Any]]:
+    study = _study_with(values)
+    out = []
+    for i in range(n):
+        seed = (5 * 1_000_003 + i) % (2**31 - 1)  # the per-slot seed build_sampler derives
+        out.append(_next_draw(study, optuna.samplers.RandomSampler(seed=seed)))
+    return out
+
+
+ON_A_PLATEAU = [0.1667 + 0.0001 * (i % 5) for i in range(12)]  # noise only
+BROKE_AWAY = [0.01, 0.02, *ON_A_PLATEAU[2:]]
+
+
+def test_tpe_draws_at_random_while_every_trial_sits_on_a_plateau() -> None:
+    options = {"n_startup_trials": 2}
+    assert _draws(ON_A_PLATEAU, options) == _random_draws(ON_A_PLATEAU)
+    # Without the guard, TPE models the noise: its draws are not the random ones.
+    unguarded = _draws(ON_A_PLATEAU, {**options, "explore_without_signal": False})
+    assert unguarded != _random_draws(ON_A_PLATEAU)
+
+
+def test_tpe_uses_its_model_once_a_trial_stands_out() -> None:
+    options = {"n_startup_trials": 2}
+    assert _draws(BROKE_AWAY, options) == _draws(BROKE_AWAY,
+                                                 {**options, "explore_without_signal": False})
+    assert _draws(BROKE_AWAY, options) != _random_draws(BROKE_AWAY)
+
+
+def test_signal_counts_a_pruned_trials_best_report() -> None:
+    study = _study_with(ON_A_PLATEAU)
+    sampler = build_sampler("tpe", {}, seed=0, slot=0, space=PLATEAU_SPACE)
+    assert isinstance(sampler, SignalGuardedSampler)
+    assert not sampler.signal(study)
+    trial = study.ask()
+    trial.report(0.1667, 1)
+    trial.report(0.005, 2)  # broke away, then was stopped
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    assert sampler.signal(study)
+
+
+def test_min_improvement_sets_what_counts_as_signal() -> None:
+    values = [0.9, *[1.0] * 9]  # the best is 10% below the median
+    study = _study_with(values)
+    strict = build_sampler("tpe", {"min_improvement": 0.05}, seed=0, slot=0, space=PLATEAU_SPACE)
+    loose = build_sampler("tpe", {"min_improvement": 0.2}, seed=0, slot=0, space=PLATEAU_SPACE)
+    assert isinstance(strict, SignalGuardedSampler) and isinstance(loose, SignalGuardedSampler)
+    assert strict.signal(study) and not loose.signal(study)

@@ -1,0 +1,12 @@
+"""Keys of the user attributes written on every trial; the API and the pruners read them."""
+
+ATTR_EPOCHS = "epochs"
+ATTR_PRUNE_REASON = "prune_reason"
+ATTR_MESSAGE = "message"
+ATTR_DEVICE = "device"
+ATTR_WORKER = "worker"
+ATTR_BEST_EPOCH = "best_epoch"
+ATTR_CHECKPOINT_KEY = "checkpoint_key"
+ATTR_RESUMED_FROM = "resumed_from_epoch"
+ATTR_N_PARAMS = "n_params"
+ATTR_LATENCY_MS = "latency_ms"

@@ -1,0 +1,130 @@
+"""Asynchronous successive halving that does not rank noise and spares trials breaking away.
+
+Rungs sit at ``min_resource * reduction_factor**k`` epochs. A trial reaching a rung is compared
+with every other trial that reached the same rung, finished or still running, so it decides
+from the first few trials on (unlike the median rule, which waits for finished ones). It is
+stopped only when all of the following hold:
+
+- at least ``min_trials`` trials (itself included) have reached the rung;
+- the trial is outside the top ``1/reduction_factor`` of the rung, and worse than the worst
+  kept score by more than a margin (relative): ``min_improvement`` when the rung carries
+  signal (its kept scores beat its median by that much), else ``plateau_margin``. While every
+  trial sits on one plateau the differences are noise, and the noisy high-learning-rate runs
+  that look worst there are often the ones about to break through; only a trial far off the
+  kept ones (by default, at twice their loss) is stopped on such a rung;
+- it is not breaking away right now: neither its validation score nor its training loss
+  improved by ``breakthrough`` (relative) in its last epoch.
+
+Steps are 1-based epochs (a rung at 1 is judged after the first epoch).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from service.tuning._attrs import ATTR_EPOCHS
+from service.tuning._plateau import best_so_far, has_signal, minimizes, relative_gain
+
+__all__ = ["PlateauAwareASHAPruner"]
+
+_PEER_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
+    """Successive halving with a plateau guard and a breakthrough guard (see module doc)."""
+
+    def __init__(
+        self,
+        *,
+        max_resource: int,
+        min_resource: int = 1,
+        reduction_factor: int = 3,
+        min_trials: int | None = None,
+        min_improvement: float = 0.05,
+        breakthrough: float = 0.3,
+        plateau_margin: float = 0.5,
+    ) -> None:
+        if min_resource < 1 or reduction_factor < 2 or max_resource < 1:
+            raise ValueError(
+                f"min_resource {min_resource} must be >= 1, reduction_factor "
+                f"{reduction_factor} >= 2 and max_resource {max_resource} >= 1")
+        self.rungs = _rungs(min_resource, reduction_factor, max_resource)
+        self.reduction_factor = reduction_factor
+        self.min_trials = reduction_factor if min_trials is None else min_trials
+        self.min_improvement = min_improvement
+        self.breakthrough = breakthrough
+        self.plateau_margin = plateau_margin
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step not in self.rungs:
+            return False
+        minimize = minimizes(study)
+        own = best_so_far(trial.intermediate_values, up_to=step, minimize=minimize)
+        if own is None or not math.isfinite(own):
+            return True  # every score so far is NaN or infinite: the run diverged
+        if self._breaking_away(trial, step, minimize=minimize):
+            return False
+        values = [own, *self._rung_scores(study, trial, step, minimize=minimize)]
+        if len(values) < self.min_trials:
+            return False
+        keep = max(1, len(values) // self.reduction_factor)
+        cutoff = sorted(values, key=lambda v: _sort_key(v, minimize))[keep - 1]
+        if _sort_key(own, minimize) <= _sort_key(cutoff, minimize):
+            return False  # among the kept
+        signal = has_signal(values, minimize=minimize, min_improvement=self.min_improvement,
+                            top_fraction=keep / len(values))
+        needed = self.min_improvement if signal else self.plateau_margin
+        return relative_gain(cutoff, own, minimize=minimize) > needed
+
+    def _rung_scores(self, study: optuna.Study, trial: FrozenTrial, step: int, *,
+                     minimize: bool) -> list[float]:
+        scores = []
+        for other in study.get_trials(deepcopy=False, states=_PEER_STATES):
+            if other.number == trial.number or not other.intermediate_values:
+                continue
+            if max(other.intermediate_values) < step:
+                continue  # has not reached this rung yet
+            score = best_so_far(other.intermediate_values, up_to=step, minimize=minimize)
+            if score is not None:
+                scores.append(score)
+        return scores
+
+    def _breaking_away(self, trial: FrozenTrial, step: int, *, minimize: bool) -> bool:
+        if step < 2:
+            return False
+        now = trial.intermediate_values.get(step)
+        before = best_so_far(trial.intermediate_values, up_to=step - 1, minimize=minimize)
+        if now is not None and before is not None and math.isfinite(now) and math.isfinite(
+                before) and relative_gain(now, before, minimize=minimize) >= self.breakthrough:
+            return True
+        # The training loss leads the validation score out of a plateau by an epoch or so.
+        losses = _train_losses(trial)
+        if len(losses) >= 2 and all(math.isfinite(x) for x in losses[-2:]):
+            return relative_gain(losses[-1], min(losses[:-1]), minimize=True) >= self.breakthrough
+        return False
+
+
+def _rungs(min_resource: int, reduction_factor: int, max_resource: int) -> frozenset[int]:
+    rungs = set()
+    resource = min_resource
+    while resource < max_resource:  # the last epoch is the end, not a rung
+        rungs.add(resource)
+        resource *= reduction_factor
+    return frozenset(rungs)
+
+
+def _sort_key(value: float, minimize: bool) -> float:
+    if not math.isfinite(value):
+        return math.inf
+    return value if minimize else -value
+
+
+def _train_losses(trial: FrozenTrial) -> list[float]:
+    epochs: Any = trial.user_attrs.get(ATTR_EPOCHS) or []
+    return [float(e["train_loss"]) for e in epochs
+            if isinstance(e, dict) and isinstance(e.get("train_loss"), int | float)]
