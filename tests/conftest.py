@@ -103,6 +103,7 @@ def tiny_spec(**overrides: Any) -> dict[str, Any]:
         "sampler": {"name": "random", "seed": 0},
         "pruner": {"name": "none"},
         "budget": {"n_trials": 3, "max_epochs": 2},
+        "warm_start": None,  # the sampler alone, unless a test asks for a warm start
     }
     spec.update(overrides)
     return spec
