@@ -72,7 +72,10 @@ class WilcoxonOptions(StrictOptions):
 
 
 class PlateauASHAOptions(StrictOptions):
-    min_resource: int = Field(default=1, ge=1, description="epochs of the first rung")
+    min_resource: int | None = Field(
+        default=None, ge=1,
+        description="epochs of the first rung; defaults to max_epochs / reduction_factor**3 "
+        "(at least 1), so that a trial is judged at most four times")
     reduction_factor: int = Field(
         default=3, ge=2, description="keep the top 1/reduction_factor at each rung; rungs at "
         "min_resource * reduction_factor**k epochs")
@@ -173,8 +176,9 @@ def _wilcoxon(o: WilcoxonOptions, _: int) -> optuna.pruners.BasePruner:
 
 
 def _plateau_asha(o: PlateauASHAOptions, max_epochs: int) -> optuna.pruners.BasePruner:
+    first_rung = o.min_resource or max(1, max_epochs // o.reduction_factor**3)
     return PlateauAwareASHAPruner(
-        max_resource=max_epochs, min_resource=o.min_resource,
+        max_resource=max_epochs, min_resource=first_rung,
         reduction_factor=o.reduction_factor, min_trials=o.min_trials,
         min_improvement=o.min_improvement, breakthrough=o.breakthrough,
         plateau_margin=o.plateau_margin,
@@ -214,7 +218,7 @@ def parse_pruner_options(
     options = parse_options(_entry(name, loc).options, raw, loc=loc)
     if (
         isinstance(options, HyperbandOptions | SuccessiveHalvingOptions | PlateauASHAOptions)
-        and options.min_resource > max_epochs
+        and options.min_resource is not None and options.min_resource > max_epochs
     ):
             raise SpecError(
                 f"min_resource {options.min_resource} exceeds budget.max_epochs {max_epochs}",

@@ -159,7 +159,7 @@ def _on_plateau(jitter: float) -> list[float]:
 
 
 def _asha(**options: Any) -> optuna.Study:
-    return _study(build_pruner("plateau_asha", options, max_epochs=9))
+    return _study(build_pruner("plateau_asha", {"min_resource": 1, **options}, max_epochs=9))
 
 
 def test_plateau_asha_rungs_follow_the_reduction_factor() -> None:
@@ -168,6 +168,11 @@ def test_plateau_asha_rungs_follow_the_reduction_factor() -> None:
     assert isinstance(pruner, PlateauAwareASHAPruner)
     assert sorted(pruner.rungs) == [1, 3, 9]  # 27 is the end of a trial, not a rung
     assert pruner.min_trials == 3
+    # By default the first rung is at max_epochs / 27: at most four judgements per trial.
+    long = build_pruner("plateau_asha", {}, max_epochs=100)
+    assert sorted(long.rungs) == [3, 9, 27, 81]  # type: ignore[attr-defined]
+    assert sorted(build_pruner("plateau_asha", {}, max_epochs=8).rungs) == [  # type: ignore[attr-defined]
+        1, 3]
 
 
 def test_plateau_asha_prunes_nothing_while_every_trial_sits_on_the_plateau() -> None:
@@ -294,7 +299,7 @@ def test_threshold_lower_above_upper() -> None:
     assert "2.0" in info.value.message and "1.0" in info.value.message
 
 
-@pytest.mark.parametrize("name", ["hyperband", "successive_halving"])
+@pytest.mark.parametrize("name", ["hyperband", "successive_halving", "plateau_asha"])
 def test_min_resource_above_max_epochs(name: str) -> None:
     with pytest.raises(SpecError) as info:
         build_pruner(name, {"min_resource": 12}, max_epochs=10)
