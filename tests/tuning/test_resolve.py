@@ -91,9 +91,10 @@ def test_json_equivalent_parses_the_same() -> None:
 def test_defaults_fill_a_minimal_spec() -> None:
     spec = parse_spec_document("task: {name: adding}\nsearch_space: gru\n")
     assert spec.sampler.name == "tpe"
-    assert spec.pruner.name == "median"
+    assert spec.pruner.name == "plateau_asha"
     assert spec.budget.n_trials >= 1
     assert spec.objective.direction is None
+    assert spec.warm_start is None and "warm_start" not in spec.model_fields_set
 
 
 @pytest.mark.parametrize(
