@@ -78,7 +78,7 @@ def ladder(runs: Runs, targets: Sequence[float]) -> list[float]:
 
 def verdict(figure: Bounded, goal: float) -> str:
     if math.isnan(figure.value):
-        return "no data"
+        return "no ratio (neither reached it in any seed)"
     if figure.value >= goal and figure.mark in ("", ">="):
         return "met"
     if figure.value < goal and figure.mark in ("", "<="):
@@ -210,8 +210,10 @@ def anytime_plot(tasks: Mapping[str, Runs], labels: Mapping[str, str],
         ax.set_xlabel("worker-seconds spent")
         ax.set_ylabel(f"best {metrics[task]} so far")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
+    handles, names_ = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names_, loc="lower center", ncol=min(5, len(names_)), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))  # room for the legend below the panels
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
