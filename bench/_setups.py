@@ -116,7 +116,8 @@ def run_optuna_hyperband(spec: dict[str, Any], *, budget_s: float, processes: in
                                     direction=_direction(resolved))
         ready = context.Barrier(processes + 1)
         children = [context.Process(target=_optuna_process,
-                                    args=(spec, path, seed * 1000 + i, ready), daemon=True)
+                                    args=(spec, path, _process_seed(seed, i), ready),
+                                    daemon=True)
                     for i in range(processes)]
         for child in children:
             child.start()
@@ -131,6 +132,12 @@ def run_optuna_hyperband(spec: dict[str, Any], *, budget_s: float, processes: in
             child.join(timeout=30)
     del study
     return records_from_optuna(trials, origin=origin, snapshot=snapshot), snapshot - origin, []
+
+
+def _process_seed(seed: int, process: int) -> int:
+    """Each process its own TPE seed (one seed in all would draw the same start-up trials),
+    and streams apart from the service's per-slot seeds of the same run seed."""
+    return (seed * 1_000_003 + 500_000 + process) % (2**31 - 1)
 
 
 def _journal(path: str) -> optuna.storages.BaseStorage:
