@@ -94,7 +94,8 @@ class RunRecord:
     def worker_seconds_at(self, time_s: float) -> float:
         """Seconds of workers held by trials up to ``time_s`` (at most the budget)."""
         cut = min(time_s, self.budget_s)
-        return sum(max(0.0, min(end, cut) - start) for t in self.trials
+        # A process may start its first trial a hair before the run's clock starts.
+        return sum(max(0.0, min(end, cut) - max(start, 0.0)) for t in self.trials
                    for start, end in t.busy)
 
     def progress(self) -> list[tuple[float, float, int, float]]:

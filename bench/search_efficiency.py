@@ -296,7 +296,8 @@ def load_runs(args: argparse.Namespace) -> dict[str, dict[str, list[RunRecord]]]
 def task_part(name: str, task: TaskDef, runs: report.Runs) -> tuple[list[str], list[str]]:
     """The task's tables, and its verdict lines."""
     targets = report.ladder(runs, task.targets)
-    lines = [f"### {name}", "", f"{task.about}; objective `{task.metric}`, at most "
+    about = task.about[:1].upper() + task.about[1:]
+    lines = [f"### {name}", "", f"{about}; objective `{task.metric}`, at most "
              f"{_one(runs, 'max_epochs')} epochs per trial, {_one(runs, 'budget_s'):g} s of "
              "wall time per run.", "",
              "Compute spent before the best score first reached each target (median over "

@@ -23,7 +23,8 @@ def test_quick_mode_runs_every_setup_saves_them_and_writes_the_section(
     module = load_script("search_efficiency")
     anytime = load_script("_anytime")
     results, doc = tmp_path / "results", tmp_path / "benchmarks.md"
-    argv = ["--quick", "--tasks", "adding", "--results", str(results), "--write-doc",
+    argv = ["--quick", "--tasks", "adding", "--workers", "2", "--results", str(results),
+            "--write-doc",
             "--doc", str(doc), *([] if HAS_PLOT else ["--no-plot"])]
     runs = module.main(argv)["adding"]
     expected = {"default", "random", "optuna", "one-epoch"} | ({"ray"} if HAS_RAY else set())
@@ -36,11 +37,14 @@ def test_quick_mode_runs_every_setup_saves_them_and_writes_the_section(
         for trial in run.trials:  # every epoch ended while its trial held a worker
             assert len(trial.values) == len(trial.ends)
             assert all(trial.busy[0][0] <= end for end in trial.ends)
-    assert sum(r.spent()[0] for rs in runs.values() for r in rs) > 0
+    # No timing is asserted (a loaded machine may finish no epoch in 10 s); the searches
+    # started trials, and no run counts more worker time than its workers had.
+    assert sum(len(r.trials) for rs in runs.values() for r in rs) > 0
+    assert all(0 <= r.spent()[1] <= 2 * 10.0 + 1e-6 for rs in runs.values() for r in rs)
     text = doc.read_text()
     assert module.SECTION_TITLE in text and "Against the targets" in text
     assert all(label in text for key, label in module.SETUPS.items() if key in expected)
-    assert "--quick --tasks adding" in text and "--doc" not in text
+    assert "--quick --tasks adding --workers 2" in text and "--doc" not in text
     assert (tmp_path / module.FIGURE_NAME).exists() == HAS_PLOT
     # Run again: every run is saved, so nothing runs, and the page comes out the same.
     stamps = {path: path.stat().st_mtime_ns for path in saved.values()}
