@@ -211,9 +211,10 @@ def anytime_plot(tasks: Mapping[str, Runs], labels: Mapping[str, str],
         ax.set_ylabel(f"best {metrics[task]} so far")
         ax.grid(alpha=0.3)
     handles, names_ = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names_, loc="lower center", ncol=min(5, len(names_)), fontsize=8,
-               frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))  # room for the legend below the panels
+    columns = max(1, min(len(names_), 2 * len(names)))  # as many as the figure's width holds
+    fig.legend(handles, names_, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    rows = math.ceil(len(names_) / columns)
+    fig.tight_layout(rect=(0, 0.045 * rows + 0.02, 1, 1))  # room for the legend below
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
