@@ -76,42 +76,6 @@ class Run:
             return math.nan
         return max(values) if self.direction == "maximize" else min(values)
 
-    def progress(self) -> list[tuple[float, int, float]]:
-        """(worker-seconds, epochs, best so far) after each trial, in order of completion.
-
-        Compute is counted as it is spent: a trial's seconds and epochs count from the moment
-        it finished, and so does its score.
-        """
-        out = []
-        seconds, epochs, best = 0.0, 0, math.nan
-        better = max if self.direction == "maximize" else min
-        for trial in sorted(self.finished, key=lambda t: t.datetime_complete):  # type: ignore[arg-type,return-value]
-            seconds += duration(trial)
-            epochs += epochs_of(trial)
-            if (trial.state == TrialState.COMPLETE and trial.value is not None
-                    and math.isfinite(trial.value)):
-                best = trial.value if math.isnan(best) else better(best, trial.value)
-            out.append((seconds, epochs, best))
-        return out
-
-    def to_reach(self, target: float) -> tuple[float, float]:
-        """(worker-seconds, epochs) spent when the best score first reached ``target``;
-        (inf, inf) when it never did."""
-        for seconds, epochs, best in self.progress():
-            if not math.isnan(best) and (best >= target if self.direction == "maximize"
-                                         else best <= target):
-                return seconds, float(epochs)
-        return math.inf, math.inf
-
-    def best_within(self, *, worker_seconds: float) -> float:
-        """The best score among the trials finished within the compute budget."""
-        best = math.nan
-        for seconds, _, value in self.progress():
-            if seconds > worker_seconds:
-                break
-            best = value
-        return best
-
 
 def duration(trial: FrozenTrial) -> float:
     if trial.datetime_start is None or trial.datetime_complete is None:

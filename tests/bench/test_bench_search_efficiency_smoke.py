@@ -1,57 +1,188 @@
-"""bench/search_efficiency.py in quick mode runs all three setups and writes its figures."""
+"""bench/search_efficiency.py: the quick mode runs every setup and writes its figures; the
+figures themselves are checked on runs made up here."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import math
 from pathlib import Path
 
 import pytest
 
 from tests.bench._load import load_script
 
+HAS_PLOT = importlib.util.find_spec("matplotlib") is not None
+HAS_RAY = importlib.util.find_spec("ray") is not None
+
 
 @pytest.mark.slow
-def test_search_efficiency_quick_mode_writes_its_section(tmp_path: Path) -> None:
+@pytest.mark.timeout(1200)  # one tiny run per setup; each starts a service, processes or Ray
+def test_quick_mode_runs_every_setup_saves_them_and_writes_the_section(
+        tmp_path: Path) -> None:
     module = load_script("search_efficiency")
-    doc, kept = tmp_path / "benchmarks.md", tmp_path / "runs.pickle"
-    result = module.main(["--quick", "--save", str(kept), "--write-doc", "--doc", str(doc)])
-    assert set(result.runs) == {"a", "b", "c"}
-    assert all(run.n_finished == result.setup.trials for runs in result.runs.values()
-               for run in runs)
-    assert all(run.epochs > 0 and run.worker_seconds > 0 for runs in result.runs.values()
-               for run in runs)
+    anytime = load_script("_anytime")
+    results, doc = tmp_path / "results", tmp_path / "benchmarks.md"
+    argv = ["--quick", "--tasks", "adding", "--workers", "2", "--results", str(results),
+            "--write-doc",
+            "--doc", str(doc), *([] if HAS_PLOT else ["--no-plot"])]
+    runs = module.main(argv)["adding"]
+    expected = {"default", "random", "optuna", "one-epoch"} | ({"ray"} if HAS_RAY else set())
+    assert set(runs) == expected
+    saved = {setup: results / "adding" / setup / "seed-0.json" for setup in expected}
+    assert all(path.exists() for path in saved.values())
+    for setup, path in saved.items():
+        run = anytime.RunRecord.read(path)
+        assert run.setup == setup and run.budget_s == 10.0 and run.config["max_epochs"] == 3
+        for trial in run.trials:  # every epoch ended while its trial held a worker
+            assert len(trial.values) == len(trial.ends)
+            assert all(trial.busy[0][0] <= end for end in trial.ends)
+    # No timing is asserted (a loaded machine may finish no epoch in 10 s); the searches
+    # started trials, and no run counts more worker time than its workers had.
+    assert sum(len(r.trials) for rs in runs.values() for r in rs) > 0
+    assert all(0 <= r.spent()[1] <= 2 * 10.0 + 1e-6 for rs in runs.values() for r in rs)
     text = doc.read_text()
-    assert module.SECTION_TITLE in text and "(b) / (a)" in text
-    assert "--save" not in text and "--quick --write-doc" in text
-    # The kept runs write the same section again without running anything.
-    again = tmp_path / "again.md"
-    module.main(["--load", str(kept), "--write-doc", "--doc", str(again)])
+    assert module.SECTION_TITLE in text and "Against the targets" in text
+    assert all(label in text for key, label in module.SETUPS.items() if key in expected)
+    assert "--quick --tasks adding --workers 2" in text and "--doc" not in text
+    assert (tmp_path / module.FIGURE_NAME).exists() == HAS_PLOT
+    # Run again: every run is saved, so nothing runs, and the page comes out the same.
+    stamps = {path: path.stat().st_mtime_ns for path in saved.values()}
+    module.main(argv)
+    assert {path: path.stat().st_mtime_ns for path in saved.values()} == stamps
+    assert doc.read_text() == text
+    again = tmp_path / "again" / "benchmarks.md"
+    module.main(["--quick", "--tasks", "adding", "--results", str(results), "--load",
+                 "--write-doc", "--doc", str(again), *([] if HAS_PLOT else ["--no-plot"])])
     assert again.read_text() == text
 
 
-def test_compute_to_target_counts_trials_in_order_of_completion() -> None:
-    import datetime as dt
+# -- the figures, on runs made up here ---------------------------------------------------------
 
-    import optuna
-    from optuna.trial import TrialState
 
-    runs = load_script("_runs")
-    t0 = dt.datetime(2026, 1, 1)
+def _run(anytime, setup: str, seed: int, curve: list[tuple[float, float]], *,
+         task: str = "adding", budget: float = 100.0) -> object:
+    """A run of two workers: trial i ran from 10*i to 10*(i+1) on worker i % 2 and reported
+    one epoch of ``curve`` (end time, value) each."""
+    trials = [anytime.TrialRecord(params={"lr": 0.01}, state="complete", values=[value],
+                                  ends=[end], busy=[(end - 10.0, end)])
+              for end, value in curve]
+    return anytime.RunRecord(task=task, setup=setup, seed=seed,
+                             config={"budget_s": budget, "max_epochs": 1, "workers": 2},
+                             direction="minimize", budget_s=budget, wall_s=budget,
+                             trials=trials, timing="measured", load=(0.5, 0.7), foreign=0.01,
+                             facts="2 CPU cores, rnntune at abc1234; measured today")
 
-    def trial(value: float | None, state: TrialState, start: float, end: float,
-              epochs: int) -> optuna.trial.FrozenTrial:
-        frozen = optuna.trial.create_trial(
-            state=state, value=value, user_attrs={"epochs": [{}] * epochs})
-        frozen.datetime_start = t0 + dt.timedelta(seconds=start)
-        frozen.datetime_complete = t0 + dt.timedelta(seconds=end)
-        return frozen
 
-    run = runs.Run("x", 10.0, [
-        trial(0.5, TrialState.COMPLETE, 0, 4, 10),
-        trial(None, TrialState.PRUNED, 0, 1, 3),
-        trial(0.05, TrialState.COMPLETE, 4, 6, 10),
-    ])
-    assert run.worker_seconds == 7.0 and run.epochs == 23
-    assert run.to_reach(0.1) == (7.0, 23.0)  # the pruned trial ended first and counts too
-    assert run.to_reach(0.6) == (5.0, 13.0)
-    assert run.to_reach(0.01) == (float("inf"), float("inf"))
-    assert run.best_within(worker_seconds=5.0) == 0.5
+def test_compute_to_a_target_counts_every_trial_until_then_within_the_budget() -> None:
+    anytime = load_script("_anytime")
+    trial = anytime.TrialRecord
+    run = anytime.RunRecord(
+        task="adding", setup="default", seed=0, config={}, direction="minimize",
+        budget_s=30.0, wall_s=30.0, timing="measured", trials=[
+            trial({}, "complete", [0.5, 0.2], [5.0, 10.0], [(0.0, 10.0)]),
+            trial({}, "pruned", [0.4], [8.0], [(2.0, 8.0)]),
+            trial({}, "running", [0.1, 0.01], [20.0, 40.0], [(10.0, 45.0)]),
+        ])
+    assert run.to_reach(0.4) == (2.0, 8.0 + 6.0)  # at t=8: two epochs, two busy workers
+    assert run.to_reach(0.15) == (4.0, 10.0 + 6.0 + 10.0)
+    assert run.to_reach(0.05) is None  # 0.01 came after the 30 s budget
+    assert run.spent() == (4.0, 10.0 + 6.0 + 20.0)
+    assert run.best() == 0.1
+    ends = anytime.interpolated_ends(0.0, 10.0, 4, cut=False)
+    assert ends == [2.5, 5.0, 7.5, 10.0]
+    assert anytime.interpolated_ends(0.0, 9.0, 2, cut=True) == pytest.approx([3.6, 7.2])
+
+
+def test_medians_and_ratios_keep_their_bounds() -> None:
+    report = load_script("_search_report")
+    bounded = report.Bounded
+    assert report.median_of([bounded(1), bounded(5), bounded(9, ">=")]) == bounded(5)
+    assert report.median_of([bounded(1), bounded(9, ">="), bounded(12, ">=")]).mark == ">="
+    assert math.isnan(report.median_of([]).value)
+    assert report.verdict(bounded(3.5, ">="), 3.0) == "met"
+    assert report.verdict(bounded(2.0, ">="), 3.0).startswith("undecided")
+    assert report.verdict(bounded(2.0), 3.0) == "**missed**"
+
+    anytime = load_script("_anytime")
+    default = _run(anytime, "default", 0, [(10, 0.1), (20, 0.01)])
+    random = _run(anytime, "random", 0, [(10, 0.1), (20, 0.05), (30, 0.04), (40, 0.009)])
+    never = _run(anytime, "random", 1, [(10, 0.2), (20, 0.2)])
+    assert report.ratio(random, default, 0.01, 0) == bounded(2.0)  # 4 epochs against 2
+    assert report.ratio(random, default, 0.01, 1) == bounded(2.0)  # 40 worker-s against 20
+    assert report.ratio(never, default, 0.01, 0) == bounded(1.0, ">=")  # its 2 epochs / 2
+    assert report.ratio(default, never, 0.01, 0) == bounded(1.0, "<=")
+    assert report.ratio(never, never, 0.01, 0) is None
+    runs = {"default": [default], "random": [random]}
+    assert report.ladder(runs, (0.1, 0.01, 0.001)) == [0.1, 0.01]
+    assert report.stalls({"default": [never], "random": [random]}, [0.1, 0.01]) == [
+        (1, 0.1), (1, 0.01)]
+    assert report.stalls(runs, [0.1, 0.01]) == []
+
+
+def test_saved_runs_write_the_section_and_the_plot_without_running(tmp_path: Path) -> None:
+    module = load_script("search_efficiency")
+    anytime = load_script("_anytime")
+    results = tmp_path / "results"
+    curves = {"default": [(10, 0.1), (20, 0.002)],
+              "random": [(10, 0.1), (20, 0.009), (30, 0.1), (40, 0.1), (50, 0.1), (60, 0.002)],
+              "optuna": [(10, 0.1), (40, 0.002)],
+              "one-epoch": [(10.0 * i, 0.05) for i in range(1, 10)]}
+    for task in ("adding", "copy_memory"):
+        for setup, curve in curves.items():
+            for seed in (0, 1, 2):
+                run = _run(anytime, setup, seed, curve, task=task)
+                run.save(results / task / setup / f"seed-{seed}.json")
+    (results / "command.txt").write_text("python bench/search_efficiency.py --write-doc\n")
+    doc = tmp_path / "benchmarks.md"
+    argv = ["--load", "--results", str(results), "--tasks", "adding", "copy_memory",
+            "--write-doc", "--doc", str(doc), *([] if HAS_PLOT else ["--no-plot"])]
+    loaded = module.main(argv)
+    assert set(loaded) == {"adding", "copy_memory"} and len(loaded["adding"]["random"]) == 3
+    text = doc.read_text()
+    assert "python bench/search_efficiency.py --write-doc" in text
+    # random / default at 0.003: 6 epochs against 2, in every seed
+    assert "| val_mse <= 0.003 | 3.0x | 3.0x |" in text
+    assert "adding: at least 3x less compute (epochs) than random search at every target: " \
+           "0.01: 1.0x **missed**, 0.003: 3.0x met" in text
+    assert "no seed stalls (the default reaches every target random search reaches, per " \
+           "seed): none in 6 (seed, target) pairs random search reached: met" in text
+    # The one-epoch baseline never reached 0.01: its ratio is a lower bound.
+    assert ">=4.5x" in text
+    assert ("search_efficiency.png" in text) == HAS_PLOT
+    assert (tmp_path / "search_efficiency.png").exists() == HAS_PLOT
+
+
+def test_a_saved_run_with_other_settings_is_not_reused(tmp_path: Path) -> None:
+    module = load_script("search_efficiency")
+    anytime = load_script("_anytime")
+    path = tmp_path / "adding" / "random" / "seed-0.json"
+    _run(anytime, "random", 0, [(10, 0.1)]).save(path)
+    with pytest.raises(SystemExit, match="other settings"):
+        module.saved_run(path, {"budget_s": 60.0})
+    assert json.loads(path.read_text())["config"]["budget_s"] == 100.0
+
+
+def test_the_default_setup_leaves_sampler_and_pruner_to_the_service() -> None:
+    module = load_script("search_efficiency")
+    spec = module.study_spec(module.TASKS["adding"], seed=3, max_epochs=10)
+    default = module.service_spec(spec, "default", name="x", seed=3, budget_s=90.0,
+                                  n_trials=1000)
+    assert "sampler" not in default and "pruner" not in default and "warm_start" not in default
+    assert default["budget"] == {"max_epochs": 10, "n_trials": 1000, "timeout_s": 90.0}
+    random = module.service_spec(spec, "random", name="x", seed=3, budget_s=90.0,
+                                 n_trials=1000)
+    assert random["sampler"] == {"name": "random", "seed": 3}
+    assert random["pruner"] == {"name": "none"}
+    assert {k: v for k, v in random.items() if k not in ("sampler", "pruner")} == default
+
+
+def test_the_plan_turns_the_setups_with_the_seed_and_estimates_its_time() -> None:
+    module = load_script("search_efficiency")
+    args, _ = module.parse_args(["--tasks", "adding", "--seeds", "adding=0,1",
+                                 "--setups", "default", "random", "--budget", "90"])
+    assert module.plan(args) == [("adding", "default", 0), ("adding", "random", 0),
+                                 ("adding", "random", 1), ("adding", "default", 1)]
+    assert module.estimate_s(module.plan(args), 90.0) == 4 * 90 + 4 * 25
+    with pytest.raises(SystemExit):
+        module.parse_args(["--seeds", "nosuchtask=1"])
