@@ -73,7 +73,8 @@ def test_serve_submit_wait(tmp_path: Path) -> None:
         )
         assert submitted.returncode == 0, submitted.stderr
         study = json.loads(submitted.stdout)
-        assert "trial/s" in submitted.stderr or "trial" in submitted.stderr  # progress bar
+        # The progress bar, at the end: the study's label and its whole budget.
+        assert f"study {study['id']}:" in submitted.stderr and "8/8" in submitted.stderr
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
