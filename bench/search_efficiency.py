@@ -57,6 +57,7 @@ from _common import (
     wait_for_quiet,
     write_section,
 )
+from _concurrency import concurrent_pairs
 
 SECTION_TITLE = "## Search efficiency: compute to reach a target score"
 RESULTS = ROOT / "bench" / "results" / "search_efficiency"
@@ -403,12 +404,29 @@ def section(all_runs: dict[str, dict[str, list[RunRecord]]], tasks: dict[str, Ta
     lines += ["Against the targets (median of per-seed ratios in epochs; a bound decides only "
               "on its own side):", "", *(verdicts or ["- no run of the default yet"]), "",
               *parts]
+    lines += duplicates_part(all_runs)
     notes = [f"- {r.task}, {SETUPS[r.setup]}, seed {r.seed}: {note}" for r in every
              for note in r.notes]
     if notes:
         lines += ["Notes from the runs:", "", *notes, ""]
     lines += [GPU_NOTE, ""]
     return "\n".join(lines)
+
+
+def duplicates_part(all_runs: dict[str, dict[str, list[RunRecord]]]) -> list[str]:
+    """Pairs of trials trained at the same time, and how many were near duplicates."""
+    lines = ["Parallel workers and duplicated effort: pairs of trials that held workers at the "
+             "same time, and how many of them were near duplicates (every categorical equal, "
+             "every numeric parameter within 5% of its (log) range):", "",
+             "| task | setup | concurrent pairs | near duplicates |", "|---|---|---:|---:|"]
+    for name, rs in all_runs.items():
+        for setup, runs in rs.items():
+            counts = [concurrent_pairs(run, SPACE) for run in runs]
+            pairs, near = sum(c[0] for c in counts), sum(c[1] for c in counts)
+            if pairs:
+                lines.append(f"| {name} | {SETUPS[setup]} | {pairs} | {near} "
+                             f"({near / pairs:.0%}) |")
+    return [*lines, ""]
 
 
 def _describe(param: Any) -> str:

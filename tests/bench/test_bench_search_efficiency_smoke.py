@@ -186,3 +186,28 @@ def test_the_plan_turns_the_setups_with_the_seed_and_estimates_its_time() -> Non
     assert module.estimate_s(module.plan(args), 90.0) == 4 * 90 + 4 * 25
     with pytest.raises(SystemExit):
         module.parse_args(["--seeds", "nosuchtask=1"])
+
+
+def test_concurrent_near_duplicates_are_counted() -> None:
+    anytime = load_script("_anytime")
+    concurrency = load_script("_concurrency")
+    space = {"params": {
+        "cell": {"type": "categorical", "choices": ["lstm", "gru"]},
+        "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+        "hidden_size": {"type": "int", "low": 16, "high": 128}}}
+
+    def trial(cell: str, lr: float, busy: tuple[float, float]) -> object:
+        return anytime.TrialRecord(params={"cell": cell, "lr": lr, "hidden_size": 64},
+                                   state="complete", values=[0.1], ends=[busy[1]], busy=[busy])
+
+    run = anytime.RunRecord(
+        task="adding", setup="default", seed=0, config={}, direction="minimize", budget_s=10,
+        wall_s=10, timing="measured", trials=[
+            trial("lstm", 1e-3, (0, 4)),
+            trial("lstm", 1.1e-3, (1, 5)),  # at the same time, lr 1.4% of the range away
+            trial("gru", 1e-3, (2, 3)),  # at the same time, another cell
+            trial("lstm", 1e-3, (6, 8)),  # the same configuration, but later
+        ])
+    assert concurrency.concurrent_pairs(run, space) == (3, 1)
+    assert concurrency.concurrent_pairs(run, space, tolerance=0.001) == (3, 0)
+    assert not concurrency.near_duplicate({"cell": "lstm", "lr": 1e-3}, {"cell": "lstm"}, space)
