@@ -419,8 +419,16 @@ def _cmd_best(args: argparse.Namespace) -> int:
 
 def _dataset_line(dataset: DatasetPublic) -> str:
     meta = dataset.meta
-    shape = (f"{meta.get('n_samples')} sequences" if dataset.format == "npz"
-             else f"{meta.get('n_rows')} rows, target {meta.get('target')}")
+    if dataset.format == "npz":
+        shape = f"{meta.get('n_samples')} sequences"
+        if meta.get("carved"):
+            shape += f" ({' and '.join(meta['carved'])} carved from the given train part)"
+    else:
+        shape = f"{meta.get('n_rows')} rows, target {meta.get('target')}"
+        if meta.get("covariates"):
+            shape += f", covariates {', '.join(meta['covariates'][:5])}"
+        if meta.get("frequency"):
+            shape += f", {meta['frequency']}"
     return (f"{dataset.id:>4}  {dataset.name:<28} {dataset.kind:<14} {dataset.format:<4} "
             f"{dataset.size_bytes:>10,} B  {shape}")
 
