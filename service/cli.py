@@ -279,12 +279,23 @@ def _watch(
     return final
 
 
-def _cmd_submit(args: argparse.Namespace) -> int:
-    path = Path(args.spec)
+def _read_spec(source: str) -> str | Path:
+    """A spec file's path, or the text of standard input for ``-`` (as ``kubectl apply -f -``)."""
+    if source == "-":
+        text = sys.stdin.read()
+        if not text.strip():
+            raise InvalidRequestError("standard input is empty; pipe a YAML or JSON spec in")
+        return text
+    path = Path(source)
     if not path.is_file():
         raise InvalidRequestError(f"no such spec file: {path}")
+    return path
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    spec = _read_spec(args.spec)
     with _client(args) as client:
-        study = client.submit(path)
+        study = client.submit(spec)
         print(f"submitted study {study.id} ({study.name})", file=sys.stderr)
         if args.wait or args.evaluated:
             study = _watch(client, study.id, poll_s=args.poll, evaluation=args.evaluated)
@@ -302,13 +313,52 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _over(items: list[str]) -> dict[str, list[Any]]:
+    """``--over seed=0,1,2`` to ``{"seed": [0, 1, 2]}``; each value read as YAML (numbers,
+    true/false, text)."""
+    import yaml
+
+    over: dict[str, list[Any]] = {}
+    for item in items:
+        path, sep, values = item.partition("=")
+        if not sep or not path.strip() or not values.strip():
+            raise InvalidRequestError(
+                f"--over {item!r}: write FIELD=V1,V2,..., e.g. seed=0,1,2 or task.dataset=3,4"
+            )
+        try:
+            over[path.strip()] = [yaml.safe_load(v.strip()) for v in values.split(",")]
+        except yaml.YAMLError as exc:
+            raise InvalidRequestError(f"--over {item!r}: {exc}") from None
+    return over
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    template = _read_spec(args.template)
+    if not args.over:
+        raise InvalidRequestError("a sweep needs --over FIELD=V1,V2,... (e.g. seed=0,1,2)")
+    with _client(args) as client:
+        sweep = client.sweep(template, name=args.name, over=_over(args.over), tags=args.tag)
+        print(f"submitted sweep {sweep.name}: {len(sweep.studies)} studies tagged "
+              f"{sweep.tag!r}", file=sys.stderr)
+        studies = sweep.studies
+        if args.wait:
+            studies = [_watch(client, s.id, poll_s=args.poll) for s in studies]
+    if args.json:
+        _print_json(sweep.model_copy(update={"studies": studies}).model_dump(mode="json"))
+    else:
+        for study in studies:
+            print(_study_line(study))
+    return 0
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        studies = [client.study(args.study_id)] if args.study_id else client.studies()
+        studies = ([client.study(args.study_id)] if args.study_id
+                   else client.studies(tag=args.tag))
     if args.json:
         _print_json([s.model_dump(mode="json") for s in studies])
     elif not studies:
-        print("no studies yet")
+        print(f"no studies tagged {args.tag!r}" if args.tag else "no studies yet")
     else:
         for study in studies:
             print(_study_line(study))
@@ -369,8 +419,16 @@ def _cmd_best(args: argparse.Namespace) -> int:
 
 def _dataset_line(dataset: DatasetPublic) -> str:
     meta = dataset.meta
-    shape = (f"{meta.get('n_samples')} sequences" if dataset.format == "npz"
-             else f"{meta.get('n_rows')} rows, target {meta.get('target')}")
+    if dataset.format == "npz":
+        shape = f"{meta.get('n_samples')} sequences"
+        if meta.get("carved"):
+            shape += f" ({' and '.join(meta['carved'])} carved from the given train part)"
+    else:
+        shape = f"{meta.get('n_rows')} rows, target {meta.get('target')}"
+        if meta.get("covariates"):
+            shape += f", covariates {', '.join(meta['covariates'][:5])}"
+        if meta.get("frequency"):
+            shape += f", {meta['frequency']}"
     return (f"{dataset.id:>4}  {dataset.name:<28} {dataset.kind:<14} {dataset.format:<4} "
             f"{dataset.size_bytes:>10,} B  {shape}")
 
@@ -558,8 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--scope", choices=["read", "submit", "admin"], default="submit")
     keys.add_argument("--database-url", dest="database_url", default=None)
 
-    submit = add("submit", _cmd_submit, "submit a study spec (YAML or JSON file)")
-    submit.add_argument("spec")
+    submit = add("submit", _cmd_submit, "submit a study spec (YAML or JSON file, - for stdin)")
+    submit.add_argument("spec", help="the spec file, or - to read it from standard input")
     submit.add_argument("--wait", action="store_true", help="watch until the study ends")
     submit.add_argument("--poll", type=float, default=1.0)
     watch = add("watch", _cmd_watch, "show a live progress bar of a study", study=True)
@@ -567,8 +625,20 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (submit, watch):
         command.add_argument("--evaluated", action="store_true",
                              help="also wait for the final evaluation on the test split")
+    sweep = add("sweep", _cmd_sweep,
+                "submit one study per value (data set, seed, ...) from one template spec")
+    sweep.add_argument("template", help="a spec file without a name, or - for stdin")
+    sweep.add_argument("--name", required=True,
+                       help="studies are named NAME-FIELD-VALUE and tagged NAME")
+    sweep.add_argument("--over", action="append", default=[], metavar="FIELD=V1,V2",
+                       help="a field by its dotted path and its values, e.g. seed=0,1,2 or "
+                       "task.dataset=3,4; several --over make every combination")
+    sweep.add_argument("--tag", action="append", default=[], help="a further tag for each study")
+    sweep.add_argument("--wait", action="store_true", help="watch each study until it ends")
+    sweep.add_argument("--poll", type=float, default=1.0)
     status = add("status", _cmd_status, "list studies, or show one")
     status.add_argument("study_id", type=int, nargs="?")
+    status.add_argument("--tag", default=None, help="only studies with this tag")
     trials = add("trials", _cmd_trials, "list a study's trials", study=True)
     trials.add_argument("--state", choices=["running", "waiting", "complete", "pruned", "fail"])
     add("best", _cmd_best, "show the best trial of a study", study=True)

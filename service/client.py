@@ -41,6 +41,7 @@ from service.schemas import (
     StudyPublic,
     StudySpec,
     StudySummaryList,
+    SweepPublic,
     TaskInfo,
     TrialPublic,
     TrialsPage,
@@ -92,10 +93,32 @@ class Client:
     def study(self, study_id: int) -> StudyPublic:
         return StudyPublic.model_validate(self._request("GET", f"/v1/studies/{study_id}"))
 
-    def studies(self, *, status: str | None = None) -> list[StudyPublic]:
-        params = {"status": status} if status else None
-        data = self._request("GET", "/v1/studies", params=params)
+    def studies(self, *, status: str | None = None, tag: str | None = None) -> list[StudyPublic]:
+        """Every study visible to the key; ``status`` and ``tag`` narrow the list."""
+        params = {key: value for key, value in (("status", status), ("tag", tag)) if value}
+        data = self._request("GET", "/v1/studies", params=params or None)
         return StudySummaryList.model_validate(data).studies
+
+    def sweep(
+        self,
+        template: str | Path | Mapping[str, Any] | StudySpec,
+        *,
+        name: str,
+        over: Mapping[str, list[Any]],
+        tags: list[str] | None = None,
+    ) -> SweepPublic:
+        """One study per combination of ``over``'s values, from one ``template`` (a path, YAML
+        text, mapping or model of a spec without a name).
+
+        ``over`` maps a field's dotted path to its values, e.g. ``{"seed": [0, 1, 2]}`` or
+        ``{"task.dataset": [3, 4]}``. Each study is named ``<name>-<field>-<value>`` and tagged
+        ``name`` (and ``field=value``), so ``studies(tag=name)`` lists the sweep. Nothing is
+        created if any study is refused.
+        """
+        body = {"name": name, "template": _template(template), "over": dict(over),
+                "tags": list(tags or [])}
+        data = self._request("POST", "/v1/sweeps", json=body)
+        return SweepPublic.model_validate(data)
 
     def trials(
         self, study_id: int, *, offset: int = 0, limit: int = 100, state: str | None = None
@@ -305,6 +328,15 @@ class Client:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+
+def _template(spec: str | Path | Mapping[str, Any] | StudySpec) -> dict[str, Any] | str:
+    """A template as a mapping, or as YAML text the server parses (as it parses specs)."""
+    if isinstance(spec, StudySpec):
+        return spec.model_dump(mode="json", exclude_none=True, exclude={"name"})
+    if isinstance(spec, Mapping):
+        return dict(spec)
+    return spec.read_text(encoding="utf-8") if isinstance(spec, Path) else spec
 
 
 def _error_from(response: httpx.Response) -> RnntuneError:

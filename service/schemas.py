@@ -8,7 +8,7 @@ validated against the registries when a study is submitted.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -43,6 +43,9 @@ __all__ = [
     "StudySpec",
     "StudyStatus",
     "StudySummaryList",
+    "SweepPublic",
+    "SweepSpec",
+    "Tag",
     "TaskInfo",
     "TaskSpec",
     "TrialCounts",
@@ -55,6 +58,12 @@ Direction = Literal["minimize", "maximize"]
 TrialStateName = Literal["running", "waiting", "complete", "pruned", "fail"]
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# A sweep's studies are named after it plus what varies, so its own name is shorter.
+_SWEEP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$"
+MAX_SWEEP_STUDIES = 100
+
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:=-]{0,63}$",
+                           description="Letters, digits and _ . : = -, up to 64 characters.")]
 
 
 class TaskSpec(BaseModel):
@@ -193,6 +202,32 @@ class StudySpec(BaseModel):
         "defaults of its cells (not with the grid or qmc sampler); `null` starts from the "
         "sampler alone.",
     )
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=20,
+        description="Labels to find the study by (`GET /v1/studies?tag=`, `rnntune status "
+        "--tag`).",
+    )
+
+
+class SweepSpec(BaseModel):
+    """Several studies from one template: one per combination of the values in ``over``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        pattern=_SWEEP_NAME_PATTERN,
+        description="Each study is named `<name>-<key>-<value>...` and tagged with `name`.",
+    )
+    template: dict[str, Any] | str = Field(
+        description="A study spec without `name`: a mapping, or its YAML or JSON text."
+    )
+    over: dict[str, list[Any]] = Field(
+        min_length=1, max_length=4,
+        description="What varies: a field of the template by its dotted path (`seed`, "
+        "`task.dataset`, `sampler.seed`) and the values it takes.",
+    )
+    tags: list[Tag] = Field(default_factory=list, max_length=10,
+                            description="Added to every study's tags.")
 
 
 class TrialCounts(BaseModel):
@@ -303,6 +338,7 @@ class StudyPublic(BaseModel):
         "study is multi-objective and `pareto_front` holds its trade-offs).",
     )
     pareto_front: list[ParetoTrialPublic] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
     created_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -310,6 +346,14 @@ class StudyPublic(BaseModel):
 
 
 class StudySummaryList(BaseModel):
+    studies: list[StudyPublic]
+
+
+class SweepPublic(BaseModel):
+    """The studies a sweep created, in the order of ``over``'s combinations."""
+
+    name: str
+    tag: str = Field(description="The tag every study of the sweep carries.")
     studies: list[StudyPublic]
 
 

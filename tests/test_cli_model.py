@@ -64,3 +64,43 @@ def test_export_and_predict(
     assert main(["predict", "1", "--input", str(inputs), *url]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and lines[0].startswith("0\t")
+
+
+def test_integer_class_labels_come_back_as_integers(
+    server: str, sqlite_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Labels uploaded as integers (7, 20, 300) are integers again from every predict path."""
+    rng = np.random.default_rng(0)
+    n = 60
+    y = np.array([7, 20, 300])[np.arange(n) % 3]
+    x = rng.normal(0.0, 0.3, (n, 5, 1)) + (np.arange(n) % 3)[:, None, None]
+    data = tmp_path / "ints.npz"
+    np.savez(data, X=x, y=y)
+    url = ["--url", server]
+    assert main(["datasets", "upload", str(data), "--json", *url]) == 0
+    dataset = json.loads(capsys.readouterr().out)
+    assert dataset["meta"]["label_type"] == "integer"
+    spec = write_spec(tmp_path, task={"dataset": dataset["id"]},
+                      budget={"n_trials": 1, "max_epochs": 2})
+    assert main(["submit", str(spec), *url]) == 0
+    worker = Worker(sqlite_settings, worker_id="cli-int-w", device="cpu")
+    runner = threading.Thread(target=worker.run_forever, daemon=True)
+    runner.start()
+    with Client(server) as client:
+        client.wait(1, poll_s=0.2, timeout_s=60, evaluation=True)
+        model = service.load_model(client.download_model(1))
+        via_client = client.predict(1, x[:6])
+    worker.stop.set()
+    runner.join(timeout=30)
+
+    predicted = model.predict(x[:6])
+    assert predicted.dtype.kind == "i" and set(predicted.tolist()) <= {7, 20, 300}
+    assert model.labels == [7, 20, 300]
+    assert via_client.predictions == predicted.tolist()
+    assert all(type(v) is int for v in via_client.predictions + (via_client.labels or []))
+    inputs = tmp_path / "new.npz"
+    np.savez(inputs, X=x[:6])
+    capsys.readouterr()
+    assert main(["predict", "1", "--input", str(inputs), "--json", *url]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["predictions"] == predicted.tolist() and shown["labels"] == [7, 20, 300]

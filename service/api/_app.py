@@ -10,7 +10,7 @@ import optuna_dashboard
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import _catalog, _datasets, _metrics, _models, _results, _studies
+from service.api import _catalog, _datasets, _metrics, _models, _results, _studies, _sweeps
 from service.api._auth import AuthGate, prepare_keys
 from service.api._dashboard import DashboardDispatcher
 from service.api._errors import install_error_handlers
@@ -91,6 +91,7 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
     install_error_handlers(app)
     _document_problems_as_problem_json(app)
     app.include_router(_studies.router)
+    app.include_router(_sweeps.router)
     app.include_router(_catalog.router)
     app.include_router(_datasets.router)
     app.include_router(_results.router)

@@ -28,7 +28,7 @@ from service.store import (
     study_public_from_summary,
     trial_public,
 )
-from service.tuning import parse_spec_document, resolve_spec
+from service.tuning import ResolvedStudy, parse_spec_document, resolve_spec
 
 __all__ = ["router"]
 
@@ -60,9 +60,25 @@ def _submit(
     body: bytes, store: StudyStore, settings: Settings, principal: Principal
 ) -> StudyPublic:
     spec = parse_spec_document(body)
+    return create_study(spec, resolve_study(spec, store, settings, principal), store, settings,
+                        principal)
+
+
+def resolve_study(
+    spec: StudySpec, store: StudyStore, settings: Settings, principal: Principal
+) -> ResolvedStudy:
+    """Validate ``spec`` completely (space, names, data set, limits); nothing is stored."""
     resolved = resolve_spec(spec, spaces_dir=settings.search_spaces_dir,
                             datasets=VisibleDatasets(store, principal))
     check_spec_limits(resolved, settings)
+    return resolved
+
+
+def create_study(
+    spec: StudySpec, resolved: ResolvedStudy, store: StudyStore, settings: Settings,
+    principal: Principal,
+) -> StudyPublic:
+    """Create a resolved study within the key's quota, with its warm start queued."""
     active = store.count_active(owner_key_id=principal.key_id)
     if active >= settings.max_active_studies_per_key:
         raise LimitExceededError(
@@ -112,8 +128,11 @@ def list_studies(
         Literal["queued", "running", "completed", "cancelled", "failed"] | None,
         Query(alias="status"),
     ] = None,
+    tag: Annotated[str | None, Query(max_length=64, description="Only studies with this tag.")]
+    = None,
 ) -> StudySummaryList:
-    records = [r for r in store.list_studies(status=status_filter) if can_see(principal, r)]
+    records = [r for r in store.list_studies(status=status_filter) if can_see(principal, r)
+               and (tag is None or tag in (r.spec.get("tags") or []))]
     summaries = store.summaries(records)
     return StudySummaryList(
         studies=[study_public_from_summary(r, summaries[r.id]) for r in records]

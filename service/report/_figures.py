@@ -21,6 +21,7 @@ __all__ = [
     "parallel_coordinates",
     "pareto",
     "slices",
+    "value_axis",
 ]
 
 STATE_COLORS = {
@@ -40,10 +41,24 @@ def _complete(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if t.state == TrialState.COMPLETE and primary_value(t) is not None]
 
 
-def _layout(figure: go.Figure, title: str, **axes: Any) -> go.Figure:
+def _layout(figure: go.Figure, title: str, *, top: int = 50, **axes: Any) -> go.Figure:
     figure.update_layout(title=title, template="plotly_white", height=420,
-                         margin={"l": 60, "r": 20, "t": 50, "b": 50}, **axes)
+                         margin={"l": 60, "r": 20, "t": top, "b": 50}, **axes)
     return figure
+
+
+# Beyond two decades a linear axis squeezes the small values, which are the good ones, into a
+# flat line at zero (the adding problem runs from 0.17 down to 0.00015).
+LOG_SPAN = 100.0
+
+
+def value_axis(values: Sequence[float | None], title: str, axis: str = "yaxis") -> dict[str, Any]:
+    """Layout keys for an axis of ``values``: logarithmic (and titled so) when they are all
+    positive and span more than two decades, linear otherwise."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    log = bool(finite) and min(finite) > 0 and max(finite) / min(finite) > LOG_SPAN
+    return {f"{axis}_type": "log" if log else None,
+            f"{axis}_title": f"{title} (log scale)" if log else title}
 
 
 def history(trials: Sequence[FrozenTrial], *, metric: str, maximize: bool,
@@ -61,8 +76,9 @@ def history(trials: Sequence[FrozenTrial], *, metric: str, maximize: bool,
                        name="best so far", line={"color": "#264653"})
     if baseline is not None:
         figure.add_hline(y=baseline, line_dash="dot", annotation_text="baseline")
+    shown = [primary_value(t) for t in complete] + ([] if baseline is None else [baseline])
     return _layout(figure, "Optimisation history", xaxis_title="trial",
-                   yaxis_title=metric)
+                   **value_axis(shown, metric))
 
 
 def learning_curves(trials: Sequence[FrozenTrial], *, metric: str) -> go.Figure:
@@ -83,12 +99,10 @@ def learning_curves(trials: Sequence[FrozenTrial], *, metric: str) -> go.Figure:
             hovertext=f"trial {trial.number} ({kind})", hoverinfo="text+y",
         )
         shown.add(kind)
-    values = [v for t in trials for v in t.intermediate_values.values() if math.isfinite(v)]
     # A diverging trial's loss dwarfs the rest; a log axis keeps every curve readable.
-    spread = values and min(values) > 0 and max(values) / min(values) > 1e3
+    values = [v for t in trials for v in t.intermediate_values.values()]
     return _layout(figure, "Learning curves (x: where a trial was stopped)",
-                   xaxis_title="epoch", yaxis_title=metric,
-                   yaxis_type="log" if spread else None)
+                   xaxis_title="epoch", **value_axis(values, metric))
 
 
 def importance_bars(importances: dict[str, float], note: str | None) -> go.Figure:
@@ -125,9 +139,12 @@ def parallel_coordinates(trials: Sequence[FrozenTrial], *, metric: str,
     dimensions.append({"label": metric, "values": values})
     figure = go.Figure(go.Parcoords(
         line={"color": values, "colorscale": "Viridis_r", "showscale": True},
-        dimensions=dimensions,
+        dimensions=dimensions, labelangle=-20, labelside="top",
     ))
-    return _layout(figure, "Parallel coordinates (completed trials)")
+    # Plotly draws the axis labels above the plot area: room for them below the title.
+    figure = _layout(figure, "Parallel coordinates (completed trials)", top=120)
+    figure.update_layout(title={"y": 0.97, "yanchor": "top"})
+    return figure
 
 
 def slices(trials: Sequence[FrozenTrial], *, metric: str, params: list[str]) -> list[go.Figure]:
@@ -145,8 +162,9 @@ def slices(trials: Sequence[FrozenTrial], *, metric: str, params: list[str]) -> 
             text=[f"trial {t.number}" for t in present],
         ))
         log = name in ("lr", "weight_decay") or name == "hidden_size"
-        figures.append(_layout(figure, f"Slice: {name}", xaxis_title=name, yaxis_title=metric,
-                               xaxis_type="log" if log else None))
+        figures.append(_layout(figure, f"Slice: {name}", xaxis_title=name,
+                               xaxis_type="log" if log else None,
+                               **value_axis([primary_value(t) for t in present], metric)))
     return figures
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -269,6 +270,7 @@ class StudyStore:
         try:
             for key, value in user_attrs.items():
                 study.set_user_attr(key, value)
+            _name_metrics(study, spec)
             now = utcnow()
             with self.engine.begin() as conn:
                 conn.execute(insert(studies).values(
@@ -523,6 +525,16 @@ class StudyStore:
                         .values(claimed=live, in_flight=running)
                     )
             self.refresh_status(record.id, counts=counts)
+
+
+def _name_metrics(study: optuna.Study, spec: dict[str, Any]) -> None:
+    """Name the objectives (``val_loss``, ``params``, ...), so the dashboard and Optuna's own
+    tools show them instead of "Objective 0"."""
+    names = [(spec.get("objective") or {}).get("metric"), *spec.get("also_minimize", [])]
+    if all(isinstance(n, str) for n in names) and len(names) == len(study.directions):
+        with warnings.catch_warnings():  # experimental in Optuna 5, and what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def _as_datetime(value: Any) -> datetime:

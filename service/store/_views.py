@@ -85,6 +85,7 @@ def study_public_from_summary(
     return StudyPublic(
         objectives=[record.spec["objective"]["metric"], *record.spec.get("also_minimize", [])],
         pareto_front=pareto_front(front),
+        tags=record.spec.get("tags") or [],
         id=record.id,
         name=record.name,
         status=record.status,  # type: ignore[arg-type]

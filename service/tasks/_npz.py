@@ -55,10 +55,19 @@ def parse_npz(
     if kind == "classification":
         labels, classes = _labels(y)
         _check_classes(labels, classes, split)
-        return SequenceDataset("classification", x, lengths, labels, classes, split)
+        return SequenceDataset("classification", x, lengths, labels, classes, split,
+                               label_type="int" if y.dtype.kind in "iu" else "str")
     targets = _targets(y)
     if n < MIN_SAMPLES:
         raise DatasetError(f"{n} samples are too few; at least {MIN_SAMPLES} are needed")
+    if split is not None:
+        carved = [name for code, name in enumerate(SPLIT_NAMES) if not (split == code).any()]
+        if carved and int((split == 0).sum()) < 1 + len(carved):
+            raise DatasetError(
+                f"the given split has no {' or '.join(map(repr, carved))} part to carve from "
+                f"its {int((split == 0).sum())} training samples; give at least "
+                f"{1 + len(carved)}"
+            )
     return SequenceDataset("regression", x, lengths, targets, [], split)
 
 
@@ -197,6 +206,19 @@ def _check_classes(labels: np.ndarray, classes: list[str], split: np.ndarray | N
             f"classes {missing[:10]} have no training sample in the given split; every class "
             "needs at least one"
         )
+    carved = [name for code, name in enumerate(SPLIT_NAMES) if not (split == code).any()]
+    if carved:
+        # The missing parts are carved from the training part, stratified: each class needs
+        # one training sample for each of them and one to keep.
+        counts = np.bincount(labels[split == 0], minlength=len(classes))
+        needed = 1 + len(carved)
+        few = [f"{classes[i]!r} ({int(c)})" for i, c in enumerate(counts) if c < needed]
+        if few:
+            raise DatasetError(
+                f"the given split has no {' or '.join(map(repr, carved))} part, so it is "
+                f"carved from the training part by class: each class needs at least {needed} "
+                f"training samples; these have fewer: {', '.join(few[:10])}"
+            )
 
 
 def _targets(y: np.ndarray) -> np.ndarray:
@@ -227,6 +249,10 @@ def _split(split: np.ndarray, n: int) -> np.ndarray:
     codes = np.zeros(n, dtype=np.int8)
     for code, name in enumerate(SPLIT_NAMES):
         codes[split == name] = code
-        if not (split == name).any():
-            raise DatasetError(f"the given split has no {name!r} sample; each part needs one")
+    if not (split == "train").any():
+        raise DatasetError(
+            "the given split has no 'train' sample; it needs a training part (a missing "
+            "'val' or 'test' part is carved from it)"
+        )
+    # A missing val or test part is carved from the training part when a study loads it.
     return codes

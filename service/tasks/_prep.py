@@ -56,6 +56,31 @@ def random_split(n: int, *, val_fraction: float, test_fraction: float, seed: int
     return codes
 
 
+def carve_split(
+    codes: np.ndarray, labels: np.ndarray | None, *, val_fraction: float, test_fraction: float,
+    seed: int,
+) -> np.ndarray:
+    """Fill the parts a given split lacks (no VAL or no TEST code) from its training part.
+
+    Each missing part takes its fraction of the training part, stratified by ``labels`` when
+    given (classification), in a seeded random order otherwise.
+
+    Raises:
+        ValueError: the training part (or a class in it) is too small to give each missing
+            part at least one sample.
+    """
+    train = np.flatnonzero(codes == TRAIN)
+    fractions = {"val_fraction": val_fraction if not (codes == VAL).any() else 0.0,
+                 "test_fraction": test_fraction if not (codes == TEST).any() else 0.0}
+    if labels is not None:
+        inner = stratified_split(labels[train], **fractions, seed=seed)
+    else:
+        inner = random_split(len(train), **fractions, seed=seed)
+    carved = codes.copy()
+    carved[train] = inner
+    return carved
+
+
 def valid_mask(n_steps: int, lengths: np.ndarray | None, n: int) -> np.ndarray:
     """(N, T) boolean mask of the steps that belong to each sequence."""
     if lengths is None:

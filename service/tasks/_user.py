@@ -30,6 +30,7 @@ from ._prep import (
     TEST,
     TRAIN,
     VAL,
+    carve_split,
     fit_standardizer,
     majority_scores,
     random_split,
@@ -61,15 +62,21 @@ class StoredDataset:
 
 
 class SequenceDatasetOptions(BaseModel):
-    """Options of a classification or regression data set (NPZ)."""
+    """Options of a classification or regression data set (NPZ).
+
+    With the file's own split, a fraction applies only to a part the split lacks, and is then
+    a share of the given training part.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     val_fraction: _Fraction | None = Field(
-        default=None, description=f"default {DEFAULT_VAL_FRACTION}; not with the file's split"
+        default=None, description=f"default {DEFAULT_VAL_FRACTION}; with the file's split only "
+        "when it has no 'val' part (then a share of its training part)"
     )
     test_fraction: _Fraction | None = Field(
-        default=None, description=f"default {DEFAULT_TEST_FRACTION}; not with the file's split"
+        default=None, description=f"default {DEFAULT_TEST_FRACTION}; with the file's split only "
+        "when it has no 'test' part (then a share of its training part)"
     )
     split_seed: Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)] = 0
 
@@ -128,13 +135,17 @@ class DatasetTask(Task):
             return
         seq = _expect_options(self, options, SequenceDatasetOptions)
         if self.data.split is not None:
-            for key in ("val_fraction", "test_fraction"):
-                if getattr(seq, key) is not None:
+            carved = self.data.carved_parts
+            for part in ("val", "test"):
+                key = f"{part}_fraction"
+                if getattr(seq, key) is not None and part not in carved:
                     raise SpecError(
-                        f"data set {self.stored.id} brings its own split; {key} does not apply",
+                        f"data set {self.stored.id} brings its own {part!r} part; {key} does "
+                        "not apply (it applies only to a part the file's split lacks)",
                         loc=("task", key),
                     )
-            return
+            if not carved:
+                return
         try:
             self._codes(seq)
         except ValueError as exc:
@@ -155,12 +166,15 @@ class DatasetTask(Task):
     def _codes(self, opts: SequenceDatasetOptions) -> np.ndarray:
         data = self.data
         assert isinstance(data, SequenceDataset)
-        if data.split is not None:
-            return data.split
         fractions = {
             "val_fraction": opts.val_fraction or DEFAULT_VAL_FRACTION,
             "test_fraction": opts.test_fraction or DEFAULT_TEST_FRACTION,
         }
+        if data.split is not None:
+            if not data.carved_parts:
+                return data.split
+            labels = data.y if data.kind == "classification" else None
+            return carve_split(data.split, labels, **fractions, seed=opts.split_seed)
         if data.kind == "classification":
             return stratified_split(data.y, **fractions, seed=opts.split_seed)
         return random_split(data.n, **fractions, seed=opts.split_seed)
@@ -198,7 +212,7 @@ class DatasetTask(Task):
             prep["target"] = {"mean": y_mean.astype(np.float64).tolist(),
                               "std": y_std.astype(np.float64).tolist()}
         else:
-            prep["classes"] = list(data.classes)
+            prep["classes"] = data.label_values  # predictions come back in the upload's type
 
         def part(code: int) -> Any:
             rows = codes == code

@@ -186,7 +186,7 @@ def test_given_split_must_be_valid() -> None:
     x, y = sequences(), labels()
     split = np.array(["train"] * 20 + ["val"] * 5 + ["test"] * 5)
     refused(npz(X=x, y=y, split=np.array(["train"] * 25 + ["dev"] * 5)), "allowed values")
-    refused(npz(X=x, y=y, split=np.array(["train"] * 25 + ["val"] * 5)), "no 'test' sample")
+    refused(npz(X=x, y=y, split=np.array(["val"] * 25 + ["test"] * 5)), "no 'train' sample")
     refused(npz(X=x, y=y, split=np.arange(30)), "strings")
     unseen = y.copy()
     unseen[25:] = 7  # class 7 only in validation and test
@@ -214,14 +214,23 @@ def test_npz_cannot_be_forecasting_and_csv_cannot_be_classification() -> None:
         (csv_bytes(), {"target": "a", "time_column": "time"}, "not a column"),
         (csv_bytes(header="t,a,a"), {"target": "a"}, "name every column once"),
         (csv_bytes().replace(b"\n3,", b"\n3,,", 1), {"target": "a", "time_column": "t"},
-         "line 5 has 4 fields"),
+         r"line 5 \(data row 4\) has 4 fields, the header has 3: 1 more"),
+        (csv_bytes().replace(b"\n3,", b"\n3\n", 1).replace(b"\n3\n", b"\n3,1.0\n", 1),
+         {"target": "a", "time_column": "t"},
+         r"line 5 \(data row 4\) has 2 fields, the header has 3: no value for column 'b'"),
         (csv_bytes().replace(b"\n3,", b"\n3,oops", 1), {"target": "a", "time_column": "t"},
-         "line 5, column 'a': 'oops.*' is not a number"),
+         r"line 5 \(data row 4\), column 'a': 'oops.*' is not a number"),
         (csv_cell("nan"), {"target": "a", "time_column": "t"},
-         "line 5, column 'a': NaN or infinite"),
+         r"line 5 \(data row 4\), column 'a': NaN or infinite"),
         (csv_cell("-Infinity"), {"target": "a", "time_column": "t"},
-         "line 5, column 'a': NaN or infinite"),
-        (csv_cell(""), {"target": "a", "time_column": "t"}, "line 5, column 'a': missing value"),
+         r"line 5 \(data row 4\), column 'a': NaN or infinite"),
+        (csv_cell(""), {"target": "a", "time_column": "t"},
+         r"line 5 \(data row 4\), column 'a': missing value"),
+        (csv_cell("NA", row=9), {"target": "a", "time_column": "t"},
+         r"line 11 \(data row 10\), column 'a': 'NA' is not a number"),
+        (csv_bytes().replace(b"\n", b"\n\n", 3).replace(b"\n3,", b"\n3,oops", 1),
+         {"target": "a", "time_column": "t"},
+         r"line 8 \(data row 4\), column 'a'"),  # blank lines keep the editor's numbering
         (csv_bytes().replace(b"\n5,", b"\n2,", 1), {"target": "a", "time_column": "t"},
          "must increase strictly; line 7"),
         (b'a,b\n"1,2\n' + b"1,2\n" * 30, {"target": "a"}, "not valid CSV|fields|not a number"),
@@ -229,6 +238,69 @@ def test_npz_cannot_be_forecasting_and_csv_cannot_be_classification() -> None:
 )
 def test_broken_csv(content: bytes, options: dict[str, str], match: str) -> None:
     refused(content, match, format="csv", **options)
+
+
+def series_csv(times: list[str]) -> bytes:
+    rows = ["when,value"] + [f"{t},{i * 1.5}" for i, t in enumerate(times)]
+    return "\n".join(rows).encode()
+
+
+@pytest.mark.parametrize(
+    ("times", "frequency"),
+    [
+        ([f"{2001 + i // 12}-{i % 12 + 1:02d}" for i in range(30)], "monthly"),
+        ([str(1700 + i) for i in range(30)], "yearly"),
+        ([f"{2001 + i // 4}-Q{i % 4 + 1}" for i in range(30)], "quarterly"),
+        ([f"2020-{1 + i // 28:02d}-{1 + i % 28:02d}" for i in range(30)],
+         "irregular (most often daily)"),
+        ([f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00" for i in range(30)], "hourly"),
+        ([f"2020-01-{1 + i // 24:02d}T{i % 24:02d}:00:00+00:00" for i in range(30)], "hourly"),
+        ([f"2020/{1 + i // 28}/{1 + i % 28}" for i in range(28)] + ["2020/2/1", "2020/2/2"],
+         "irregular (most often daily)"),
+        ([str(i * 0.5) for i in range(30)], "step 0.5"),
+        ([str(990 + 10 * i) for i in range(30)], "step 10"),  # an index past 999, not years
+    ],
+)
+def test_csv_time_column_forms_and_their_frequency(times: list[str], frequency: str) -> None:
+    parsed = parse_dataset(series_csv(times), format="csv", time_column="when")
+    assert parsed.meta()["frequency"] == frequency
+    assert parsed.meta()["time_range"] == [times[0], times[-1]]
+
+
+@pytest.mark.parametrize(
+    ("times", "match"),
+    [
+        ([f"{2001 + i // 12}-{i % 12 + 1:02d}" for i in range(30)][::-1],
+         r"must increase strictly; line 3 \('2003-05'\) does not come after '2003-06'"),
+        ([f"{i + 1:02d}/01/2001" for i in range(30)], "ambiguous; write them year first"),
+        (["2001-01"] * 5 + ["2001-06-01"] + [f"2002-{i:02d}" for i in range(1, 25)],
+         "mixes forms: line 7"),
+        (["2001-13"] + [f"2002-{i:02d}" for i in range(1, 30)], "line 2: '2001-13' is not a time"),
+        (["2020-01-01T00:00+00:00"] + [f"2020-01-{d:02d}" for d in range(2, 31)],
+         "with and without a time zone"),
+    ],
+)
+def test_csv_time_column_refusals_name_the_line(times: list[str], match: str) -> None:
+    refused(series_csv(times), match, format="csv", time_column="when")
+
+
+def test_csv_value_columns_beside_the_target_are_covariates() -> None:
+    # The target follows column `lead` one step later: only the covariate makes it predictable.
+    rng = np.random.default_rng(0)
+    lead = rng.normal(size=60)
+    target = np.concatenate([[0.0], lead[:-1]])
+    rows = ["t,target,lead"] + [f"{i},{target[i]:.6f},{lead[i]:.6f}" for i in range(60)]
+    task = stored("\n".join(rows).encode(), "csv", target="target", time_column="t")
+    assert task.data.meta()["covariates"] == ["lead"]
+    data = task.load(parse_task_options(task, {"window": 3}), seed=0)
+    assert data.input_size == 2 and data.train.x.shape[2] == 2
+    prep = data.preprocessing
+    assert prep["columns"] == ["target", "lead"] and prep["target_column"] == "target"
+    # The window's last step holds the covariate of the row before the target: it carries y.
+    lead_scaled = data.train.x[:, -1, 1].double()
+    y_units = data.train.y[:, 0].double() * prep["target"]["std"][0] + prep["target"]["mean"][0]
+    lead_units = lead_scaled * prep["input"]["std"][1] + prep["input"]["mean"][1]
+    assert torch.allclose(lead_units, y_units, atol=1e-5)
 
 
 def test_csv_time_column_may_hold_iso_dates() -> None:
@@ -297,8 +369,70 @@ def test_given_split_is_kept_and_fractions_refused() -> None:
     task = stored(npz(X=sequences(), y=labels(), split=split))
     data = task.load(parse_task_options(task, {}), seed=0)
     assert (data.train.n, data.val.n, data.test.n) == (20, 4, 6)
-    with pytest.raises(SpecError, match="brings its own split"):
+    assert "carved" not in task.data.meta()
+    with pytest.raises(SpecError, match="brings its own 'val' part"):
         parse_task_options(task, {"val_fraction": 0.2})
+
+
+def test_train_test_split_gets_validation_carved_from_train_by_class() -> None:
+    # An archive's train/test split: the test part stays as given, val comes out of train.
+    x, y = sequences(60, steps=4, features=1), labels(60, 3)
+    x[:, 0, 0] = np.arange(60)  # each sample's id, to follow it through the split
+    split = np.array(["train"] * 40 + ["test"] * 20)
+    task = stored(npz(X=x, y=y, split=split))
+    meta = task.data.meta()
+    assert meta["split_sizes"] == {"train": 40, "val": 0, "test": 20}
+    assert "val_fraction" in meta["carved"]["val"] and "stratified" in meta["carved"]["val"]
+
+    def ids(part: Any, mean: float, std: float) -> set[int]:
+        return {round(float(v) * std + mean) for v in part.x[:, 0, 0]}
+
+    options = parse_task_options(task, {"val_fraction": 0.25, "split_seed": 3})
+    data = task.load(options, seed=0)
+    assert (data.train.n, data.val.n, data.test.n) == (30, 10, 20)
+    # Stratified: the 14, 13 and 13 training samples of the 3 classes each give a quarter.
+    assert torch.bincount(data.val.y, minlength=3).tolist() == [4, 3, 3]
+    prep = data.preprocessing["input"]
+    mean, std = prep["mean"][0], prep["std"][0]
+    assert ids(data.test, mean, std) == set(range(40, 60))
+    assert ids(data.train, mean, std) | ids(data.val, mean, std) == set(range(40))
+    again = task.load(options, seed=5)  # the split follows split_seed, not the study seed
+    assert torch.equal(again.val.x, data.val.x)
+    other = task.load(parse_task_options(task, {"val_fraction": 0.25}), seed=0)
+    assert not torch.equal(other.val.x, data.val.x)
+    with pytest.raises(SpecError, match="brings its own 'test' part"):
+        parse_task_options(task, {"test_fraction": 0.2})
+
+
+def test_train_val_split_gets_test_carved_and_regression_is_random() -> None:
+    x = sequences(40)
+    y = np.random.default_rng(0).normal(size=40).astype(np.float32)
+    task = stored(npz(X=x, y=y, split=np.array(["train"] * 30 + ["val"] * 10)))
+    assert task.kind == "regression" and list(task.data.meta()["carved"]) == ["test"]
+    data = task.load(parse_task_options(task, {"test_fraction": 0.2}), seed=0)
+    assert (data.train.n, data.val.n, data.test.n) == (24, 10, 6)
+    only_train = stored(npz(X=x, y=y, split=np.array(["train"] * 40)))
+    data = only_train.load(parse_task_options(only_train, {}), seed=0)
+    assert (data.train.n, data.val.n, data.test.n) == (28, 6, 6)
+
+
+def test_split_that_cannot_be_carved_is_refused_naming_the_class() -> None:
+    y = labels(30, 3)
+    split = np.array(["train"] * 20 + ["test"] * 10)
+    y[:20][y[:20] == 2] = 1
+    y[0] = 2  # class 2 has a single training sample: it cannot also reach val
+    refused(npz(X=sequences(), y=y, split=split), r"no 'val' part.*at least 2.*'2' \(1\)")
+
+
+def test_integer_labels_keep_their_type_for_predictions() -> None:
+    task = stored(npz(X=sequences(), y=labels() * 10))
+    assert task.data.meta()["label_type"] == "integer"
+    classes = task.load(parse_task_options(task, {}), seed=0).preprocessing["classes"]
+    assert classes == [0, 10, 20] and all(type(c) is int for c in classes)
+    named = stored(npz(X=sequences(), y=np.array(["a", "b", "c"] * 10)))
+    assert named.load(parse_task_options(named, {}), seed=0).preprocessing["classes"] == [
+        "a", "b", "c"]
+    assert named.data.meta()["label_type"] == "string"
 
 
 def test_too_large_fractions_for_small_classes_are_a_spec_error() -> None:
