@@ -28,7 +28,7 @@ from service.store import (
     study_public_from_summary,
     trial_public,
 )
-from service.tuning import parse_spec_document, resolve_spec
+from service.tuning import parse_spec_document, resolve_spec, search_trials
 
 __all__ = ["router"]
 
@@ -71,14 +71,15 @@ def _submit(
         )
     # Planned (and refused if wrong) before the study exists, so a bad warm start stores nothing.
     warm_start = [] if spec.warm_start is None else plan_warm_start(
-        store, principal, resolved.space, spec.warm_start, room=spec.budget.n_trials,
+        store, principal, resolved.space, spec.warm_start, room=search_trials(spec),
         loc=("warm_start",))
     baseline = resolved.baseline
     record = store.create(
         name=spec.name,
         spec=resolved.stored_spec(),
         direction=resolved.directions,
-        n_trials=spec.budget.n_trials,
+        # The selection step's re-runs are part of the budget: the search runs the rest.
+        n_trials=search_trials(spec),
         timeout_s=spec.budget.timeout_s,
         priority=spec.priority,
         max_parallel=spec.max_parallel,

@@ -79,7 +79,7 @@ def _classification(data: TaskData, time_limit_s: float) -> list[Baseline]:
         return {k: v for k, v in scores.items() if k != "loss"}
 
     def euclid(query: np.ndarray) -> np.ndarray:
-        return ((query[:, None, :] - train[None, :, :]) ** 2).sum(axis=2)
+        return np.asarray(((query[:, None, :] - train[None, :, :]) ** 2).sum(axis=2))
 
     add("1nn_euclidean", "1-nearest-neighbour, Euclidean distance on the series",
         hard(nearest_neighbour(euclid(val), labels), data.val),
@@ -106,7 +106,7 @@ def _classification(data: TaskData, time_limit_s: float) -> list[Baseline]:
 def nearest_neighbour(distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The label of each query's nearest reference, from (queries, references) distances;
     ties go to the first reference."""
-    return np.asarray(labels)[np.argmin(distances, axis=1)]
+    return np.asarray(np.asarray(labels)[np.argmin(distances, axis=1)])
 
 
 def dtw_distances(
