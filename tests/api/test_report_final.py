@@ -1,0 +1,53 @@
+"""The report's final-evaluation section: test metric per seed beside the baselines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from service.report import build_report
+from service.schemas import StudyPublic
+
+
+def _study(**evaluation: object) -> StudyPublic:
+    return StudyPublic.model_validate({
+        "id": 7, "name": "sun", "status": "completed", "task": "sunspots",
+        "objective": {"metric": "val_mse", "direction": "minimize"},
+        "budget": {"n_trials": 30, "max_epochs": 5}, "search_trials": 24, "trials": {},
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "spec": {"objective": {"metric": "val_mse"}},
+        "evaluation": {"status": "done", **evaluation},
+    })
+
+
+def test_final_section_plots_each_seed_beside_each_baseline() -> None:
+    study = _study(
+        trial=3, runs=[{"seed": 0, "status": "completed", "test": {"mse": 281.5}},
+                       {"seed": 1, "status": "completed", "test": {"mse": 297.25}}],
+        baselines=[{"name": "ar10", "metric": "mse", "value": 214.0, "test_value": 310.7,
+                    "description": "AR"},
+                   {"name": "naive", "metric": "mse", "value": 374.0, "test_value": 920.7,
+                    "description": "last value"},
+                   {"name": "naive", "metric": "mae", "value": 1.0, "test_value": 2.0,
+                    "description": "last value"}],
+        verdict="test mse 289.4 beats the best baseline, ar10 (310.7)",
+        selection={"metric": "val_mse", "seeds": [0, 1], "winner": 3, "runs": 2,
+                   "reason": "trial 3 has the best val_mse mean",
+                   "candidates": [{"trial": 3, "params": {}, "values": [200.0, 210.0],
+                                   "mean": 205.0},
+                                  {"trial": 5, "params": {}, "values": [190.0, 260.0],
+                                   "mean": 225.0}]},
+    )
+    page = build_report(study, [], None)
+    section = page[page.index("<h2>Final evaluation</h2>"):page.index("<h2>Search</h2>")]
+    assert "Final evaluation: test mse per seed and baselines" in section
+    assert "281.5" in section and "297.25" in section
+    assert "ar10 (baseline)" in section and "naive (baseline)" in section
+    assert "310.7" in section and "920.7" in section
+    assert "beats the best baseline" in section
+    assert "trial 3 has the best val_mse mean" in section and "225" in section
+
+
+def test_no_final_section_before_the_evaluation_is_done() -> None:
+    study = _study()
+    study.evaluation.status = "running"  # type: ignore[union-attr]
+    assert "<h2>Final evaluation</h2>" not in build_report(study, [], None)
