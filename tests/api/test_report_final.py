@@ -51,3 +51,28 @@ def test_no_final_section_before_the_evaluation_is_done() -> None:
     study = _study()
     study.evaluation.status = "running"  # type: ignore[union-attr]
     assert "<h2>Final evaluation</h2>" not in build_report(study, [], None)
+
+
+def test_cli_lines_show_the_candidates_the_winner_and_the_verdict() -> None:
+    from service.cli import _evaluation_lines
+
+    study = _study(
+        trial=3, runs=[{"seed": 0, "status": "completed", "test": {"mse": 281.5}}],
+        seeds={"metric": "test_mse", "seeds": [0], "mean": 281.5, "values": [281.5]},
+        verdict="test mse 281.5 beats the best baseline, ar10 (310.7)",
+        baselines=[{"name": "ar10", "metric": "mse", "value": 214.0, "test_value": 310.7,
+                    "description": "AR"}],
+        selection={"metric": "val_mse", "seeds": [0, 1], "winner": 3, "runs": 2,
+                   "reason": "trial 3 has the best val_mse mean",
+                   "candidates": [{"trial": 3, "params": {}, "values": [200.0, 210.0],
+                                   "mean": 205.0},
+                                  {"trial": 5, "params": {}, "values": [190.0, 260.0],
+                                   "mean": 225.0}]},
+    )
+    lines = _evaluation_lines(study)
+    assert "selection over seeds [0, 1] (2 re-runs in the budget):" in lines
+    assert " * trial 3: val_mse mean 205 std - [200, 210]" in lines
+    assert "   trial 5: val_mse mean 225 std - [190, 260]" in lines
+    assert "chosen: trial 3 has the best val_mse mean" in lines
+    assert "verdict: test mse 281.5 beats the best baseline, ar10 (310.7)" in lines
+    assert any(line.startswith("baseline ar10 mse: val 214, test 310.7") for line in lines)
