@@ -230,7 +230,7 @@ def final_evaluation(study: StudyPublic, *, metric: str) -> go.Figure | None:
                        mode="markers", name=f"tuned model, test {metric}",
                        marker={"color": STATE_COLORS["complete"], "size": 11})
     baselines = [b for b in (evaluation.baselines or study.baselines)
-                 if b.metric == metric and b.test_value is not None]
+                 if b.metric.removeprefix("val_") == metric and b.test_value is not None]
     for index, baseline in enumerate(sorted(baselines, key=lambda b: b.test_value or 0.0)):
         figure.add_hline(y=baseline.test_value, line_dash="dot",
                          line_color=_PALETTE[index % len(_PALETTE)],

@@ -169,7 +169,7 @@ def _final_section(study: StudyPublic) -> str:
         return ""
     metric = study.objective.metric.removeprefix("val_")
     if study.spec.get("objective", {}).get("metric", "").removeprefix("val_") == "loss" and any(
-            b.metric == "accuracy" for b in evaluation.baselines):
+            b.metric.removeprefix("val_") == "accuracy" for b in evaluation.baselines):
         metric = "accuracy"  # a classifier tuned on its loss is compared on accuracy
     parts = ["<h2>Final evaluation</h2>"]
     if evaluation.verdict:

@@ -28,9 +28,11 @@ def final_baselines(
     *, time_limit_s: float = 60.0,
 ) -> list[dict[str, Any]]:
     """The study's stored baselines, then those fitted on the splits of ``hp`` (its window),
-    as plain dicts in the shape of ``BaselinePublic``."""
+    as plain dicts in the shape of ``BaselinePublic``, named by the validation metric as the
+    stored ones are (``val_mse``). A stored one (a published reference) wins a name clash."""
     data = load_task_data(resolved, torch.device("cpu"), dict(hp))
-    fitted = [asdict(b) for b in data_baselines(data, time_limit_s=time_limit_s)]
+    fitted = [{**asdict(b), "metric": f"val_{b.metric}"}
+              for b in data_baselines(data, time_limit_s=time_limit_s)]
     known = {(b.get("name"), b.get("metric")) for b in stored}
     return [dict(b) for b in stored] + [b for b in fitted
                                         if (b["name"], b["metric"]) not in known]
@@ -49,7 +51,8 @@ def verdict(kind: str, metric: str, direction: str, values: Sequence[float | Non
 
 def _line(key: str, maximize: bool, runs: list[float],
           baselines: Sequence[Mapping[str, Any]]) -> str | None:
-    scored = [b for b in baselines if b.get("metric") == key and b.get("test_value") is not None]
+    scored = [b for b in baselines if str(b.get("metric")).removeprefix("val_") == key
+              and b.get("test_value") is not None]
     if not scored:
         return None
     best = (max if maximize else min)(scored, key=lambda b: float(b["test_value"]))

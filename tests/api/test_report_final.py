@@ -23,7 +23,7 @@ def test_final_section_plots_each_seed_beside_each_baseline() -> None:
     study = _study(
         trial=3, runs=[{"seed": 0, "status": "completed", "test": {"mse": 281.5}},
                        {"seed": 1, "status": "completed", "test": {"mse": 297.25}}],
-        baselines=[{"name": "ar10", "metric": "mse", "value": 214.0, "test_value": 310.7,
+        baselines=[{"name": "ar10", "metric": "val_mse", "value": 214.0, "test_value": 310.7,
                     "description": "AR"},
                    {"name": "naive", "metric": "mse", "value": 374.0, "test_value": 920.7,
                     "description": "last value"},

@@ -76,7 +76,7 @@ def test_selection_runs_count_in_the_budget_and_choose_on_the_seed_mean(
     # The winner's re-run is its evaluation run for that seed, not trained a second time.
     assert evaluation.runs[1].val["loss"] == pytest.approx(winner.values[1])
 
-    ridge = [b for b in evaluation.baselines if b.name == "ridge" and b.metric == "loss"]
+    ridge = [b for b in evaluation.baselines if b.name == "ridge" and b.metric == "val_loss"]
     assert len(ridge) == 1 and ridge[0].value is not None and ridge[0].test_value is not None
     assert evaluation.verdict is not None and "baseline" in evaluation.verdict
 
