@@ -34,6 +34,7 @@ __all__ = [
     "detect_season",
     "dtw_distances",
     "nearest_neighbour",
+    "target_index",
 ]
 
 # Lambdas tried for logistic and ridge regression (on standardised features).
@@ -234,7 +235,7 @@ def _affine(x: np.ndarray, coef: np.ndarray) -> np.ndarray:
 
 
 def _forecasting(data: TaskData, season: int | None) -> list[Baseline]:
-    column = _target_index(data)
+    column = target_index(data)
     horizon = int(data.preprocessing.get("horizon") or data.info.get("horizon") or 1)
     scale = _scale(data)
     past = {name: getattr(data, name).x[:, :, column].double().numpy()
@@ -322,7 +323,8 @@ def _one_hot(pred: np.ndarray, n_classes: int) -> torch.Tensor:
     return logits
 
 
-def _target_index(data: TaskData) -> int:
+def target_index(data: TaskData) -> int:
+    """The input feature that is the forecast target (its own past), 0 when none is named."""
     columns = list(data.preprocessing.get("columns") or [])
     target = data.preprocessing.get("target_column")
     return columns.index(target) if target in columns else 0

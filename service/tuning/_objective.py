@@ -18,6 +18,7 @@ import torch
 
 from service.models import SequenceModel, SequenceModelConfig
 from service.tasks import TaskData
+from service.tasks._baselines import target_index
 from service.training import EpochResult, TrainConfig, Trainer
 from service.tuning._resolve import ResolvedStudy
 
@@ -113,7 +114,7 @@ def build_model(hp: dict[str, Any], data: TaskData) -> SequenceModel:
         dropout=float(hp["dropout"]),
         forget_bias=float(hp["forget_bias"]),
         recurrent_init=hp["recurrent_init"],
-        target_index=_target_index(data),
+        target_index=target_index(data),
         highway=int(hp.get("highway") or 0),
         residual=bool(hp.get("residual", False)),
         diff_inputs=bool(hp.get("diff_inputs", False)),
@@ -139,12 +140,6 @@ def _fit_highway(data: TaskData, config: SequenceModelConfig) -> tuple[torch.Ten
     coef = torch.linalg.lstsq(design, target).solution  # (highway + 1, output_size)
     return coef[:-1].T.float(), coef[-1].float()
 
-
-def _target_index(data: TaskData) -> int:
-    """The input feature that is the forecast target (its own past), 0 when none is named."""
-    columns = list(data.preprocessing.get("columns") or [])
-    target = data.preprocessing.get("target_column")
-    return columns.index(target) if target in columns else 0
 
 
 def build_train_config(
