@@ -256,7 +256,9 @@ def _evaluation_lines(study: StudyPublic) -> list[str]:
             lines.append(f"verdict: {evaluation.verdict}")
     shown = (study.evaluation.baselines if study.evaluation and study.evaluation.baselines
              else study.baselines or ([study.baseline] if study.baseline else []))
-    for baseline in shown:
+    # Fitted baselines carry every metric; the objective's (and accuracy) are the ones to read.
+    wanted = {metric, "accuracy"}
+    for baseline in [b for b in shown if b.metric.removeprefix("val_") in wanted]:
         lines.append(f"baseline {baseline.name} {baseline.metric.removeprefix('val_')}: val "
                      f"{_num(baseline.value)}, test {_num(baseline.test_value)}  "
                      f"({baseline.description})")

@@ -61,6 +61,8 @@ def test_cli_lines_show_the_candidates_the_winner_and_the_verdict() -> None:
         seeds={"metric": "test_mse", "seeds": [0], "mean": 281.5, "values": [281.5]},
         verdict="test mse 281.5 beats the best baseline, ar10 (310.7)",
         baselines=[{"name": "ar10", "metric": "mse", "value": 214.0, "test_value": 310.7,
+                    "description": "AR"},
+                   {"name": "ar10", "metric": "val_mae", "value": 11.0, "test_value": 13.0,
                     "description": "AR"}],
         selection={"metric": "val_mse", "seeds": [0, 1], "winner": 3, "runs": 2,
                    "reason": "trial 3 has the best val_mse mean",
@@ -70,6 +72,7 @@ def test_cli_lines_show_the_candidates_the_winner_and_the_verdict() -> None:
                                    "mean": 225.0}]},
     )
     lines = _evaluation_lines(study)
+    assert not any("ar10 mae" in line for line in lines), "only the objective's metric"
     assert "selection over seeds [0, 1] (2 re-runs in the budget):" in lines
     assert " * trial 3: val_mse mean 205 std - [200, 210]" in lines
     assert "   trial 5: val_mse mean 225 std - [190, 260]" in lines
