@@ -200,9 +200,14 @@ def _study_line(study: StudyPublic) -> str:
     if study.baseline is not None and study.baseline.value is not None:
         baseline = f" (baseline {study.baseline.value:.4g})"
     return (f"{study.id:>4}  {study.name:<28} {study.status:<10} "
-            f"{counts.finished:>3}/{study.budget.n_trials:<4} complete={counts.complete} "
+            f"{counts.finished:>3}/{_search_trials(study):<4} complete={counts.complete} "
             f"pruned={counts.pruned} fail={counts.fail} running={counts.running}  "
             f"best {study.objective.metric}={best}{baseline}{_evaluation_brief(study)}")
+
+
+def _search_trials(study: StudyPublic) -> int:
+    """What the search runs: the budget less the selection step's re-runs."""
+    return study.search_trials or study.budget.n_trials
 
 
 def _num(value: float | None) -> str:
@@ -246,10 +251,32 @@ def _evaluation_lines(study: StudyPublic) -> list[str]:
                       for name, spread in seeds.metrics.items() if name not in (metric, "loss")]
             if others:
                 lines.append("other test metrics over seeds: " + ", ".join(others))
-    for baseline in study.baselines or ([study.baseline] if study.baseline else []):
+        lines.extend(_selection_lines(study))
+        if evaluation.verdict:
+            lines.append(f"verdict: {evaluation.verdict}")
+    shown = (study.evaluation.baselines if study.evaluation and study.evaluation.baselines
+             else study.baselines or ([study.baseline] if study.baseline else []))
+    # Fitted baselines carry every metric; the objective's (and accuracy) are the ones to read.
+    wanted = {metric, "accuracy"}
+    for baseline in [b for b in shown if b.metric.removeprefix("val_") in wanted]:
         lines.append(f"baseline {baseline.name} {baseline.metric.removeprefix('val_')}: val "
                      f"{_num(baseline.value)}, test {_num(baseline.test_value)}  "
                      f"({baseline.description})")
+    return lines
+
+
+def _selection_lines(study: StudyPublic) -> list[str]:
+    """The top trials' validation values per seed and why the winner won."""
+    selection = study.evaluation.selection if study.evaluation else None
+    if selection is None:
+        return []
+    lines = [f"selection over seeds {selection.seeds} ({selection.runs} re-runs in the budget):"]
+    for candidate in selection.candidates:
+        mark = "*" if candidate.trial == selection.winner else " "
+        values = ", ".join(_num(v) for v in candidate.values)
+        lines.append(f" {mark} trial {candidate.trial}: {selection.metric} mean "
+                     f"{_num(candidate.mean)} std {_num(candidate.std)} [{values}]")
+    lines.append(f"chosen: {selection.reason}")
     return lines
 
 
@@ -257,7 +284,7 @@ def _watch(
     client: Client, study_id: int, *, poll_s: float, evaluation: bool = False
 ) -> StudyPublic:
     study = client.study(study_id)
-    bar = tqdm(total=study.budget.n_trials, desc=f"study {study_id}", unit="trial",
+    bar = tqdm(total=_search_trials(study), desc=f"study {study_id}", unit="trial",
                file=sys.stderr, dynamic_ncols=True)
 
     def show(current: StudyPublic) -> None:

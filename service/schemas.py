@@ -136,6 +136,14 @@ class EvaluationSpec(BaseModel):
         description="Re-train the best configuration with this many seeds (the study's seed "
         "first) and report the test score's mean and spread.",
     )
+    select_top_k: int = Field(
+        default=3, ge=0, le=20,
+        description="Before the best is declared, re-train the top k trials by validation with "
+        "every evaluation seed and choose on the seed mean of the validation metric. The "
+        "re-runs count against budget.n_trials (k x (seeds - 1) trials are kept for them); k "
+        "shrinks so that they take at most a fifth of the budget, and below 2 the step is off. "
+        "0 turns it off.",
+    )
 
 
 class ConstraintSpec(BaseModel):
@@ -284,6 +292,27 @@ class EvaluationRun(BaseModel):
     duration_s: float | None = None
 
 
+class SelectionCandidate(BaseModel):
+    trial: int
+    params: dict[str, Any]
+    values: list[float | None] = Field(
+        description="Validation metric per seed, in the order of the selection's seeds; the "
+        "first is the trial's own.")
+    mean: float | None = None
+    std: float | None = None
+
+
+class SelectionPublic(BaseModel):
+    """The top trials re-trained with further seeds, and the one chosen on the seed mean."""
+
+    metric: str = Field(description="The validation metric compared, e.g. val_mse.")
+    seeds: list[int]
+    candidates: list[SelectionCandidate]
+    winner: int = Field(description="The chosen trial's number.")
+    reason: str
+    runs: int = Field(description="Training runs spent, each counted as a trial of the budget.")
+
+
 class EvaluationPublic(BaseModel):
     """Test score of the best configuration and its mean and spread over seeds."""
 
@@ -295,6 +324,14 @@ class EvaluationPublic(BaseModel):
     )
     seeds: SeedSummary | None = None
     runs: list[EvaluationRun] = Field(default_factory=list)
+    selection: SelectionPublic | None = Field(
+        default=None, description="How the configuration was chosen among the top trials.")
+    baselines: list[BaselinePublic] = Field(
+        default_factory=list, description="Baselines fitted on the chosen configuration's "
+        "splits (1-NN, logistic, ridge, AR(p), ...) beside the study's references.")
+    verdict: str | None = Field(
+        default=None, description="One line: does the tuned model beat the best baseline on "
+        "the test split, by how much, across seeds.")
     message: str | None = None
     worker: str | None = None
     started_at: datetime | None = None
@@ -322,6 +359,9 @@ class StudyPublic(BaseModel):
     task: str
     objective: ObjectiveSpec
     budget: BudgetSpec
+    search_trials: int | None = Field(
+        default=None, description="Trials the search runs: budget.n_trials less those kept "
+        "for the selection step's re-runs (see evaluation.select_top_k).")
     trials: TrialCounts
     best: BestTrialPublic | None = None
     baseline: BaselinePublic | None = None

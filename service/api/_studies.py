@@ -28,7 +28,7 @@ from service.store import (
     study_public_from_summary,
     trial_public,
 )
-from service.tuning import ResolvedStudy, parse_spec_document, resolve_spec
+from service.tuning import ResolvedStudy, parse_spec_document, resolve_spec, search_trials
 
 __all__ = ["router"]
 
@@ -86,13 +86,15 @@ def create_study(
             f"({settings.max_active_studies_per_key}); wait for one to end or cancel one"
         )
     # Planned (and refused if wrong) before the study exists, so a bad warm start stores nothing.
-    warm_start = plan_study_warm_start(store, principal, resolved.space, spec)
+    warm_start = plan_study_warm_start(store, principal, resolved.space, spec,
+                                       room=search_trials(spec))
     baseline = resolved.baseline
     record = store.create(
         name=spec.name,
         spec=resolved.stored_spec(),
         direction=resolved.directions,
-        n_trials=spec.budget.n_trials,
+        # The selection step's re-runs are part of the budget: the search runs the rest.
+        n_trials=search_trials(spec),
         timeout_s=spec.budget.timeout_s,
         priority=spec.priority,
         max_parallel=spec.max_parallel,

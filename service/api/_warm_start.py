@@ -55,18 +55,18 @@ def plan_warm_start(store: StudyStore, principal: Any, space: SearchSpace,
 
 
 def plan_study_warm_start(store: StudyStore, principal: Any, space: SearchSpace,
-                          spec: StudySpec) -> list[EnqueuedTrial]:
-    """What a new study runs first. A spec that leaves ``warm_start`` out starts from the
-    best-practice configurations of its cells (as many as its budget takes); ``warm_start:
-    null`` starts from the sampler alone."""
+                          spec: StudySpec, *, room: int) -> list[EnqueuedTrial]:
+    """What a new study runs first, in at most ``room`` trials (what its search runs). A spec
+    that leaves ``warm_start`` out starts from the best-practice configurations of its cells
+    (as many as fit); ``warm_start: null`` starts from the sampler alone."""
     if spec.warm_start is not None:
-        return plan_warm_start(store, principal, space, spec.warm_start,
-                               room=spec.budget.n_trials, loc=("warm_start",))
+        return plan_warm_start(store, principal, space, spec.warm_start, room=room,
+                               loc=("warm_start",))
     if "warm_start" in spec.model_fields_set or spec.sampler.name in _SEQUENCE_SAMPLERS:
         return []
     planned = [EnqueuedTrial(params=p, source="best-practice", notes=n)
                for p, n in best_practice_trials(space)]
-    return planned[:spec.budget.n_trials]
+    return planned[:room]
 
 
 def enqueue_planned(store: StudyStore, record: StudyRecord,

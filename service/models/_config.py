@@ -35,6 +35,13 @@ class SequenceModelConfig:
     dropout: float = 0.0
     forget_bias: float = 1.0
     recurrent_init: RecurrentInit = "default"
+    # Forecasting options (see ``SequenceModel``): which input feature is the forecast target,
+    # a linear autoregressive highway over its last ``highway`` steps (LSTNet), predicting the
+    # change from its last value, and first differences fed beside the raw input.
+    target_index: int = 0
+    highway: int = 0
+    residual: bool = False
+    diff_inputs: bool = False
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -58,6 +65,18 @@ class SequenceModelConfig:
                 f"unknown recurrent_init {self.recurrent_init!r}; "
                 f"valid: {', '.join(_RECURRENT_INITS)}"
             )
+        for field in ("target_index", "highway"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{field} must be a non-negative integer, got {value!r}")
+        if self.target_index >= self.input_size:
+            raise ValueError(
+                f"target_index {self.target_index} is not an input feature; the input has "
+                f"{self.input_size}"
+            )
+        for field in ("residual", "diff_inputs"):
+            if not isinstance(getattr(self, field), bool):
+                raise ValueError(f"{field} must be a bool, got {getattr(self, field)!r}")
 
     @property
     def num_directions(self) -> int:

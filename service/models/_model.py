@@ -19,6 +19,13 @@ class SequenceModel(nn.Module):
     Input is batch first, (N, T, input_size); output is (N, output_size): regression values or
     class logits. When bidirectional, the head sees the forward state after the last valid step
     concatenated with the backward state after the first step.
+
+    Forecasting options, so that a forecaster contains the linear models it competes with:
+    ``highway`` > 0 adds a linear map of the target feature's last ``highway`` steps to the
+    output (the autoregressive highway of LSTNet, Lai et al. 2018; zero at init, so training
+    starts from the recurrent model); ``residual`` adds the target's last value, so the network
+    predicts the change from it; ``diff_inputs`` feeds each step's change beside the raw input.
+    None of them bounds the output, so forecasts may leave the training range.
     """
 
     def __init__(self, config: SequenceModelConfig) -> None:
@@ -30,7 +37,7 @@ class SequenceModel(nn.Module):
         # nn.RNNBase warns about dropout with one layer, where it has nothing to act on.
         dropout = config.dropout if config.num_layers > 1 else 0.0
         self.rnn = _RNN_CLASSES[config.cell](
-            input_size=config.input_size,
+            input_size=config.input_size * (2 if config.diff_inputs else 1),
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,
             dropout=dropout,
@@ -39,6 +46,11 @@ class SequenceModel(nn.Module):
             **kwargs,
         )
         self.head = nn.Linear(config.hidden_size * config.num_directions, config.output_size)
+        self.highway: nn.Linear | None = None
+        if config.highway:
+            self.highway = nn.Linear(config.highway, config.output_size)
+            nn.init.zeros_(self.highway.weight)
+            nn.init.zeros_(self.highway.bias)
         self._init_recurrent()
 
     def _init_recurrent(self) -> None:
@@ -55,12 +67,29 @@ class SequenceModel(nn.Module):
                     forget = param[hidden : 2 * hidden]
                     forget.fill_(self.config.forget_bias if name.startswith("bias_ih") else 0.0)
 
+    def start_from_linear(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Set the highway to a fitted linear model ((output_size, highway) ``weight``, oldest
+        step first) and zero the recurrent head, so training starts from that model's
+        forecasts and the network learns what it misses (as in Zhang's 2003 hybrid)."""
+        if self.highway is None:
+            raise ValueError("the model has no highway (highway=0)")
+        with torch.no_grad():
+            self.highway.weight.copy_(weight.reshape(self.highway.weight.shape))
+            self.highway.bias.copy_(bias.reshape(self.highway.bias.shape))
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Map (N, T, input_size) to (N, output_size).
 
         ``lengths`` (N,) gives each sequence's valid length for right-padded input; values
         past it never affect the result.
         """
+        raw = x
+        if self.config.diff_inputs:
+            # The first step has no predecessor: its change is taken as zero.
+            change = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+            x = torch.cat([x, change], dim=2)
         if lengths is not None:
             # pack_padded_sequence wants lengths on the CPU; enforce_sorted=False keeps order.
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -73,8 +102,27 @@ class SequenceModel(nn.Module):
         last = hidden[-self.config.num_directions :]
         features = torch.cat(list(last), dim=1)
         out: torch.Tensor = self.head(features)
+        if self.highway is not None or self.config.residual:
+            recent = _last_steps(raw[:, :, self.config.target_index], lengths,
+                                 max(self.config.highway, 1))
+            if self.highway is not None:
+                out = out + self.highway(recent)
+            if self.config.residual:
+                out = out + recent[:, -1:]
         return out
 
     def count_parameters(self) -> int:
         """Return the number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _last_steps(series: torch.Tensor, lengths: torch.Tensor | None, k: int) -> torch.Tensor:
+    """The last ``k`` valid values of each (N, T) row, oldest first; zeros before the start."""
+    n, steps = series.shape
+    if lengths is None and steps >= k:
+        return series[:, steps - k :]
+    ends = (torch.full((n,), steps, device=series.device) if lengths is None
+            else lengths.to(series.device))
+    index = ends[:, None] - k + torch.arange(k, device=series.device)[None, :]
+    values = series.gather(1, index.clamp(min=0))
+    return values.masked_fill(index < 0, 0.0)

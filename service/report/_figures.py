@@ -10,9 +10,11 @@ from typing import Any
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
+from service.schemas import StudyPublic
 from service.store import primary_value
 
 __all__ = [
+    "final_evaluation",
     "gradient_norms",
     "history",
     "importance_bars",
@@ -231,3 +233,31 @@ def pareto(trials: Sequence[FrozenTrial], *, objectives: list[str],
         )
     return _layout(figure, "Pareto front", xaxis_title=objectives[0],
                    yaxis_title=objectives[1])
+
+
+def final_evaluation(study: StudyPublic, *, metric: str) -> go.Figure | None:
+    """The chosen configuration's test ``metric`` per seed beside every baseline's test value;
+    None before the evaluation is done."""
+    evaluation = study.evaluation
+    if evaluation is None or evaluation.status != "done" or not evaluation.runs:
+        return None
+    runs = [(run.seed, run.test.get(metric)) for run in evaluation.runs]
+    runs = [(seed, value) for seed, value in runs if value is not None and math.isfinite(value)]
+    figure = go.Figure()
+    figure.add_scatter(x=[f"seed {seed}" for seed, _ in runs], y=[v for _, v in runs],
+                       mode="markers", name=f"tuned model, test {metric}",
+                       marker={"color": STATE_COLORS["complete"], "size": 11})
+    baselines = [b for b in (evaluation.baselines or study.baselines)
+                 if b.metric.removeprefix("val_") == metric and b.test_value is not None]
+    for index, baseline in enumerate(sorted(baselines, key=lambda b: b.test_value or 0.0)):
+        figure.add_hline(y=baseline.test_value, line_dash="dot",
+                         line_color=_PALETTE[index % len(_PALETTE)],
+                         annotation_text=baseline.name, annotation_position="right")
+        # A legend entry per line: hlines have none of their own.
+        figure.add_scatter(x=[None], y=[None], mode="lines", name=f"{baseline.name} (baseline)",
+                           line={"dash": "dot", "color": _PALETTE[index % len(_PALETTE)]})
+    return _layout(figure, f"Final evaluation: test {metric} per seed and baselines",
+                   xaxis_title="seed", yaxis_title=f"test {metric}")
+
+
+_PALETTE = ("#264653", "#e76f51", "#6d597a", "#f4a261", "#8d99ae", "#e63946", "#457b9d")

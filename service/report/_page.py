@@ -14,6 +14,7 @@ import plotly.offline
 from optuna.trial import FrozenTrial
 
 from service.report._figures import (
+    final_evaluation,
     gradient_norms,
     history,
     importance_bars,
@@ -122,6 +123,7 @@ def build_report(study: StudyPublic, trials: Sequence[FrozenTrial],
 <p class="sub">{html.escape(study.task)}, {html.escape(metric)} ({study.objective.direction}),
 status {study.status}</p>
 {_summary_table(study)}
+{_final_section(study)}
 <h2>Search</h2>
 <div class="grid">{figures}</div>
 <h2>RNN health</h2>
@@ -157,6 +159,38 @@ def _summary_table(study: StudyPublic) -> str:
     body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
                    for k, v in rows)
     return f'<table class="kv">{body}</table>'
+
+
+def _final_section(study: StudyPublic) -> str:
+    """Test metric per seed beside the baselines (a small chart), the verdict, and how the
+    configuration was chosen among the top trials."""
+    evaluation = study.evaluation
+    if evaluation is None or evaluation.status != "done":
+        return ""
+    metric = study.objective.metric.removeprefix("val_")
+    if study.spec.get("objective", {}).get("metric", "").removeprefix("val_") == "loss" and any(
+            b.metric.removeprefix("val_") == "accuracy" for b in evaluation.baselines):
+        metric = "accuracy"  # a classifier tuned on its loss is compared on accuracy
+    parts = ["<h2>Final evaluation</h2>"]
+    if evaluation.verdict:
+        parts.append(f'<p class="verdict">{html.escape(evaluation.verdict)}</p>')
+    figure = final_evaluation(study, metric=metric)
+    if figure is not None:
+        figure.update_layout(height=320)
+        parts.append(f'<div class="panel">'
+                     f'{figure.to_html(full_html=False, include_plotlyjs=False)}</div>')
+    selection = evaluation.selection
+    if selection is not None:
+        rows = "".join(
+            f"<tr><td>{'&#9733; ' if c.trial == selection.winner else ''}{c.trial}</td>"
+            f"<td>{', '.join('-' if v is None else f'{v:.4g}' for v in c.values)}</td>"
+            f"<td>{'-' if c.mean is None else f'{c.mean:.4g}'}</td></tr>"
+            for c in selection.candidates)
+        parts.append(
+            f"<table><tr><th>candidate trial</th><th>{html.escape(selection.metric)} per seed "
+            f"{selection.seeds}</th><th>mean</th></tr>{rows}</table>"
+            f"<p>{html.escape(selection.reason)}</p>")
+    return "\n".join(parts)
 
 
 def _health_tables(health: dict[str, Any]) -> str:

@@ -79,6 +79,18 @@ CATALOG: dict[str, HParam] = {
         "initialisation of the recurrent weights",
         choices=("default", "orthogonal"),
     ),
+    "highway": HParam(
+        "int", 0, "forecasting: steps of the target's past in a linear highway added to the "
+        "output (LSTNet); 0 turns it off", low=0, high=1000, task_kinds=("forecasting",),
+    ),
+    "residual": HParam(
+        "bool", False, "forecasting: predict the change from the target's last value",
+        task_kinds=("forecasting",),
+    ),
+    "diff_inputs": HParam(
+        "bool", False, "forecasting: feed each step's change beside the raw input",
+        task_kinds=("forecasting",),
+    ),
     "window": HParam(
         "int",
         None,

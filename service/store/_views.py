@@ -93,6 +93,7 @@ def study_public_from_summary(
         task=task_label(record.spec),
         objective=ObjectiveSpec.model_validate(record.spec["objective"]),
         budget=BudgetSpec.model_validate(record.spec["budget"]),
+        search_trials=record.n_trials,
         trials=summary.counts,
         best=summary.best,
         baseline=None if record.baseline is None else BaselinePublic(**record.baseline),

@@ -16,6 +16,7 @@ from ._base import (
     metric_direction,
     metric_names,
 )
+from ._baselines import data_baselines
 from ._copy_memory import CopyMemoryOptions, CopyMemoryTask, generate_copy_memory
 from ._japanese_vowels import (
     DTW_1NN_TEST_ACCURACY,
@@ -62,6 +63,7 @@ __all__ = [
     "TaskData",
     "TaskKind",
     "compute_metrics",
+    "data_baselines",
     "format_of",
     "generate_adding",
     "generate_copy_memory",

@@ -16,6 +16,8 @@ from service.tuning._resolve import (
     resolve_spec,
 )
 from service.tuning._samplers import SAMPLERS, build_sampler, parse_sampler_options
+from service.tuning._selection import Selection, search_trials, select_best, selection_plan
+from service.tuning._verdict import final_baselines, headline_metric, verdict
 
 __all__ = [
     "PRUNERS",
@@ -23,16 +25,23 @@ __all__ = [
     "CheckpointSink",
     "DatasetSource",
     "ResolvedStudy",
+    "Selection",
     "TrialInterrupted",
     "TrialOutcome",
     "best_hparams",
     "build_pruner",
     "build_sampler",
     "evaluate_best",
+    "final_baselines",
+    "headline_metric",
     "make_objective",
     "parse_pruner_options",
     "parse_sampler_options",
     "parse_spec_document",
     "parse_spec_mapping",
     "resolve_spec",
+    "search_trials",
+    "select_best",
+    "selection_plan",
+    "verdict",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -111,16 +111,20 @@ def evaluate_best(
     should_interrupt: Callable[[], bool] | None = None,
     on_run: Callable[[EvaluationRun], None] | None = None,
     on_model: Callable[[SequenceModel, TaskData], None] | None = None,
+    reuse: Mapping[int, EvaluationRun] | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate the best trial's configuration: the fields of ``EvaluationPublic`` without its
     status, or None when interrupted. ``on_model`` receives the model of the study's seed
-    (the first of ``seeds``) as scored on the test split."""
+    (the first of ``seeds``) as scored on the test split. ``reuse`` holds runs by seed that
+    were already trained (the selection step's), taken instead of training them again; the
+    study's seed is always trained, since its model is kept."""
     hp = best_hparams(resolved, params)
     runs: list[EvaluationRun] = []
     for index, seed in enumerate(seeds):
-        run = train_and_test(resolved, hp, seed=seed, device=device,
-                             should_interrupt=should_interrupt,
-                             on_model=on_model if index == 0 else None)
+        kept = (reuse or {}).get(seed) if index else None
+        run = kept or train_and_test(resolved, hp, seed=seed, device=device,
+                                     should_interrupt=should_interrupt,
+                                     on_model=on_model if index == 0 else None)
         if run is None:
             return None
         runs.append(run)

@@ -18,6 +18,7 @@ import torch
 
 from service.models import SequenceModel, SequenceModelConfig
 from service.tasks import TaskData
+from service.tasks._baselines import target_index
 from service.training import EpochResult, TrainConfig, Trainer
 from service.tuning._attrs import (
     ATTR_BEST_EPOCH,
@@ -114,8 +115,32 @@ def build_model(hp: dict[str, Any], data: TaskData) -> SequenceModel:
         dropout=float(hp["dropout"]),
         forget_bias=float(hp["forget_bias"]),
         recurrent_init=hp["recurrent_init"],
+        target_index=target_index(data),
+        highway=int(hp.get("highway") or 0),
+        residual=bool(hp.get("residual", False)),
+        diff_inputs=bool(hp.get("diff_inputs", False)),
     )
-    return SequenceModel(config)
+    model = SequenceModel(config)
+    if config.highway and data.train.n > config.highway:
+        model.start_from_linear(*_fit_highway(data, config))
+    return model
+
+
+def _fit_highway(data: TaskData, config: SequenceModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least squares of the training targets on the target's last ``highway`` steps (what the
+    residual adds taken off first): the AR model the forecaster starts from."""
+    past = data.train.x[:, :, config.target_index].double().cpu()
+    steps = past.shape[1]
+    lags = past[:, max(0, steps - config.highway):]
+    if lags.shape[1] < config.highway:  # a window shorter than the highway: zeros before it
+        lags = torch.cat([lags.new_zeros(lags.shape[0], config.highway - lags.shape[1]), lags], 1)
+    target = data.train.y.double().cpu()
+    if config.residual:
+        target = target - past[:, -1:]
+    design = torch.cat([lags, torch.ones(lags.shape[0], 1, dtype=torch.float64)], dim=1)
+    coef = torch.linalg.lstsq(design, target).solution  # (highway + 1, output_size)
+    return coef[:-1].T.float(), coef[-1].float()
+
 
 
 def build_train_config(

@@ -23,7 +23,16 @@ from service.models import SequenceModel, build_bundle
 from service.schemas import EvaluationRun
 from service.store import StudyStore, best_trial
 from service.tasks import TaskData
-from service.tuning import evaluate_best, parse_spec_mapping, resolve_spec
+from service.tuning import (
+    best_hparams,
+    evaluate_best,
+    final_baselines,
+    headline_metric,
+    parse_spec_mapping,
+    resolve_spec,
+    select_best,
+    verdict,
+)
 
 __all__ = ["run_pending_evaluation"]
 
@@ -75,7 +84,8 @@ def run_pending_evaluation(
         record = store.get(study_id)
         resolved = resolve_spec(parse_spec_mapping(record.spec),
                                 spaces_dir=settings.search_spaces_dir, datasets=store.datasets)
-        best = best_trial(record, store.trials(record))
+        trials = store.trials(record)
+        best = best_trial(record, trials)
         if best is None:
             store.evaluations.finish(study_id, owner=owner, status="skipped",
                                      result={"message": "no trial completed"})
@@ -85,6 +95,23 @@ def run_pending_evaluation(
         def on_run(run: EvaluationRun) -> None:
             log.info("worker %s: study %s seed %d: test %s", owner, study_id, run.seed, run.test)
 
+        def interrupted() -> bool:
+            return stop.is_set() or lease.lost.is_set()
+
+        def on_selection_run(number: int, run: EvaluationRun) -> None:
+            log.info("worker %s: study %s selection: trial %d seed %d: val %s", owner, study_id,
+                     number, run.seed, run.val.get(resolved.metric_key))
+
+        selection = None
+        if not resolved.multi_objective:
+            selection = select_best(resolved, trials, seeds=seeds, device=device,
+                                    should_interrupt=interrupted, on_run=on_selection_run)
+            if selection is None:
+                if not lease.lost.is_set():
+                    store.evaluations.release(study_id, owner=owner)
+                return True
+            best = selection.winner
+
         kept: dict[str, Any] = {}
 
         def on_model(model: SequenceModel, data: TaskData) -> None:
@@ -93,13 +120,21 @@ def run_pending_evaluation(
 
         result = evaluate_best(
             resolved, trial_number=best.number, params=dict(best.params), seeds=seeds,
-            device=device, should_interrupt=lambda: stop.is_set() or lease.lost.is_set(),
-            on_run=on_run, on_model=on_model,
+            device=device, should_interrupt=interrupted, on_run=on_run, on_model=on_model,
+            reuse=None if selection is None else selection.runs,
         )
         if result is None:
             if not lease.lost.is_set():
                 store.evaluations.release(study_id, owner=owner)
             return True
+        if selection is not None and selection.public is not None:
+            result["selection"] = selection.public.model_dump(mode="json")
+        baselines = final_baselines(resolved, best_hparams(resolved, dict(best.params)),
+                                    record.baselines or [])
+        key = headline_metric(resolved.task.kind, resolved.metric_key)
+        result["baselines"] = baselines
+        result["verdict"] = verdict(resolved.task.kind, resolved.metric_key, resolved.direction,
+                                    [run["test"].get(key) for run in result["runs"]], baselines)
         result.update(worker=owner, started_at=started_at,
                       completed_at=datetime.now(UTC).isoformat(),
                       duration_s=time.monotonic() - started)
