@@ -50,7 +50,11 @@ class Settings(BaseSettings):
     )
     poll_interval_s: float = Field(default=1.0, gt=0)
     sweep_interval_s: float = Field(default=5.0, gt=0)
-    sqlite_busy_timeout_s: int = Field(default=60, ge=1)
+    sqlite_busy_timeout_s: float = Field(
+        default=25, gt=0,
+        description="How long a SQLite writer waits for the file lock; capped below the grace "
+        "period minus one heartbeat interval (see ``sqlite_busy_timeout``).",
+    )
     auth: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="auto: API keys are required once any key exists, and always when the "
@@ -96,6 +100,13 @@ class Settings(BaseSettings):
                 f"grace_period_s={grace} must be at least twice heartbeat_interval_s={interval}"
             )
         return grace
+
+    @property
+    def sqlite_busy_timeout(self) -> float:
+        """The busy timeout in force: a live worker waiting this long on the write lock must
+        not look dead, so it stays below the grace period minus one heartbeat interval."""
+        ceiling = self.grace_period_s - self.heartbeat_interval_s - 0.5
+        return max(0.5, min(self.sqlite_busy_timeout_s, ceiling))
 
     @property
     def binds_beyond_loopback(self) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, insert, select
 
+from service.store._retry import retry_transient
 from service.store._tables import checkpoints
 
 __all__ = ["Checkpoint", "CheckpointStore"]
@@ -24,6 +25,9 @@ class CheckpointStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    # Each call is one transaction that happens whole or not at all: safe to repeat through
+    # a dropped connection or a lock wait, which must not cost a trial its progress.
+    @retry_transient
     def save(self, *, key: str, study_id: int, epoch: int, state: bytes) -> None:
         from service.store._store import utcnow
 
@@ -33,6 +37,7 @@ class CheckpointStore:
                 key=key, study_id=study_id, epoch=epoch, state=state, updated_at=utcnow()
             ))
 
+    @retry_transient
     def load(self, key: str) -> Checkpoint | None:
         with self._engine.connect() as conn:
             row = conn.execute(
@@ -40,6 +45,7 @@ class CheckpointStore:
             ).first()
         return None if row is None else Checkpoint(key=key, epoch=row.epoch, state=row.state)
 
+    @retry_transient
     def delete(self, key: str) -> None:
         with self._engine.begin() as conn:
             conn.execute(delete(checkpoints).where(checkpoints.c.key == key))

@@ -28,6 +28,7 @@ from service.schemas import TrialCounts
 from service.store._checkpoints import CheckpointStore
 from service.store._counts import REQUEUE_ATTR
 from service.store._datasets import DatasetStore
+from service.store._dbtime import ago, ago_params
 from service.store._engine import engine_kwargs, make_engine
 from service.store._evaluations import EvaluationStore
 from service.store._keys import KeyStore
@@ -36,7 +37,7 @@ from service.store._models import ModelStore
 from service.store._retry import retry_transient
 from service.store._stale import ServiceStorage, fail_stale_trials, requeue
 from service.store._summary import TrialSummary, summarize
-from service.store._tables import studies
+from service.store._tables import claims, studies
 from service.store._trial_rows import load_trials
 
 __all__ = ["ACTIVE_STATUSES", "Claim", "StudyRecord", "StudyStore", "requeue", "utcnow"]
@@ -78,10 +79,12 @@ class StudyRecord:
 
 @dataclass(frozen=True)
 class Claim:
-    """A budget slot granted to a worker: it may start exactly one trial of the study."""
+    """A budget slot granted to a worker: it may start exactly one trial of the study, once
+    the trial redeems the claim (``StudyStore.redeem``)."""
 
     study: StudyRecord
     slot: int
+    claim_id: int | None = None
 
 
 class StudyStore:
@@ -347,6 +350,7 @@ class StudyStore:
         record = self.get(study_id)
         with self.engine.begin() as conn:
             conn.execute(delete(studies).where(studies.c.id == study_id))
+            conn.execute(delete(claims).where(claims.c.study_id == study_id))
         self.checkpoints.delete_study(study_id)
         self.models.delete(study_id)
         self._delete_optuna_study(record.name)
@@ -392,10 +396,28 @@ class StudyStore:
                 )
                 .returning(*studies.c)
             ).first()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            # Stamped with the database's clock: the repair compares it there (see sweep).
+            claim_id = conn.execute(
+                insert(claims).values(study_id=study_id, claimed_at=text("CURRENT_TIMESTAMP"))
+                .returning(claims.c.id)
+            ).scalar_one()
         record = _record(row._mapping)
-        return Claim(study=record, slot=record.claimed - 1)
+        return Claim(study=record, slot=record.claimed - 1, claim_id=int(claim_id))
+
+    @retry_transient
+    def redeem(self, claim: Claim) -> bool:
+        """Turn the claim into the trial that has just started under it. False when the claim
+        is older than the grace period: the sweep may have given its slot to another worker,
+        so this trial must not count (the caller hands it back)."""
+        if claim.claim_id is None:
+            return True
+        with self.engine.begin() as conn:
+            return conn.execute(
+                text(f"DELETE FROM {claims.name} WHERE id = :id AND claimed_at >= {ago(conn)}"),
+                {"id": claim.claim_id, **ago_params(self.settings.grace_period_s)},
+            ).rowcount == 1
 
     @retry_transient
     def free_slot(self, study_name: str) -> None:
@@ -425,11 +447,15 @@ class StudyStore:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
         storage.set_trial_system_attr(trial_id, REQUEUE_ATTR, True)
 
-    def hand_back(self, study: optuna.Study, trial_number: int) -> None:
-        """Give an interrupted trial (already FAIL) back to the queue for another worker."""
+    def hand_back(self, study: optuna.Study, trial_number: int, *, free_slot: bool = True) -> None:
+        """Give an interrupted trial (already FAIL) back to the queue for another worker.
+
+        ``free_slot=False`` when its slot is no longer held (its claim expired).
+        """
         trial = study.trials[trial_number]
         requeue(study, trial, handback=True)
-        self.free_slot(study.study_name)
+        if free_slot:
+            self.free_slot(study.study_name)
 
     @retry_transient
     def trial_ended(self, study_id: int) -> None:
@@ -496,7 +522,6 @@ class StudyStore:
         Workers do the stale-trial part before each trial too; the API server runs this
         periodically so zombies are reaped even when no worker is asking.
         """
-        grace = timedelta(seconds=self.settings.grace_period_s)
         for record in self.list_studies():
             if record.status not in ACTIVE_STATUSES:
                 continue
@@ -504,25 +529,53 @@ class StudyStore:
                 self.fail_stale_trials(self.load_study(record))
             except KeyError:
                 continue  # deleted meanwhile
-            # Aggregated in SQL: loading every trial of a large study here stalled the API
-            # server's requests for about a second on every sweep.
-            counts = self.summaries([record])[record.id].counts
-            # Slots in use: every trial but waiting ones and failures that were retried.
-            live, running = counts.finished + counts.running, counts.running
-            stale_claims = record.last_claim_at is None or utcnow() - record.last_claim_at > grace
-            if (record.claimed, record.in_flight) != (live, running) and stale_claims:
-                # A worker died between claiming a slot and starting its trial (or between
-                # ending it and saying so); no claim is recent, so the trials are the truth.
-                log.info("study %s: slots %d -> %d, in flight %d -> %d", record.id,
-                         record.claimed, live, record.in_flight, running)
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        update(studies)
-                        .where(studies.c.id == record.id, studies.c.claimed == record.claimed,
-                               studies.c.in_flight == record.in_flight)
-                        .values(claimed=live, in_flight=running)
-                    )
+            try:
+                counts = self._repair_slots(record.id)
+            except NotFoundError:
+                continue
             self.refresh_status(record.id, counts=counts)
+
+    def _repair_slots(self, study_id: int) -> TrialCounts:
+        """Set the slot counters from the truth: trials that count plus live claims.
+
+        A worker that died between claiming a slot and starting its trial (or between ending
+        it and saying so) leaves the counters off. Claims older than the grace period (by the
+        database's clock) are dropped; their workers, if alive, find them gone and give
+        their trials back. Read in this order (claims, then trials) a trial that redeems its
+        claim meanwhile is counted twice, never zero times: too few slots, never too many.
+        """
+        record = self.get(study_id)
+        grace = ago_params(self.settings.grace_period_s)
+        with self.engine.connect() as conn:
+            pending = int(conn.execute(
+                text(f"SELECT count(*) FROM {claims.name} "
+                     f"WHERE study_id = :study AND claimed_at >= {ago(conn)}"),
+                {"study": study_id, **grace}).scalar_one())
+        # Aggregated in SQL: loading every trial of a large study here stalled the API
+        # server's requests for about a second on every sweep.
+        counts = self.summaries([record])[record.id].counts
+        # Slots in use: every trial but waiting ones and failures that were retried.
+        target = (counts.finished + counts.running + pending, counts.running + pending)
+        if (record.claimed, record.in_flight) == target:
+            return counts
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            conn.execute(text(f"DELETE FROM {claims.name} "
+                              f"WHERE study_id = :study AND claimed_at < {ago(conn)}"),
+                         {"study": study_id, **grace})
+            moved = conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.claimed == record.claimed,
+                       studies.c.in_flight == record.in_flight)
+                .values(claimed=target[0], in_flight=target[1])
+            ).rowcount
+            if moved != 1:
+                transaction.rollback()  # a claim came meanwhile: repair on the next sweep
+                return counts
+            transaction.commit()
+        log.info("study %s: slots %d -> %d, in flight %d -> %d", study_id,
+                 record.claimed, target[0], record.in_flight, target[1])
+        return counts
 
 
 def _as_datetime(value: Any) -> datetime:
