@@ -57,13 +57,16 @@ class ServiceStorage(RDBStorage):
         except Exception as error:
             log.warning("heartbeat of trial %d not recorded: %s", trial_id, error)
 
-    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        trial_id = super().create_new_trial(study_id, template_trial)
-        if template_trial is None:
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        # Both ``create_new_trial`` and Optuna's cached storage come through here.
+        trial = super()._create_new_trial(study_id, template_trial)
+        if trial.state == TrialState.RUNNING:
             # Optuna's heartbeat thread writes its first beat only after ``ask``: a worker
             # killed in between would leave a trial without any. Beat at once.
-            self.record_heartbeat(trial_id)
-        return trial_id
+            self.record_heartbeat(trial._trial_id)
+        return trial
 
     def _grace_params(self) -> dict[str, Any]:
         return ago_params(self.grace_period or 2 * (self.heartbeat_interval or 1))

@@ -64,6 +64,7 @@ claims = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("study_id", Integer, nullable=False, index=True),
     Column("claimed_at", DateTime, nullable=False),
+    sqlite_autoincrement=True,  # an id is never reused: a dropped claim stays dropped
 )
 
 # The latest epoch checkpoint of a trial lineage (a trial and its retries share the key),

@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("study_id", sa.Integer, nullable=False, index=True),
         sa.Column("claimed_at", sa.DateTime, nullable=False),
+        sqlite_autoincrement=True,  # an id is never reused: a dropped claim stays dropped
     )
 
 
