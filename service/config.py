@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         default=1024**3, ge=1_000,
         description="Largest size an uploaded NPZ archive may unpack to.",
     )
+    max_predict_rows: int = Field(
+        default=100_000, ge=1, description="Most sequences (or CSV rows) one prediction takes."
+    )
+    max_concurrent_predictions: int = Field(
+        default=2, ge=1,
+        description="Predictions the API server runs at once; more are refused with 429.",
+    )
     max_seq_len: int = Field(default=5_000, ge=2, description="Longest sequence a task may use.")
     max_model_params: int = Field(
         default=50_000_000, ge=1_000,

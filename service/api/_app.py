@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from threading import BoundedSemaphore
 from typing import Any
 
 import optuna_dashboard
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from service import __version__
 from service.api import _catalog, _datasets, _metrics, _models, _results, _studies
-from service.api._auth import AuthGate, prepare_keys
+from service.api._auth import AuthGate, ReadPrincipal, prepare_keys
 from service.api._dashboard import DashboardDispatcher
 from service.api._errors import install_error_handlers
 from service.api._request_id import RequestIdMiddleware
@@ -84,8 +87,14 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
         description="Hyperparameter search for RNN, LSTM and GRU models. "
         "The Optuna dashboard is served read-only at /dashboard.",
         lifespan=lifespan,
+        # Served below behind the same key check as everything else (see _docs_routes).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
+    # Each prediction may hold up to the unpacked-size limit in memory: a bounded number run.
+    app.state.prediction_slots = BoundedSemaphore(settings.max_concurrent_predictions)
     app.state.store = store
     app.state.auth = gate
     install_error_handlers(app)
@@ -97,6 +106,8 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
     app.include_router(_models.router)
     app.include_router(_metrics.router)
 
+    _docs_routes(app)
+
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:
         with store.engine.connect() as conn:
@@ -104,6 +115,18 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def _docs_routes(app: FastAPI) -> None:
+    """``/openapi.json`` and ``/docs`` need a read key once keys are in use, like the rest."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_json(_: ReadPrincipal) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(_: ReadPrincipal) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
 
 
 def create_app(settings: Settings) -> RequestIdMiddleware:
