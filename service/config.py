@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         default=1, ge=1, description="Epochs between the checkpoints a retry resumes from."
     )
     poll_interval_s: float = Field(default=1.0, gt=0)
+    db_wait_s: float = Field(
+        default=120, ge=0,
+        description="How long `serve` and `worker` wait, with logged backoff, for a database "
+        "that is not up yet before giving up.",
+    )
     sweep_interval_s: float = Field(default=5.0, gt=0)
     sqlite_busy_timeout_s: float = Field(
         default=25, gt=0,

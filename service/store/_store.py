@@ -8,6 +8,7 @@ class of the store package, hence its size.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -34,7 +35,7 @@ from service.store._evaluations import EvaluationStore
 from service.store._keys import KeyStore
 from service.store._migrate import upgrade
 from service.store._models import ModelStore
-from service.store._retry import retry_transient
+from service.store._retry import is_transient, retry_transient
 from service.store._stale import ServiceStorage, fail_stale_trials, requeue
 from service.store._summary import TrialSummary, summarize
 from service.store._tables import claims, studies
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 ACTIVE_STATUSES = ("queued", "running")
 _INIT_ATTEMPTS = 5
+_MAX_INIT_DELAY_S = 10.0
 
 
 def utcnow() -> datetime:
@@ -217,18 +219,31 @@ class StudyStore:
         return self._optuna
 
     def initialize(self) -> None:
-        """Create missing tables (ours and Optuna's). Safe to call from every process."""
-        for attempt in range(1, _INIT_ATTEMPTS + 1):
+        """Create missing tables (ours and Optuna's). Safe to call from every process.
+
+        Waits for a database that is not up yet (a container starting beside this one), with
+        logged, growing pauses, for at most ``settings.db_wait_s`` seconds.
+        """
+        deadline = time.monotonic() + self.settings.db_wait_s
+        delay = 0.5
+        for attempt in itertools.count(1):
             try:
                 _ = self.optuna_storage  # creates or checks Optuna's own tables
                 upgrade(self.engine)
                 return
-            except DBAPIError:
+            except (DBAPIError, optuna.exceptions.StorageInternalError) as error:
+                self._optuna = None
+                if is_transient(error) and time.monotonic() + delay < deadline:
+                    reason = str(error).strip().splitlines()[0][:200]
+                    log.warning("database not reachable yet (attempt %d): %s; retrying in "
+                                "%.1fs", attempt, reason, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, _MAX_INIT_DELAY_S)
+                    continue
                 # Processes starting together race to create the same tables; the loser
                 # finds them there on its next try.
-                if attempt == _INIT_ATTEMPTS:
+                if attempt >= _INIT_ATTEMPTS:
                     raise
-                self._optuna = None
                 time.sleep(0.2 * attempt)
 
     def close(self) -> None:

@@ -60,6 +60,7 @@ def worker_env(settings: Settings, *, device: str, gpu: int | None = None) -> di
         "RNNTUNE_GRACE_PERIOD_S": str(settings.grace_period_s),
         "RNNTUNE_MAX_TRIAL_RETRIES": str(settings.max_trial_retries),
         "RNNTUNE_POLL_INTERVAL_S": str(settings.poll_interval_s),
+        "RNNTUNE_DB_WAIT_S": str(settings.db_wait_s),
         "RNNTUNE_SQLITE_BUSY_TIMEOUT_S": str(settings.sqlite_busy_timeout_s),
         "RNNTUNE_LOG_LEVEL": settings.log_level,
         # One compute thread per process; the pool's parallelism comes from processes.
