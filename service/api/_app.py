@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from threading import BoundedSemaphore
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna_dashboard
 from fastapi import FastAPI
@@ -22,6 +22,9 @@ from service.api._sweeper import Sweeper
 from service.config import Settings
 from service.schemas import Problem
 from service.store import StudyStore
+
+if TYPE_CHECKING:  # the API reports on the local pool; it does not start one
+    from service.worker import Supervisor
 
 __all__ = ["create_api", "create_app"]
 
@@ -62,8 +65,11 @@ def _document_problems_as_problem_json(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAPI:
-    """The REST API alone. ``store`` may be shared with the caller (the dashboard uses it)."""
+def create_api(
+    settings: Settings, *, store: StudyStore | None = None, workers: Supervisor | None = None
+) -> FastAPI:
+    """The REST API alone. ``store`` may be shared with the caller (the dashboard uses it);
+    ``workers``, the local worker pool, is reported by ``/healthz``."""
     store = store or StudyStore(settings)
 
     gate = AuthGate(settings, store.keys)
@@ -109,11 +115,17 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
     _docs_routes(app)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, Any]:
+    def healthz() -> JSONResponse:
+        """200 when the database answers and the local workers (if any) run; else 503."""
         with store.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-        return {"status": "ok", "version": __version__}
-
+        body: dict[str, Any] = {"status": "ok", "version": __version__}
+        if workers is not None:
+            body["workers"] = pool = workers.liveness()
+            if not pool["supervised"] or (pool["expected"] and not pool["alive"]):
+                body["status"] = "degraded"
+                return JSONResponse(body, status_code=503)
+        return JSONResponse(body)
     return app
 
 
@@ -129,10 +141,10 @@ def _docs_routes(app: FastAPI) -> None:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
 
 
-def create_app(settings: Settings) -> RequestIdMiddleware:
+def create_app(settings: Settings, *, workers: Supervisor | None = None) -> RequestIdMiddleware:
     """REST API and dashboard on one port: the dashboard paths go to the dashboard."""
     store = StudyStore(settings)
-    api = create_api(settings, store=store)
+    api = create_api(settings, store=store, workers=workers)
     return RequestIdMiddleware(DashboardDispatcher(
         api,
         lambda: optuna_dashboard.wsgi(store.optuna_storage),
