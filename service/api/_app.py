@@ -149,4 +149,5 @@ def create_app(settings: Settings, *, workers: Supervisor | None = None) -> Requ
         api,
         lambda: optuna_dashboard.wsgi(store.optuna_storage),
         gate=api.state.auth,
+        owns=store.owns,
     ))

@@ -99,6 +99,7 @@ class StudyStore:
         self._datasets: DatasetStore | None = None
         self._evaluations: EvaluationStore | None = None
         self._models: ModelStore | None = None
+        self._empty_orphans: set[str] = set()  # see _reconcile
 
     # -- connections -------------------------------------------------------------------
 
@@ -363,12 +364,14 @@ class StudyStore:
     def delete(self, study_id: int) -> None:
         """Remove the study, its trials and our row. Workers still on it drop their trial."""
         record = self.get(study_id)
+        # Optuna's study first: a crash after it leaves our row without a study, which the
+        # sweep finds and fails; the other order would leave an Optuna study nobody owns.
+        self._delete_optuna_study(record.name)
         with self.engine.begin() as conn:
             conn.execute(delete(studies).where(studies.c.id == study_id))
             conn.execute(delete(claims).where(claims.c.study_id == study_id))
         self.checkpoints.delete_study(study_id)
         self.models.delete(study_id)
-        self._delete_optuna_study(record.name)
 
     def _delete_optuna_study(self, name: str) -> None:
         with contextlib.suppress(KeyError):
@@ -537,6 +540,8 @@ class StudyStore:
         Workers do the stale-trial part before each trial too; the API server runs this
         periodically so zombies are reaped even when no worker is asking.
         """
+        self._reconcile()
+        self._end_trials_of_stopped_studies()
         for record in self.list_studies():
             if record.status not in ACTIVE_STATUSES:
                 continue
@@ -549,6 +554,51 @@ class StudyStore:
             except NotFoundError:
                 continue
             self.refresh_status(record.id, counts=counts)
+
+    def owns(self, study_id: int) -> bool:
+        """Whether the Optuna study with this id is one of the service's studies."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(studies.c.id).where(studies.c.id == study_id)).first() \
+                is not None
+
+    def _reconcile(self) -> None:
+        """Our rows and Optuna's studies must agree. An active study whose Optuna study is
+        gone (deleted or renamed outside the service: a renamed study is a copy under a new
+        id) is failed, or workers would claim it for ever. An Optuna study without a row and
+        without trials, seen so on two sweeps in a row, was left by a create that crashed
+        before its row was written, and is deleted; others may be a user's own, and stay."""
+        with self.engine.connect() as conn:
+            lost = conn.execute(text(
+                f"SELECT s.id FROM {studies.name} s LEFT JOIN studies o "
+                "ON o.study_id = s.id AND o.study_name = s.name "
+                "WHERE o.study_id IS NULL AND s.status IN ('queued', 'running')")).scalars().all()
+            empty = set(conn.execute(text(
+                f"SELECT o.study_name FROM studies o LEFT JOIN {studies.name} s "
+                "ON s.id = o.study_id WHERE s.id IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM trials t WHERE t.study_id = o.study_id)")).scalars().all())
+        for study_id in lost:
+            log.warning("study %s: its Optuna study was deleted or renamed outside the "
+                        "service; failing it", study_id)
+            self.fail_study(study_id, "its Optuna study was deleted or renamed outside the "
+                            "service")
+            self.checkpoints.delete_study(study_id)
+        for name in empty & self._empty_orphans:
+            log.info("deleting Optuna study %s, left without a service row", name)
+            self._delete_optuna_study(name)
+        self._empty_orphans = empty - self._empty_orphans
+
+    def _end_trials_of_stopped_studies(self) -> None:
+        """Trials of dead workers in a cancelled, failed or completed study: no retry will
+        run, but they must not stay RUNNING for ever."""
+        with self.engine.connect() as conn:
+            stopped = conn.execute(text(
+                f"SELECT s.id FROM {studies.name} s "
+                "WHERE s.status NOT IN ('queued', 'running') AND EXISTS (SELECT 1 FROM trials t "
+                "WHERE t.study_id = s.id AND t.state = 'RUNNING')")).scalars().all()
+        for study_id in stopped:
+            with contextlib.suppress(KeyError, NotFoundError):
+                fail_stale_trials(self.load_study(self.get(study_id)), self.optuna_storage,
+                                  max_retry=0, free_slot=lambda _: None)
 
     def _repair_slots(self, study_id: int) -> TrialCounts:
         """Set the slot counters from the truth: trials that count plus live claims.
