@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select, text
+from sqlalchemy.engine import Connection
 
 from service.store._retry import retry_transient
-from service.store._tables import checkpoints
+from service.store._tables import checkpoints, studies
 
 __all__ = ["Checkpoint", "CheckpointStore"]
 
@@ -54,8 +55,31 @@ class CheckpointStore:
         with self._engine.begin() as conn:
             conn.execute(delete(checkpoints).where(checkpoints.c.study_id == study_id))
 
+    def collect(self) -> int:
+        """Delete checkpoints nobody will resume: those of studies that are gone or no longer
+        active, and lineages whose every trial has ended without a re-run to come (out of
+        retries, or finished while its own delete was lost). Returns how many went."""
+        with self._engine.begin() as conn:
+            return int(conn.execute(text(
+                f"DELETE FROM {checkpoints.name} WHERE study_id NOT IN "
+                f"(SELECT id FROM {studies.name} WHERE status IN ('queued', 'running')) "
+                "OR (EXISTS (SELECT 1 FROM trial_user_attributes a "
+                f"  WHERE a.key = 'checkpoint_key' AND a.value_json = {_quoted(conn)}) "
+                " AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "
+                "  JOIN trials t ON t.trial_id = a.trial_id "
+                f"  WHERE a.key = 'checkpoint_key' AND a.value_json = {_quoted(conn)} "
+                "  AND (t.state IN ('RUNNING', 'WAITING') OR EXISTS ("
+                "   SELECT 1 FROM trial_system_attributes r WHERE r.trial_id = t.trial_id "
+                "   AND r.key = 'requeue' AND r.value_json = 'true'))))"
+            )).rowcount)
+
     def count(self, study_id: int) -> int:
         with self._engine.connect() as conn:
             return len(conn.execute(
                 select(checkpoints.c.key).where(checkpoints.c.study_id == study_id)
             ).all())
+
+
+def _quoted(conn: Connection) -> str:
+    """SQL for the checkpoint row's key as Optuna stores a string attribute: JSON-quoted."""
+    return f"""('"' || {checkpoints.name}.key || '"')"""

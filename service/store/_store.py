@@ -349,6 +349,7 @@ class StudyStore:
         if result.rowcount == 0:
             record = self.get(study_id)  # raises NotFoundError
             raise ConflictError(f"study {study_id} is already {record.status}; nothing to cancel")
+        self.checkpoints.delete_study(study_id)  # no trial of it will be resumed
         return self.get(study_id)
 
     @retry_transient
@@ -360,6 +361,7 @@ class StudyStore:
                 .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
                 .values(status="failed", stop_reason=reason[:256], completed_at=utcnow())
             )
+        self.checkpoints.delete_study(study_id)
 
     def delete(self, study_id: int) -> None:
         """Remove the study, its trials and our row. Workers still on it drop their trial."""
@@ -532,6 +534,7 @@ class StudyStore:
                 .values(status="completed", stop_reason=reason, completed_at=now,
                         eval_status=evaluation)
             )
+        self.checkpoints.delete_study(study_id)  # abandoned lineages' too
         return self.get(study_id)
 
     def sweep(self) -> None:
@@ -542,6 +545,9 @@ class StudyStore:
         """
         self._reconcile()
         self._end_trials_of_stopped_studies()
+        collected = self.checkpoints.collect()
+        if collected:
+            log.info("deleted %d checkpoints nobody will resume", collected)
         for record in self.list_studies():
             if record.status not in ACTIVE_STATUSES:
                 continue

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
 from service.errors import RnntuneError
-from service.store import Claim, StudyRecord, StudyStore, is_transient
+from service.store import Claim, StudyRecord, StudyStore, is_disk_full, is_transient
 from service.training import resolve_device
 from service.tuning import (
     TrialInterrupted,
@@ -71,9 +71,15 @@ class Worker:
                 worked = self.run_once()
                 backoff = self.settings.poll_interval_s
             except (OperationalError, optuna.exceptions.StorageInternalError) as exc:
-                # The database is busy or restarting; wait and try again.
-                log.warning("worker %s: storage error, retrying in %.1fs: %s",
-                            self.worker_id, backoff, exc)
+                if is_disk_full(exc):
+                    # Not a hiccup: nothing can be written until an operator frees space.
+                    log.critical("worker %s: the database's disk is full; waiting %.0fs "
+                                 "between tries: %s", self.worker_id, _MAX_BACKOFF_S, exc)
+                    backoff = _MAX_BACKOFF_S
+                else:
+                    # The database is busy or restarting; wait and try again.
+                    log.warning("worker %s: storage error, retrying in %.1fs: %s",
+                                self.worker_id, backoff, exc)
                 worked = False
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
             if not worked:
