@@ -48,7 +48,9 @@ _CACHE_LOCK = Lock()
 
 def _model_bytes(store: StudyStore, principal: Principal, study_id: int) -> bytes:
     record = visible_study(store, principal, study_id)
-    kept = store.models.get(study_id)
+    # Only a finished evaluation's model: a row from anything else (a deleted study whose id
+    # was reused, an evaluation still running) is not this study's best model.
+    kept = store.models.get(study_id) if record.eval_status == "done" else None
     if kept is not None:
         return kept.content
     status = record.eval_status

@@ -23,3 +23,4 @@ def ago(conn: Connection, param: str = "ago") -> str:
 
 def ago_params(seconds: float, param: str = "ago") -> dict[str, Any]:
     return {f"{param}_seconds": float(seconds), f"{param}_modifier": f"-{float(seconds)} seconds"}
+
