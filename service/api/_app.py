@@ -34,6 +34,7 @@ _PROBLEM_CODES = {
     404: "Not found", 409: "Conflict with the current state", 413: "Body too large",
     422: "Invalid request", 429: "Quota used up", 500: "Internal error",
     503: "Database unavailable; retry",
+    507: "The database's disk is full",
 }
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "model": Problem}
