@@ -138,11 +138,18 @@ def run_chaos(settings: Settings, tmp_path: Path, *, restart_database: bool) -> 
     assert (counts.finished, counts.running, counts.waiting) == (N_TRIALS, 0, 0), counts
     assert all(t.state != TrialState.RUNNING and t.state != TrialState.WAITING for t in trials)
     assert len(kills) == schedule.count("worker")
+    retry_of = {(t.system_attrs.get("retry_history") or [None])[-1]: t for t in trials}
     for number, epoch in kills:
-        [retry] = [t for t in trials if (t.system_attrs.get("retry_history") or [None])[-1]
-                   == number]
-        assert retry.user_attrs.get("resumed_from_epoch", 0) >= epoch, (
-            f"the retry of trial {number} did not resume from its epoch-{epoch} checkpoint")
+        # Follow the lineage: a retry may itself be handed back before it runs (its claim
+        # expired) or killed; the value is only ever set by a run that resumed.
+        lineage, current = [], retry_of.get(number)
+        while current is not None:
+            lineage.append(current)
+            current = retry_of.get(current.number)
+        assert lineage, f"trial {number} was never retried"
+        resumed = max(t.user_attrs.get("resumed_from_epoch", 0) for t in lineage)
+        assert resumed >= epoch, (
+            f"no retry of trial {number} resumed from its epoch-{epoch} checkpoint")
     assert store.get(record.id).evaluation["test"]
     assert store.checkpoints.count(record.id) == 0
     store.close()
