@@ -94,8 +94,10 @@ class ServiceStorage(RDBStorage):
         with self.engine.begin() as conn:
             condition = _STALE.format(cutoff=ago(conn))
             moved = conn.execute(
+                # ``state`` on the target row itself: PostgreSQL re-checks that after waiting
+                # on a concurrent failer's row lock; a subquery's view would be stale.
                 text(f"UPDATE trials SET state = 'FAIL', datetime_complete = :now "
-                     f"WHERE trial_id = :id AND trial_id IN ("
+                     f"WHERE trial_id = :id AND state = 'RUNNING' AND trial_id IN ("
                      f"SELECT t.trial_id FROM trials t WHERE t.trial_id = :id AND {condition})")
                 .bindparams(bindparam("now", type_=DateTime())),
                 {"id": trial_id, "now": datetime.now(), **self._grace_params()},
