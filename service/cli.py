@@ -75,7 +75,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
           f"({settings.workers} local workers, database {settings.database_url})",
           file=sys.stderr)
     try:
-        app = create_app(settings)
+        app = create_app(settings, workers=supervisor)
         _freeze_startup_objects()
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
     finally:

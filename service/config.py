@@ -49,8 +49,17 @@ class Settings(BaseSettings):
         default=1, ge=1, description="Epochs between the checkpoints a retry resumes from."
     )
     poll_interval_s: float = Field(default=1.0, gt=0)
+    db_wait_s: float = Field(
+        default=120, ge=0,
+        description="How long `serve` and `worker` wait, with logged backoff, for a database "
+        "that is not up yet before giving up.",
+    )
     sweep_interval_s: float = Field(default=5.0, gt=0)
-    sqlite_busy_timeout_s: int = Field(default=60, ge=1)
+    sqlite_busy_timeout_s: float = Field(
+        default=25, gt=0,
+        description="How long a SQLite writer waits for the file lock; capped below the grace "
+        "period minus one heartbeat interval (see ``sqlite_busy_timeout``).",
+    )
     auth: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="auto: API keys are required once any key exists, and always when the "
@@ -72,6 +81,13 @@ class Settings(BaseSettings):
     max_dataset_unpacked_bytes: int = Field(
         default=1024**3, ge=1_000,
         description="Largest size an uploaded NPZ archive may unpack to.",
+    )
+    max_predict_rows: int = Field(
+        default=100_000, ge=1, description="Most sequences (or CSV rows) one prediction takes."
+    )
+    max_concurrent_predictions: int = Field(
+        default=2, ge=1,
+        description="Predictions the API server runs at once; more are refused with 429.",
     )
     max_seq_len: int = Field(default=5_000, ge=2, description="Longest sequence a task may use.")
     max_model_params: int = Field(
@@ -96,6 +112,13 @@ class Settings(BaseSettings):
                 f"grace_period_s={grace} must be at least twice heartbeat_interval_s={interval}"
             )
         return grace
+
+    @property
+    def sqlite_busy_timeout(self) -> float:
+        """The busy timeout in force: a live worker waiting this long on the write lock must
+        not look dead, so it stays below the grace period minus one heartbeat interval."""
+        ceiling = self.grace_period_s - self.heartbeat_interval_s - 0.5
+        return max(0.5, min(self.sqlite_busy_timeout_s, ceiling))
 
     @property
     def binds_beyond_loopback(self) -> bool:

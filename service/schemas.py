@@ -123,7 +123,8 @@ class BudgetSpec(BaseModel):
 
     n_trials: int = Field(default=20, ge=1, le=100_000)
     max_epochs: int = Field(default=10, ge=1, le=100_000)
-    timeout_s: float | None = Field(default=None, gt=0)
+    # A year: a deadline must stay a date the database and Python can hold.
+    timeout_s: float | None = Field(default=None, gt=0, le=366 * 86_400)
 
 
 class EvaluationSpec(BaseModel):
@@ -152,7 +153,7 @@ class ConstraintSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_params: int | None = Field(default=None, ge=1)
-    max_latency_ms: float | None = Field(default=None, gt=0)
+    max_latency_ms: float | None = Field(default=None, gt=0, le=3_600_000)
 
 
 class EnqueueTrial(BaseModel):

@@ -67,3 +67,11 @@ def test_worker_service_can_scale() -> None:
     worker = load()["services"]["worker"]
     # `--scale worker=N` needs no fixed container name and no published port.
     assert "container_name" not in worker and "ports" not in worker
+
+
+def test_services_restart_and_the_api_reports_its_health() -> None:
+    services = load()["services"]
+    for name in ("api", "worker", "dashboard"):
+        assert services[name]["restart"] == "unless-stopped", name
+    check = " ".join(services["api"]["healthcheck"]["test"])
+    assert "/healthz" in check and ":8000" in check

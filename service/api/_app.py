@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from threading import BoundedSemaphore
+from typing import TYPE_CHECKING, Any
 
 import optuna_dashboard
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from service import __version__
 from service.api import _catalog, _datasets, _metrics, _models, _results, _studies, _sweeps
-from service.api._auth import AuthGate, prepare_keys
+from service.api._auth import AuthGate, ReadPrincipal, prepare_keys
 from service.api._dashboard import DashboardDispatcher
 from service.api._errors import install_error_handlers
 from service.api._request_id import RequestIdMiddleware
@@ -19,6 +22,9 @@ from service.api._sweeper import Sweeper
 from service.config import Settings
 from service.schemas import Problem
 from service.store import StudyStore
+
+if TYPE_CHECKING:  # the API reports on the local pool; it does not start one
+    from service.worker import Supervisor
 
 __all__ = ["create_api", "create_app"]
 
@@ -28,6 +34,7 @@ _PROBLEM_CODES = {
     404: "Not found", 409: "Conflict with the current state", 413: "Body too large",
     422: "Invalid request", 429: "Quota used up", 500: "Internal error",
     503: "Database unavailable; retry",
+    507: "The database's disk is full",
 }
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "model": Problem}
@@ -59,8 +66,11 @@ def _document_problems_as_problem_json(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAPI:
-    """The REST API alone. ``store`` may be shared with the caller (the dashboard uses it)."""
+def create_api(
+    settings: Settings, *, store: StudyStore | None = None, workers: Supervisor | None = None
+) -> FastAPI:
+    """The REST API alone. ``store`` may be shared with the caller (the dashboard uses it);
+    ``workers``, the local worker pool, is reported by ``/healthz``."""
     store = store or StudyStore(settings)
 
     gate = AuthGate(settings, store.keys)
@@ -84,8 +94,14 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
         description="Hyperparameter search for RNN, LSTM and GRU models. "
         "The Optuna dashboard is served read-only at /dashboard.",
         lifespan=lifespan,
+        # Served below behind the same key check as everything else (see _docs_routes).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
+    # Each prediction may hold up to the unpacked-size limit in memory: a bounded number run.
+    app.state.prediction_slots = BoundedSemaphore(settings.max_concurrent_predictions)
     app.state.store = store
     app.state.auth = gate
     install_error_handlers(app)
@@ -98,21 +114,42 @@ def create_api(settings: Settings, *, store: StudyStore | None = None) -> FastAP
     app.include_router(_models.router)
     app.include_router(_metrics.router)
 
+    _docs_routes(app)
+
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, Any]:
+    def healthz() -> JSONResponse:
+        """200 when the database answers and the local workers (if any) run; else 503."""
         with store.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-        return {"status": "ok", "version": __version__}
-
+        body: dict[str, Any] = {"status": "ok", "version": __version__}
+        if workers is not None:
+            body["workers"] = pool = workers.liveness()
+            if not pool["supervised"] or (pool["expected"] and not pool["alive"]):
+                body["status"] = "degraded"
+                return JSONResponse(body, status_code=503)
+        return JSONResponse(body)
     return app
 
 
-def create_app(settings: Settings) -> RequestIdMiddleware:
+def _docs_routes(app: FastAPI) -> None:
+    """``/openapi.json`` and ``/docs`` need a read key once keys are in use, like the rest."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_json(_: ReadPrincipal) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(_: ReadPrincipal) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+
+def create_app(settings: Settings, *, workers: Supervisor | None = None) -> RequestIdMiddleware:
     """REST API and dashboard on one port: the dashboard paths go to the dashboard."""
     store = StudyStore(settings)
-    api = create_api(settings, store=store)
+    api = create_api(settings, store=store, workers=workers)
     return RequestIdMiddleware(DashboardDispatcher(
         api,
         lambda: optuna_dashboard.wsgi(store.optuna_storage),
         gate=api.state.auth,
+        owns=store.owns,
     ))

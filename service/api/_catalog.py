@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.api._auth import ReadPrincipal
 from service.api._deps import SettingsDep
 from service.schemas import SearchSpaceInfo, TaskInfo
 from service.spaces import compile_space, list_space_names, load_space_file
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
 
 
 @router.get("/tasks", response_model=list[TaskInfo])
-def list_tasks() -> list[TaskInfo]:
+def list_tasks(_: ReadPrincipal) -> list[TaskInfo]:
     infos = []
     for name in sorted(TASKS):
         task = get_task(name)
@@ -31,7 +32,7 @@ def list_tasks() -> list[TaskInfo]:
 
 
 @router.get("/search-spaces", response_model=list[SearchSpaceInfo])
-def list_search_spaces(settings: SettingsDep) -> list[SearchSpaceInfo]:
+def list_search_spaces(settings: SettingsDep, _: ReadPrincipal) -> list[SearchSpaceInfo]:
     directory = settings.search_spaces_dir
     return [
         SearchSpaceInfo(
@@ -42,6 +43,6 @@ def list_search_spaces(settings: SettingsDep) -> list[SearchSpaceInfo]:
 
 
 @router.get("/search-spaces/{name}", response_model=SearchSpaceInfo)
-def get_search_space(name: str, settings: SettingsDep) -> SearchSpaceInfo:
+def get_search_space(name: str, settings: SettingsDep, _: ReadPrincipal) -> SearchSpaceInfo:
     space = compile_space(load_space_file(name, settings.search_spaces_dir))
     return SearchSpaceInfo(name=name, params=space.describe())

@@ -9,6 +9,7 @@ delete studies, so it is guarded here: reading needs a read or admin key once ke
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -25,6 +26,8 @@ __all__ = ["DashboardDispatcher", "is_dashboard_path"]
 
 _DASHBOARD_PREFIXES = ("/dashboard", "/api/", "/static/", "/artifacts/", "/csv/")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The dashboard's delete (DELETE) and rename (POST .../rename) of a study.
+_MANAGED = re.compile(r"^/api/studies/(\d+)(?:/rename)?/?$")
 
 
 def is_dashboard_path(path: str) -> bool:
@@ -34,11 +37,15 @@ def is_dashboard_path(path: str) -> bool:
 class DashboardDispatcher:
     """Routes requests between the REST API and a lazily built dashboard WSGI app."""
 
-    def __init__(self, api: ASGIApp, make_dashboard: Callable[[], Any], *, gate: AuthGate) -> None:
+    def __init__(
+        self, api: ASGIApp, make_dashboard: Callable[[], Any], *, gate: AuthGate,
+        owns: Callable[[int], bool] = lambda _: False,
+    ) -> None:
         self.api = api
         self._make_dashboard = make_dashboard
         self._dashboard: ASGIApp | None = None
         self._gate = gate
+        self._owns = owns
 
     def _dashboard_app(self) -> ASGIApp:
         if self._dashboard is None:
@@ -75,6 +82,15 @@ class DashboardDispatcher:
             return problem_response(
                 403, "the dashboard shows every study; it needs a read or admin key",
                 code="ForbiddenError", instance=scope["path"])
+        managed = _MANAGED.match(scope["path"]) if writing else None
+        if managed and scope["method"] in ("DELETE", "POST") and self._owns(int(managed[1])):
+            # Deleting or renaming (a copy under a new id) behind the service's back would
+            # leave its row without a study; the service's own delete removes both.
+            study_id = managed[1]
+            return problem_response(
+                409, f"study {study_id} is run by rnntune; delete it with DELETE "
+                f"/v1/studies/{study_id} (rnntune delete {study_id}); it cannot be renamed",
+                code="ConflictError", instance=scope["path"])
         return None
 
 

@@ -34,6 +34,7 @@ from service.errors import (
     SpecError,
     TransientError,
 )
+from service.store import is_disk_full
 
 __all__ = ["install_error_handlers", "problem_response", "status_for"]
 
@@ -67,6 +68,7 @@ _TITLES = {
     429: "Limit exceeded",
     500: "Internal error",
     503: "Service unavailable",
+    507: "Insufficient storage",
 }
 
 
@@ -133,6 +135,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if is_disk_full(exc):
+        # Not a hiccup: every retry would fail the same way until space is freed.
+        log.critical("the database's disk is full: %s", exc)
+        return problem_response(
+            507, "the database's disk is full; nothing was written, and retrying will not "
+            "help until an operator frees space", code="StorageFullError",
+            instance=request.url.path)
     log.warning("storage unavailable: %s", exc)
     return problem_response(
         503, "the database is busy or unavailable; retry shortly", code="TransientError",

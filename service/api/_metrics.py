@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from optuna.trial import TrialState
 
-from service.api._auth import ReadPrincipal
+from service.api._auth import Principal, ReadPrincipal, can_see
 from service.api._deps import StoreDep
 from service.store import StudyStore
 
@@ -21,19 +21,22 @@ _DURATION_BUCKETS_S = (1, 5, 15, 60, 300, 900, 3600, 14400)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(store: StoreDep, _: ReadPrincipal) -> PlainTextResponse:
-    return PlainTextResponse(render_metrics(store),
+def metrics(store: StoreDep, principal: ReadPrincipal) -> PlainTextResponse:
+    """Counts over the studies this key may see (a submit key: its own)."""
+    return PlainTextResponse(render_metrics(store, principal),
                              media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def render_metrics(store: StudyStore) -> str:
+def render_metrics(store: StudyStore, principal: Principal | None = None) -> str:
     lines: list[str] = []
 
     def family(name: str, kind: str, help_text: str) -> None:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
 
-    records = store.list_studies()
+    records = [r for r in store.list_studies()
+               if principal is None or can_see(principal, r)]
+    visible = {r.id for r in records}
     statuses = Counter(r.status for r in records)
     family("rnntune_studies", "gauge", "Studies by status.")
     lines += [f'rnntune_studies{{status="{s}"}} {statuses.get(s, 0)}' for s in _STATUSES]
@@ -61,7 +64,7 @@ def render_metrics(store: StudyStore) -> str:
     lines.append(f"rnntune_trial_duration_seconds_sum {sum(durations):.3f}")
     lines.append(f"rnntune_trial_duration_seconds_count {len(durations)}")
 
-    ages = store.heartbeat_ages()
+    ages = [(sid, num, age) for sid, num, age in store.heartbeat_ages() if sid in visible]
     family("rnntune_running_trial_heartbeat_age_seconds", "gauge",
            "Seconds since each running trial's worker last sent a heartbeat.")
     lines += [f'rnntune_running_trial_heartbeat_age_seconds{{study="{sid}",trial="{num}"}} '

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from threading import Lock
+from threading import BoundedSemaphore, Lock
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api._auth import Principal, ReadPrincipal, visible_study
 from service.api._deps import SettingsDep, StoreDep, StudyId
 from service.api._limits import read_limited_body
-from service.errors import ConflictError, NotFoundError
+from service.errors import ConflictError, LimitExceededError, NotFoundError
 from service.models import LoadedModel, load_model
 from service.models._bundle import read_input
 from service.schemas import PredictionResult
@@ -48,7 +48,9 @@ _CACHE_LOCK = Lock()
 
 def _model_bytes(store: StudyStore, principal: Principal, study_id: int) -> bytes:
     record = visible_study(store, principal, study_id)
-    kept = store.models.get(study_id)
+    # Only a finished evaluation's model: a row from anything else (a deleted study whose id
+    # was reused, an evaluation still running) is not this study's best model.
+    kept = store.models.get(study_id) if record.eval_status == "done" else None
     if kept is not None:
         return kept.content
     status = record.eval_status
@@ -116,7 +118,19 @@ async def predict(
 
     def run() -> PredictionResult:
         model = _loaded(study_id, _model_bytes(store, principal, study_id))
-        result = read_input(model, body, format=format)
+        result = read_input(model, body, format=format,
+                            max_bytes=settings.max_dataset_unpacked_bytes,
+                            max_rows=settings.max_predict_rows, max_steps=settings.max_seq_len)
         return PredictionResult(study_id=study_id, **result)
 
-    return await run_in_threadpool(run)
+    slots: BoundedSemaphore = request.app.state.prediction_slots  # see create_api
+    if not slots.acquire(blocking=False):
+        raise LimitExceededError(
+            f"{settings.max_concurrent_predictions} predictions are running, the most at "
+            "once; retry shortly"
+        )
+    try:
+        return await run_in_threadpool(run)
+    finally:
+        slots.release()
+

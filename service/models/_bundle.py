@@ -306,28 +306,34 @@ def _pair(part: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
 # -- reading prediction input --------------------------------------------------------------
 
 
-def read_input(model: LoadedModel, content: bytes, *, format: str | None = None) -> dict[str, Any]:
+def read_input(
+    model: LoadedModel, content: bytes, *, format: str | None = None,
+    max_bytes: int = 1 << 30, max_rows: int = 100_000, max_steps: int = 5_000,
+) -> dict[str, Any]:
     """Predict on a file in the study's input format; a JSON-ready result.
 
     NPZ: ``X`` (N, T, F) or (total_steps, F) with ``lengths``, read without pickles. CSV (a
-    series model): a header naming the study's columns, rows in time order.
+    series model): a header naming the study's columns, rows in time order. Sizes are
+    checked before anything large is allocated: unpacked and padded bytes against
+    ``max_bytes``, sequences or CSV rows against ``max_rows``, steps against ``max_steps``.
     """
     fmt = format or ("csv" if model.layout == "series" else "npz")
     if fmt == "csv":
         if model.layout != "series":
             raise DatasetError("this model takes NPZ input (X and optional lengths), not CSV")
-        rows = _series_rows(content, model.preprocessing)
+        rows = _series_rows(content, model.preprocessing, max_rows=max_rows)
         targets, values = model.predict_series(rows)
         return _result(model, values, for_rows=targets.tolist())
     if fmt != "npz":
         raise DatasetError(f"unknown input format {fmt!r}; use npz or csv")
     from service.tasks._npz import _read_npz, _sequences
 
-    arrays = _read_npz(content, 1 << 32)
+    arrays = _read_npz(content, max_bytes)
     unknown = sorted(set(arrays) - {"X", "lengths", "y", "split"})
     if "X" not in arrays or unknown:
         raise DatasetError("the NPZ file needs an array X (and optionally lengths)")
-    x, lengths = _sequences(arrays["X"], arrays.get("lengths"))
+    x, lengths = _sequences(arrays["X"], arrays.get("lengths"), max_bytes=max_bytes,
+                            max_steps=max_steps, max_rows=max_rows)
     if model.kind == "classification":
         probs = model.predict_proba(x, lengths)
         labels = np.asarray(model.labels)[probs.argmax(axis=1)]
@@ -356,11 +362,19 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _series_rows(content: bytes, prep: Mapping[str, Any]) -> np.ndarray:
+def _series_rows(content: bytes, prep: Mapping[str, Any], *, max_rows: int) -> np.ndarray:
     columns = list(prep.get("columns") or [])
     try:
         text = content.decode("utf-8-sig")
-        rows = [row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row]
+        rows: list[list[str]] = []
+        for row in csv.reader(io.StringIO(text, newline=""), strict=True):
+            if not row:
+                continue
+            # Bounded as it is read: a few bytes a row would otherwise make millions of lists.
+            if len(rows) > max_rows:
+                raise DatasetError(f"the CSV input has over {max_rows:,} rows, the most one "
+                                   "prediction takes")
+            rows.append(row)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"the input is not CSV text: {exc}") from None
     if not rows:

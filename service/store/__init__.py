@@ -6,6 +6,7 @@ from service.store._engine import engine_kwargs, make_engine
 from service.store._evaluations import EVALUATION_STATUSES, EvaluationStore
 from service.store._keys import SCOPES, ApiKey, KeyStore, Scope, hash_key
 from service.store._models import ModelFile, ModelStore
+from service.store._retry import is_disk_full, is_transient
 from service.store._store import ACTIVE_STATUSES, Claim, StudyRecord, StudyStore, utcnow
 from service.store._summary import TrialSummary, summarize
 from service.store._views import (
@@ -39,6 +40,8 @@ __all__ = [
     "engine_kwargs",
     "evaluation_public",
     "hash_key",
+    "is_disk_full",
+    "is_transient",
     "make_engine",
     "primary_value",
     "retried_numbers",

@@ -12,7 +12,7 @@ from typing import ParamSpec, TypeVar
 import optuna
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-__all__ = ["is_transient", "retry_transient"]
+__all__ = ["is_disk_full", "is_transient", "retry_transient"]
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,27 @@ R = TypeVar("R")
 _DELAYS_S = (0.1, 0.3, 1.0, 2.0)
 
 
+# SQLite's SQLITE_FULL, the OS's ENOSPC, PostgreSQL's disk_full (SQLSTATE 53100).
+_DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file",
+              "53100")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """The database's disk is full: no retry will help until someone frees space."""
+    seen: BaseException | None = error
+    while seen is not None:  # Optuna wraps SQLAlchemy's error, which wraps the driver's
+        text = f"{seen} {getattr(seen, 'sqlstate', '')}".lower()
+        if any(marker in text for marker in _DISK_FULL):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
+
+
 def is_transient(error: BaseException) -> bool:
-    """Operational errors (lost connection, lock timeout) may pass; integrity errors do not."""
+    """Operational errors (lost connection, lock timeout) may pass; integrity errors and a
+    full disk do not."""
+    if is_disk_full(error):
+        return False
     if isinstance(error, optuna.exceptions.StorageInternalError):
         return True
     if isinstance(error, OperationalError):

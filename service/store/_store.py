@@ -8,6 +8,7 @@ class of the store package, hence its size.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -29,15 +30,16 @@ from service.schemas import TrialCounts
 from service.store._checkpoints import CheckpointStore
 from service.store._counts import REQUEUE_ATTR
 from service.store._datasets import DatasetStore
+from service.store._dbtime import ago, ago_params
 from service.store._engine import engine_kwargs, make_engine
 from service.store._evaluations import EvaluationStore
 from service.store._keys import KeyStore
 from service.store._migrate import upgrade
 from service.store._models import ModelStore
-from service.store._retry import retry_transient
+from service.store._retry import is_transient, retry_transient
 from service.store._stale import ServiceStorage, fail_stale_trials, requeue
 from service.store._summary import TrialSummary, summarize
-from service.store._tables import studies
+from service.store._tables import claims, studies
 from service.store._trial_rows import load_trials
 
 __all__ = ["ACTIVE_STATUSES", "Claim", "StudyRecord", "StudyStore", "requeue", "utcnow"]
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 ACTIVE_STATUSES = ("queued", "running")
 _INIT_ATTEMPTS = 5
+_MAX_INIT_DELAY_S = 10.0
 
 
 def utcnow() -> datetime:
@@ -79,10 +82,12 @@ class StudyRecord:
 
 @dataclass(frozen=True)
 class Claim:
-    """A budget slot granted to a worker: it may start exactly one trial of the study."""
+    """A budget slot granted to a worker: it may start exactly one trial of the study, once
+    the trial redeems the claim (``StudyStore.redeem``)."""
 
     study: StudyRecord
     slot: int
+    claim_id: int | None = None
 
 
 class StudyStore:
@@ -95,6 +100,7 @@ class StudyStore:
         self._datasets: DatasetStore | None = None
         self._evaluations: EvaluationStore | None = None
         self._models: ModelStore | None = None
+        self._empty_orphans: set[str] = set()  # see _reconcile
 
     # -- connections -------------------------------------------------------------------
 
@@ -215,18 +221,31 @@ class StudyStore:
         return self._optuna
 
     def initialize(self) -> None:
-        """Create missing tables (ours and Optuna's). Safe to call from every process."""
-        for attempt in range(1, _INIT_ATTEMPTS + 1):
+        """Create missing tables (ours and Optuna's). Safe to call from every process.
+
+        Waits for a database that is not up yet (a container starting beside this one), with
+        logged, growing pauses, for at most ``settings.db_wait_s`` seconds.
+        """
+        deadline = time.monotonic() + self.settings.db_wait_s
+        delay = 0.5
+        for attempt in itertools.count(1):
             try:
                 _ = self.optuna_storage  # creates or checks Optuna's own tables
                 upgrade(self.engine)
                 return
-            except DBAPIError:
+            except (DBAPIError, optuna.exceptions.StorageInternalError) as error:
+                self._optuna = None
+                if is_transient(error) and time.monotonic() + delay < deadline:
+                    reason = str(error).strip().splitlines()[0][:200]
+                    log.warning("database not reachable yet (attempt %d): %s; retrying in "
+                                "%.1fs", attempt, reason, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, _MAX_INIT_DELAY_S)
+                    continue
                 # Processes starting together race to create the same tables; the loser
                 # finds them there on its next try.
-                if attempt == _INIT_ATTEMPTS:
+                if attempt >= _INIT_ATTEMPTS:
                     raise
-                self._optuna = None
                 time.sleep(0.2 * attempt)
 
     def close(self) -> None:
@@ -332,6 +351,7 @@ class StudyStore:
         if result.rowcount == 0:
             record = self.get(study_id)  # raises NotFoundError
             raise ConflictError(f"study {study_id} is already {record.status}; nothing to cancel")
+        self.checkpoints.delete_study(study_id)  # no trial of it will be resumed
         return self.get(study_id)
 
     @retry_transient
@@ -343,15 +363,19 @@ class StudyStore:
                 .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
                 .values(status="failed", stop_reason=reason[:256], completed_at=utcnow())
             )
+        self.checkpoints.delete_study(study_id)
 
     def delete(self, study_id: int) -> None:
         """Remove the study, its trials and our row. Workers still on it drop their trial."""
         record = self.get(study_id)
+        # Optuna's study first: a crash after it leaves our row without a study, which the
+        # sweep finds and fails; the other order would leave an Optuna study nobody owns.
+        self._delete_optuna_study(record.name)
         with self.engine.begin() as conn:
             conn.execute(delete(studies).where(studies.c.id == study_id))
+            conn.execute(delete(claims).where(claims.c.study_id == study_id))
         self.checkpoints.delete_study(study_id)
         self.models.delete(study_id)
-        self._delete_optuna_study(record.name)
 
     def _delete_optuna_study(self, name: str) -> None:
         with contextlib.suppress(KeyError):
@@ -394,10 +418,28 @@ class StudyStore:
                 )
                 .returning(*studies.c)
             ).first()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            # Stamped with the database's clock: the repair compares it there (see sweep).
+            claim_id = conn.execute(
+                insert(claims).values(study_id=study_id, claimed_at=text("CURRENT_TIMESTAMP"))
+                .returning(claims.c.id)
+            ).scalar_one()
         record = _record(row._mapping)
-        return Claim(study=record, slot=record.claimed - 1)
+        return Claim(study=record, slot=record.claimed - 1, claim_id=int(claim_id))
+
+    @retry_transient
+    def redeem(self, claim: Claim) -> bool:
+        """Turn the claim into the trial that has just started under it. False when the claim
+        is older than the grace period: the sweep may have given its slot to another worker,
+        so this trial must not count (the caller hands it back)."""
+        if claim.claim_id is None:
+            return True
+        with self.engine.begin() as conn:
+            return conn.execute(
+                text(f"DELETE FROM {claims.name} WHERE id = :id AND claimed_at >= {ago(conn)}"),
+                {"id": claim.claim_id, **ago_params(self.settings.grace_period_s)},
+            ).rowcount == 1
 
     @retry_transient
     def free_slot(self, study_name: str) -> None:
@@ -427,11 +469,15 @@ class StudyStore:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
         storage.set_trial_system_attr(trial_id, REQUEUE_ATTR, True)
 
-    def hand_back(self, study: optuna.Study, trial_number: int) -> None:
-        """Give an interrupted trial (already FAIL) back to the queue for another worker."""
+    def hand_back(self, study: optuna.Study, trial_number: int, *, free_slot: bool = True) -> None:
+        """Give an interrupted trial (already FAIL) back to the queue for another worker.
+
+        ``free_slot=False`` when its slot is no longer held (its claim expired).
+        """
         trial = study.trials[trial_number]
         requeue(study, trial, handback=True)
-        self.free_slot(study.study_name)
+        if free_slot:
+            self.free_slot(study.study_name)
 
     @retry_transient
     def trial_ended(self, study_id: int) -> None:
@@ -490,6 +536,7 @@ class StudyStore:
                 .values(status="completed", stop_reason=reason, completed_at=now,
                         eval_status=evaluation)
             )
+        self.checkpoints.delete_study(study_id)  # abandoned lineages' too
         return self.get(study_id)
 
     def sweep(self) -> None:
@@ -498,7 +545,11 @@ class StudyStore:
         Workers do the stale-trial part before each trial too; the API server runs this
         periodically so zombies are reaped even when no worker is asking.
         """
-        grace = timedelta(seconds=self.settings.grace_period_s)
+        self._reconcile()
+        self._end_trials_of_stopped_studies()
+        collected = self.checkpoints.collect()
+        if collected:
+            log.info("deleted %d checkpoints nobody will resume", collected)
         for record in self.list_studies():
             if record.status not in ACTIVE_STATUSES:
                 continue
@@ -506,25 +557,98 @@ class StudyStore:
                 self.fail_stale_trials(self.load_study(record))
             except KeyError:
                 continue  # deleted meanwhile
-            # Aggregated in SQL: loading every trial of a large study here stalled the API
-            # server's requests for about a second on every sweep.
-            counts = self.summaries([record])[record.id].counts
-            # Slots in use: every trial but waiting ones and failures that were retried.
-            live, running = counts.finished + counts.running, counts.running
-            stale_claims = record.last_claim_at is None or utcnow() - record.last_claim_at > grace
-            if (record.claimed, record.in_flight) != (live, running) and stale_claims:
-                # A worker died between claiming a slot and starting its trial (or between
-                # ending it and saying so); no claim is recent, so the trials are the truth.
-                log.info("study %s: slots %d -> %d, in flight %d -> %d", record.id,
-                         record.claimed, live, record.in_flight, running)
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        update(studies)
-                        .where(studies.c.id == record.id, studies.c.claimed == record.claimed,
-                               studies.c.in_flight == record.in_flight)
-                        .values(claimed=live, in_flight=running)
-                    )
+            try:
+                counts = self._repair_slots(record.id)
+            except NotFoundError:
+                continue
             self.refresh_status(record.id, counts=counts)
+
+    def owns(self, study_id: int) -> bool:
+        """Whether the Optuna study with this id is one of the service's studies."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(studies.c.id).where(studies.c.id == study_id)).first() \
+                is not None
+
+    def _reconcile(self) -> None:
+        """Our rows and Optuna's studies must agree. An active study whose Optuna study is
+        gone (deleted or renamed outside the service: a renamed study is a copy under a new
+        id) is failed, or workers would claim it for ever. An Optuna study without a row and
+        without trials, seen so on two sweeps in a row, was left by a create that crashed
+        before its row was written, and is deleted; others may be a user's own, and stay."""
+        with self.engine.connect() as conn:
+            lost = conn.execute(text(
+                f"SELECT s.id FROM {studies.name} s LEFT JOIN studies o "
+                "ON o.study_id = s.id AND o.study_name = s.name "
+                "WHERE o.study_id IS NULL AND s.status IN ('queued', 'running')")).scalars().all()
+            empty = set(conn.execute(text(
+                f"SELECT o.study_name FROM studies o LEFT JOIN {studies.name} s "
+                "ON s.id = o.study_id WHERE s.id IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM trials t WHERE t.study_id = o.study_id)")).scalars().all())
+        for study_id in lost:
+            log.warning("study %s: its Optuna study was deleted or renamed outside the "
+                        "service; failing it", study_id)
+            self.fail_study(study_id, "its Optuna study was deleted or renamed outside the "
+                            "service")
+            self.checkpoints.delete_study(study_id)
+        for name in empty & self._empty_orphans:
+            log.info("deleting Optuna study %s, left without a service row", name)
+            self._delete_optuna_study(name)
+        self._empty_orphans = empty - self._empty_orphans
+
+    def _end_trials_of_stopped_studies(self) -> None:
+        """Trials of dead workers in a cancelled, failed or completed study: no retry will
+        run, but they must not stay RUNNING for ever."""
+        with self.engine.connect() as conn:
+            stopped = conn.execute(text(
+                f"SELECT s.id FROM {studies.name} s "
+                "WHERE s.status NOT IN ('queued', 'running') AND EXISTS (SELECT 1 FROM trials t "
+                "WHERE t.study_id = s.id AND t.state = 'RUNNING')")).scalars().all()
+        for study_id in stopped:
+            with contextlib.suppress(KeyError, NotFoundError):
+                fail_stale_trials(self.load_study(self.get(study_id)), self.optuna_storage,
+                                  max_retry=0, free_slot=lambda _: None)
+
+    def _repair_slots(self, study_id: int) -> TrialCounts:
+        """Set the slot counters from the truth: trials that count plus live claims.
+
+        A worker that died between claiming a slot and starting its trial (or between ending
+        it and saying so) leaves the counters off. Claims older than the grace period (by the
+        database's clock) are dropped; their workers, if alive, find them gone and give
+        their trials back. Read in this order (claims, then trials) a trial that redeems its
+        claim meanwhile is counted twice, never zero times: too few slots, never too many.
+        """
+        record = self.get(study_id)
+        grace = ago_params(self.settings.grace_period_s)
+        with self.engine.connect() as conn:
+            pending = int(conn.execute(
+                text(f"SELECT count(*) FROM {claims.name} "
+                     f"WHERE study_id = :study AND claimed_at >= {ago(conn)}"),
+                {"study": study_id, **grace}).scalar_one())
+        # Aggregated in SQL: loading every trial of a large study here stalled the API
+        # server's requests for about a second on every sweep.
+        counts = self.summaries([record])[record.id].counts
+        # Slots in use: every trial but waiting ones and failures that were retried.
+        target = (counts.finished + counts.running + pending, counts.running + pending)
+        if (record.claimed, record.in_flight) == target:
+            return counts
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            conn.execute(text(f"DELETE FROM {claims.name} "
+                              f"WHERE study_id = :study AND claimed_at < {ago(conn)}"),
+                         {"study": study_id, **grace})
+            moved = conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.claimed == record.claimed,
+                       studies.c.in_flight == record.in_flight)
+                .values(claimed=target[0], in_flight=target[1])
+            ).rowcount
+            if moved != 1:
+                transaction.rollback()  # a claim came meanwhile: repair on the next sweep
+                return counts
+            transaction.commit()
+        log.info("study %s: slots %d -> %d, in flight %d -> %d", study_id,
+                 record.claimed, target[0], record.in_flight, target[1])
+        return counts
 
 
 def _name_metrics(study: optuna.Study, spec: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import (
     Table,
 )
 
-__all__ = ["api_keys", "checkpoints", "datasets", "metadata", "models", "studies"]
+__all__ = ["api_keys", "checkpoints", "claims", "datasets", "metadata", "models", "studies"]
 
 # A metadata object of our own: nothing here ever touches Optuna's tables.
 metadata = MetaData()
@@ -53,6 +53,18 @@ studies = Table(
     Column("eval_lease_until", DateTime, nullable=True),
     Column("eval_attempts", Integer, nullable=False, default=0),
     Column("evaluation", JSON, nullable=True),
+)
+
+# Budget slots claimed but not yet turned into a trial. A claim is redeemed (deleted) by the
+# trial it becomes, and only while younger than the grace period by the database's clock; an
+# older one is dropped by the sweep's slot repair, and its worker then gives its trial back.
+claims = Table(
+    "rnntune_claims",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("study_id", Integer, nullable=False, index=True),
+    Column("claimed_at", DateTime, nullable=False),
+    sqlite_autoincrement=True,  # an id is never reused: a dropped claim stays dropped
 )
 
 # The latest epoch checkpoint of a trial lineage (a trial and its retries share the key),

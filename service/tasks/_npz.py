@@ -42,7 +42,7 @@ def parse_npz(
     for key in ("X", "y"):
         if key not in arrays:
             raise DatasetError(f"the NPZ file has no array {key!r}; it needs X and y")
-    x, lengths = _sequences(arrays["X"], arrays.get("lengths"))
+    x, lengths = _sequences(arrays["X"], arrays.get("lengths"), max_bytes=max_unpacked_bytes)
     n = x.shape[0]
     y = arrays["y"]
     if y.ndim == 0 or y.shape[0] != n:
@@ -112,8 +112,16 @@ def _read_npz(content: bytes, max_unpacked_bytes: int) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _sequences(x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Padded float32 (N, T, F) and lengths from either layout; NaN padding is allowed."""
+def _sequences(
+    x: np.ndarray, lengths: np.ndarray | None, *, max_bytes: int, max_steps: int | None = None,
+    max_rows: int | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Padded float32 (N, T, F) and lengths from either layout; NaN padding is allowed.
+
+    The padded size is checked against ``max_bytes`` before anything is allocated: in the
+    ragged layout a few kilobytes of steps pad to N x max(lengths) x F (gigabytes when one
+    sequence is long and many are short).
+    """
     if x.dtype.kind not in "fiu":
         raise DatasetError(f"X must hold numbers, got dtype {x.dtype}")
     if lengths is not None:
@@ -136,6 +144,8 @@ def _sequences(x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray, n
                 raise DatasetError(
                     f"lengths go up to {int(lengths.max())}, past the {steps} steps of X"
                 )
+        _check_padded_size(n, steps, features, 0, max_bytes, max_steps=max_steps,
+                           max_rows=max_rows)
         padded = x
     elif x.ndim == 2 and lengths is not None:
         # The ragged layout: every sequence's steps one after another, (total_steps, F).
@@ -146,6 +156,8 @@ def _sequences(x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray, n
                 "(total_steps, F) layout they must match"
             )
         steps = int(lengths.max())
+        _check_padded_size(len(lengths), steps, features, x.dtype.itemsize, max_bytes,
+                           max_steps=max_steps, max_rows=max_rows)
         padded = np.zeros((len(lengths), steps, features), dtype=x.dtype)
         mask = np.arange(steps)[None, :] < lengths[:, None]
         padded[mask] = x
@@ -169,6 +181,25 @@ def _sequences(x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray, n
     if lengths is not None and bool((lengths == values.shape[1]).all()):
         lengths = None
     return values, lengths
+
+
+def _check_padded_size(
+    n: int, steps: int, features: int, itemsize: int, max_bytes: int, *,
+    max_steps: int | None, max_rows: int | None,
+) -> None:
+    """Refuse an X whose padded float32 copy (plus the padded original and the step mask)
+    would exceed ``max_bytes``, or that has more sequences or steps than allowed."""
+    if max_rows is not None and n > max_rows:
+        raise DatasetError(f"X holds {n:,} sequences; at most {max_rows:,} are allowed")
+    if max_steps is not None and steps > max_steps:
+        raise DatasetError(f"sequences of {steps:,} steps; at most {max_steps:,} are allowed")
+    # float32 copy, padded original, temporary masks: about what parsing holds at once.
+    needed = n * steps * (features * (4 + itemsize + 3) + 2)
+    if needed > max_bytes:
+        raise DatasetError(
+            f"X pads to {n:,} sequences x {steps:,} steps x {features:,} features, "
+            f"{needed:,} bytes in memory, over the limit of {max_bytes:,}"
+        )
 
 
 def _labels(y: np.ndarray) -> tuple[np.ndarray, list[str]]:

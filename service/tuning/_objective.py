@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import optuna
 import torch
+from sqlalchemy.exc import OperationalError
 
 from service.models import SequenceModel, SequenceModelConfig
 from service.tasks import TaskData
@@ -233,10 +234,10 @@ def make_objective(
         try:
             outcome = trainer.fit(data.train, data.val, on_epoch_end=on_epoch_end,
                                   should_interrupt=should_interrupt)
-        except Exception:
-            if checkpoints is not None:
+        except Exception as error:
+            if checkpoints is not None and not _storage_fault(error):
                 checkpoints.delete(key)  # a failed trial is final; its checkpoint is garbage
-            raise
+            raise  # a database fault is not: the worker hands the trial back to resume
         if outcome.status == "interrupted":
             raise TrialInterrupted(trial.number, trainer.epoch)
         if checkpoints is not None:
@@ -320,6 +321,10 @@ def _resume(
     state = torch.load(io.BytesIO(checkpoint.state), map_location=device, weights_only=True)
     trainer.load_state_dict(state)
     return int(checkpoint.epoch)
+
+
+def _storage_fault(error: BaseException) -> bool:
+    return isinstance(error, (optuna.exceptions.StorageInternalError, OperationalError))
 
 
 def _notify(callback: Callable[[TrialOutcome], None] | None, outcome: TrialOutcome) -> None:

@@ -29,6 +29,7 @@ from service.tasks import (
     get_task,
     parse_task_options,
 )
+from service.tuning._bounds import check_document
 from service.tuning._pruners import parse_pruner_options
 from service.tuning._samplers import parse_sampler_options
 from service.tuning._yaml import load_untrusted_yaml
@@ -104,6 +105,8 @@ def parse_spec_document(body: bytes | str) -> StudySpec:
         loaded = load_untrusted_yaml(text)
     except yaml.YAMLError as exc:
         raise MalformedDocumentError(f"the study spec is not valid YAML or JSON: {exc}") from None
+    except ValueError as exc:  # an integer literal of thousands of digits
+        raise MalformedDocumentError(f"the study spec has a number out of range: {exc}") from None
     if not isinstance(loaded, Mapping):
         raise MalformedDocumentError(
             f"the study spec must be a mapping, got {type(loaded).__name__}"
@@ -112,6 +115,7 @@ def parse_spec_document(body: bytes | str) -> StudySpec:
 
 
 def parse_spec_mapping(data: Mapping[str, Any]) -> StudySpec:
+    check_document(data)
     try:
         return StudySpec.model_validate(dict(data))
     except ValidationError as exc:

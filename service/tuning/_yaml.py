@@ -15,11 +15,30 @@ import yaml
 __all__ = ["load_untrusted_yaml"]
 
 
+# Nesting deeper than this is refused while composing, before the composer's own recursion
+# could hit Python's limit (a few kilobytes of "[[[[" did). Specs need a handful of levels.
+MAX_YAML_DEPTH = 64
+
+
 class _NoAliasLoader(yaml.SafeLoader):
-    """Safe loader that refuses aliases and reads ``1e-5`` as a number (YAML 1.2 style;
-    YAML 1.1 would make it the string "1e-5")."""
+    """Safe loader that refuses aliases and deep nesting and reads ``1e-5`` as a number
+    (YAML 1.2 style; YAML 1.1 would make it the string "1e-5")."""
+
+    _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        if self._depth >= MAX_YAML_DEPTH:
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", mark
+            )
+        self._depth += 1
+        try:
+            return self._compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
             raise yaml.composer.ComposerError(

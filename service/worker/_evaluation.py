@@ -138,15 +138,21 @@ def run_pending_evaluation(
         result.update(worker=owner, started_at=started_at,
                       completed_at=datetime.now(UTC).isoformat(),
                       duration_s=time.monotonic() - started)
+        bundle = None
         if "model" in kept and result.get("test"):
-            store.models.save(study_id, build_bundle(
+            bundle = build_bundle(
                 kept["model"], kind=kept["data"].kind, metric=resolved.metric,
                 preprocessing=kept["data"].preprocessing, task=record.spec.get("task"),
                 study={"id": study_id, "name": record.name, "trial": best.number,
                        "params": dict(best.params), "seed": resolved.spec.seed},
                 test=result["test"],
-            ))
-        store.evaluations.finish(study_id, owner=owner, result=result)
+            )
+        # Model and result in one transaction, fenced by the lease: a worker that lost it (or
+        # whose study was deleted meanwhile) writes neither.
+        if not store.evaluations.finish(study_id, owner=owner, result=result, model=bundle):
+            log.warning("worker %s: lost the evaluation lease of study %s; result dropped",
+                        owner, study_id)
+            return True
         log.info("worker %s: study %s evaluated in %.1fs", owner, study_id,
                  time.monotonic() - started)
     except NotFoundError:

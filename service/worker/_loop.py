@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
 from service.errors import RnntuneError
-from service.store import Claim, StudyRecord, StudyStore
+from service.store import Claim, StudyRecord, StudyStore, is_disk_full, is_transient
 from service.training import resolve_device
 from service.tuning import (
     TrialInterrupted,
@@ -71,9 +71,15 @@ class Worker:
                 worked = self.run_once()
                 backoff = self.settings.poll_interval_s
             except (OperationalError, optuna.exceptions.StorageInternalError) as exc:
-                # The database is busy or restarting; wait and try again.
-                log.warning("worker %s: storage error, retrying in %.1fs: %s",
-                            self.worker_id, backoff, exc)
+                if is_disk_full(exc):
+                    # Not a hiccup: nothing can be written until an operator frees space.
+                    log.critical("worker %s: the database's disk is full; waiting %.0fs "
+                                 "between tries: %s", self.worker_id, _MAX_BACKOFF_S, exc)
+                    backoff = _MAX_BACKOFF_S
+                else:
+                    # The database is busy or restarting; wait and try again.
+                    log.warning("worker %s: storage error, retrying in %.1fs: %s",
+                                self.worker_id, backoff, exc)
                 worked = False
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
             if not worked:
@@ -139,19 +145,37 @@ class Worker:
             checkpoint_every=self.settings.checkpoint_every_epochs,
             should_interrupt=self.stop.is_set,
         )
-        interrupted: list[int] = []
+        interrupted: list[int] = []  # handed back; their slot is freed for the re-run
+        expired: list[int] = []  # handed back; their claim's slot was already given away
+
+        def give_back(number: int, into: list[int]) -> None:
+            into.append(number)
+            # Marked before Optuna fails it, so the budget never counts it as done.
+            try:
+                self.store.mark_requeue(record.id, number)
+            except Exception as error:  # the re-run's retry history still excludes it
+                log.warning("trial %d of study %s not marked for re-run: %s",
+                            number, record.id, error)
 
         def run(trial: optuna.Trial) -> float:
+            # The trial redeems the claim it was started under; a claim the sweep has
+            # dropped (its worker looked dead) may have gone to another worker already.
+            if not self.store.redeem(claim):
+                give_back(trial.number, expired)
+                raise ClaimExpired(f"the claim for trial {trial.number} expired")
             try:
                 return objective(trial)
             except TrialInterrupted as exc:
-                interrupted.append(exc.trial_number)
-                # Marked before Optuna fails it, so the budget never counts it as done.
-                try:
-                    self.store.mark_requeue(record.id, exc.trial_number)
-                except Exception as error:  # the sweep recovers the slot if the mark is lost
-                    log.warning("trial %d of study %s not marked for re-run: %s",
-                                exc.trial_number, record.id, error)
+                give_back(exc.trial_number, interrupted)
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # A database fault is not the configuration's: keep its checkpoint and
+                # hand it back, like an interruption, instead of recording a FAIL.
+                log.warning("worker %s: database fault in trial %d of study %s, handing it "
+                            "back: %s", self.worker_id, trial.number, record.id, exc)
+                give_back(trial.number, interrupted)
                 raise
 
         started = time.monotonic()
@@ -160,10 +184,14 @@ class Worker:
             self.store.fail_stale_trials(study)
             study.optimize(run, n_trials=1, catch=(Exception,), gc_after_trial=False)
             for number in interrupted:
-                # Stopping: the trial's checkpoint is saved; another worker resumes it.
+                # Its checkpoint is saved; another worker resumes it.
                 self.store.hand_back(study, number)
                 log.info("worker %s: handed back trial %d of study %s", self.worker_id,
                          number, record.id)
+            for number in expired:
+                self.store.hand_back(study, number, free_slot=False)
+                log.warning("worker %s: claim expired before trial %d of study %s started; "
+                            "handed it back", self.worker_id, number, record.id)
         except (OperationalError, optuna.exceptions.StorageInternalError):
             self._study = None  # read it afresh once the database is back
             raise
@@ -197,6 +225,10 @@ class Worker:
         study = self.store.load_study(record, sampler=sampler, pruner=pruner)
         self._study = (key, study)
         return study
+
+
+class ClaimExpired(Exception):
+    """The trial's claim was older than the grace period when the trial started."""
 
 
 def configure_torch_threads(threads: int) -> None:

@@ -60,6 +60,7 @@ def worker_env(settings: Settings, *, device: str, gpu: int | None = None) -> di
         "RNNTUNE_GRACE_PERIOD_S": str(settings.grace_period_s),
         "RNNTUNE_MAX_TRIAL_RETRIES": str(settings.max_trial_retries),
         "RNNTUNE_POLL_INTERVAL_S": str(settings.poll_interval_s),
+        "RNNTUNE_DB_WAIT_S": str(settings.db_wait_s),
         "RNNTUNE_SQLITE_BUSY_TIMEOUT_S": str(settings.sqlite_busy_timeout_s),
         "RNNTUNE_LOG_LEVEL": settings.log_level,
         # One compute thread per process; the pool's parallelism comes from processes.
@@ -129,7 +130,13 @@ class Supervisor:
 
     def run(self) -> None:
         while not self._stop.is_set():
-            self.check()
+            try:
+                self.check()
+            except Exception:
+                # Whatever happens, this thread must go on: if it ended, every worker would
+                # get its parent-death signal and nothing would start them again.
+                log.exception("supervisor: checking the workers failed; trying again")
+                self._stop.wait(_MAX_RESTART_DELAY_S)
             self._stop.wait(0.5)
         self._terminate_all()
 
@@ -142,7 +149,20 @@ class Supervisor:
             if slot.process is not None:
                 self._note_exit(slot, now)
             if now >= slot.next_start_at:
-                self._spawn(slot, now)
+                try:
+                    self._spawn(slot, now)
+                except OSError as error:  # ENOMEM, EAGAIN: the machine is short of something
+                    slot.failures_in_a_row += 1
+                    delay = min(_MAX_RESTART_DELAY_S, 0.5 * 2 ** slot.failures_in_a_row)
+                    slot.next_start_at = now + delay
+                    log.error("supervisor: cannot start worker %s (%s); retrying in %.1fs",
+                              slot.worker_id, error, delay)
+
+    def liveness(self) -> dict[str, int | bool]:
+        """How many workers should run, how many do, and whether they are being watched."""
+        alive = sum(1 for s in self.slots if s.process is not None and s.process.poll() is None)
+        watching = self._thread is not None and self._thread.is_alive()
+        return {"expected": len(self.slots), "alive": alive, "supervised": watching}
 
     def _note_exit(self, slot: _Slot, now: float) -> None:
         assert slot.process is not None

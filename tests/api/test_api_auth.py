@@ -191,3 +191,32 @@ def test_the_active_study_quota_holds_under_concurrent_submissions(tmp_path: Pat
                 lambda _: http.post("/v1/studies", json=tiny_spec()).status_code, range(12)))
         assert codes.count(201) <= 3 and set(codes) <= {201, 429}
         assert len(http.get("/v1/studies").json()["studies"]) == codes.count(201)
+
+
+@pytest.mark.parametrize("path", ["/v1/tasks", "/v1/search-spaces", "/v1/search-spaces/lstm",
+                                  "/docs", "/openapi.json", "/metrics"])
+def test_every_path_but_healthz_needs_a_key_once_keys_exist(
+    http: TestClient, keys: dict[str, str], path: str
+) -> None:
+    assert http.get(path).status_code == 401
+    assert http.get(path, headers=as_key(keys["read"])).status_code == 200
+    assert http.get("/healthz").status_code == 200
+
+
+def test_metrics_count_only_the_studies_a_key_may_see(
+    http: TestClient, keys: dict[str, str]
+) -> None:
+    for owner in ("submit", "submit", "other"):
+        response = http.post("/v1/studies", json=tiny_spec(), headers=as_key(keys[owner]))
+        assert response.status_code == 201
+    own = http.get("/v1/studies", headers=as_key(keys["other"])).json()["studies"]
+    [theirs] = own
+
+    def queued(key: str) -> str:
+        text = http.get("/metrics", headers=as_key(keys[key])).text
+        return next(line for line in text.splitlines()
+                    if line.startswith('rnntune_studies{status="queued"}'))
+
+    assert queued("read").endswith(" 3")
+    assert queued("submit").endswith(" 2")
+    assert queued("other").endswith(" 1") and theirs["status"] == "queued"

@@ -163,3 +163,18 @@ def test_forecasting_dataset_model_predicts_from_csv(
     targets, local = model.predict_series(truth[:, None])
     assert targets.tolist() == result.for_rows
     np.testing.assert_allclose(local[:, 0], [v[0] for v in result.predictions], rtol=1e-6)
+
+
+def test_a_model_row_is_served_only_once_its_evaluation_is_done(
+    http: TestClient, sqlite_settings: Settings
+) -> None:
+    # A row left under this id (by a deleted study whose id was reused, say) is not the
+    # study's model while its own evaluation has not finished.
+    from service.store import StudyStore
+
+    study_id = http.post("/v1/studies", json=tiny_spec()).json()["id"]
+    store = StudyStore(sqlite_settings)
+    store.models.save(study_id, b"someone else's weights")
+    store.close()
+    response = http.get(f"/v1/studies/{study_id}/model")
+    assert response.status_code == 409, response.content[:100]

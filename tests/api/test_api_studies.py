@@ -189,7 +189,19 @@ def test_dashboard_writes_need_an_admin_key(sqlite_settings: Settings) -> None:
         assert http.get("/api/studies", auth=("any", reader)).status_code == 200
         denied = http.delete(f"/api/studies/{study_id}", auth=("any", reader))
         assert denied.status_code == 403
-        allowed = http.delete(f"/api/studies/{study_id}", auth=("any", admin))
+        # The service's own studies are deleted through the service, never renamed.
+        for method, path in (("DELETE", f"/api/studies/{study_id}"),
+                             ("POST", f"/api/studies/{study_id}/rename")):
+            refused = http.request(method, path, auth=("any", admin), json={"study_name": "x"})
+            assert refused.status_code == 409, refused.text
+            assert f"DELETE /v1/studies/{study_id}" in refused.json()["detail"]
+        assert http.get(f"/v1/studies/{study_id}", auth=("any", admin)).status_code == 200
+        import optuna
+
+        store = StudyStore(sqlite_settings)
+        own = optuna.create_study(study_name="an-own-study", storage=store.optuna_storage)
+        store.close()
+        allowed = http.delete(f"/api/studies/{own._study_id}", auth=("any", admin))
         assert allowed.status_code in (200, 204)
 
 

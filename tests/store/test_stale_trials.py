@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sqlalchemy import text, update
+from sqlalchemy import text
 
 from service.config import Settings
-from service.store import StudyStore, count_trials, utcnow
+from service.store import StudyStore, count_trials
 from service.store._counts import REQUEUE_ATTR
-from service.store._tables import studies
-from tests.store.test_study_store import create
+from tests.store.test_study_store import age_claims, create
 
 
 def start_trial(store: StudyStore, record: Any) -> tuple[optuna.Study, int]:
@@ -42,12 +40,6 @@ def make_stale(store: StudyStore, record: Any, number: int) -> None:
         conn.execute(text(f"UPDATE trial_heartbeats SET heartbeat = {past} "
                           "WHERE trial_id = :id"), {"id": trial_id})
     assert storage.stale_trial_ids(record.id) == [trial_id]
-
-
-def age_claims(store: StudyStore, record: Any) -> None:
-    with store.engine.begin() as conn:
-        conn.execute(update(studies).where(studies.c.id == record.id)
-                     .values(last_claim_at=utcnow() - timedelta(seconds=60)))
 
 
 def test_a_stale_trial_is_failed_and_requeued_with_its_slot(store: StudyStore) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import optuna
 import pytest
-from sqlalchemy import inspect, update
+from sqlalchemy import inspect, text, update
 
 from service.config import Settings
 from service.errors import ConflictError, NotFoundError
@@ -28,6 +28,15 @@ def create(store: StudyStore, **overrides: Any) -> Any:
         n_trials=spec.budget.n_trials, timeout_s=spec.budget.timeout_s, baseline=None,
         user_attrs={"task": "adding"}, priority=spec.priority, max_parallel=spec.max_parallel,
     )
+
+
+def age_claims(store: StudyStore, record: Any) -> None:
+    """Every pending claim of the study was made a minute ago (by the database's clock)."""
+    past = ("datetime(claimed_at, '-60 seconds')" if store.settings.is_sqlite
+            else "claimed_at - interval '60 seconds'")
+    with store.engine.begin() as conn:
+        conn.execute(text(f"UPDATE rnntune_claims SET claimed_at = {past} "
+                          "WHERE study_id = :id"), {"id": record.id})
 
 
 def test_create_get_list(store: StudyStore) -> None:
@@ -111,9 +120,9 @@ def test_sweep_repairs_a_slot_leaked_by_a_dead_worker(store: StudyStore) -> None
     record = create(store, budget={"n_trials": 1, "max_epochs": 1})
     assert store.claim() is not None  # the claimer dies before it asks for a trial
     assert store.claim() is None
-    with store.engine.begin() as conn:
-        conn.execute(update(studies).where(studies.c.id == record.id)
-                     .values(last_claim_at=utcnow() - timedelta(seconds=60)))
+    store.sweep()
+    assert store.get(record.id).claimed == 1, "a young claim is live"
+    age_claims(store, record)
     store.sweep()
     assert store.get(record.id).claimed == 0
     assert store.claim() is not None

@@ -140,3 +140,27 @@ def test_cancelled_studies_are_not_evaluated_and_empty_ones_are_skipped(
     timed_out = create(store, tiny_spec(name="t", budget={"n_trials": 2, "timeout_s": 0.01}))
     time.sleep(0.05)
     assert store.refresh_status(timed_out.id).eval_status == "skipped"
+
+
+def test_the_model_is_written_only_under_an_unexpired_lease(store: StudyStore) -> None:
+    # Result and model go in one transaction fenced by the lease, on the database's clock:
+    # a worker whose lease ran out (or whose study was deleted) writes neither.
+    record = create(store, tiny_spec(budget={"n_trials": 1, "max_epochs": 1}))
+    worker = Worker(store.settings, worker_id="trainer", device="cpu")
+    claim = store.claim()
+    assert claim is not None
+    worker._run_trial(claim)
+    store.trial_ended(record.id)
+    assert store.refresh_status(record.id).eval_status == "pending"
+    assert store.evaluations.claim(owner="slow", lease_s=30) == record.id
+    with store.engine.begin() as conn:  # its lease ended a second ago
+        conn.execute(update(studies).where(studies.c.id == record.id)
+                     .values(eval_lease_until=utcnow() - timedelta(seconds=1)))
+    assert not store.evaluations.finish(record.id, owner="slow", result={"x": 1},
+                                        model=b"stale weights")
+    assert store.models.get(record.id) is None
+    assert store.evaluations.claim(owner="next", lease_s=30) == record.id
+    store.delete(record.id)  # deleted while "next" evaluates
+    assert not store.evaluations.finish(record.id, owner="next", result={"x": 2},
+                                        model=b"orphan weights")
+    assert store.models.get(record.id) is None, "no model outlives its study"

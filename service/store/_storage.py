@@ -1,0 +1,203 @@
+"""``ServiceStorage``: Optuna's RDB storage with trial state moves that cannot race.
+
+Every move of a trial out of RUNNING is one conditional UPDATE (``WHERE state = 'RUNNING'``),
+so a worker's COMPLETE and another process's stale FAIL can never both land: whichever commits
+first wins and the other is told the trial is already finished. A trial gets its first
+heartbeat when it starts, and staleness is judged with the database's clock in the statement
+that fails the trial, so neither a missing heartbeat row nor clock skew between hosts can
+leave a dead worker's trial RUNNING for ever or fail a live one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy.engine import Connection
+
+from service.store._dbtime import ago, ago_params
+from service.store._retry import retry_transient
+
+__all__ = ["ServiceStorage"]
+
+log = logging.getLogger(__name__)
+
+# A RUNNING trial is stale once its last heartbeat (or, before its first one was written, its
+# start) is older than the grace period by the database's own clock.
+_STALE = (
+    "t.state = 'RUNNING' AND ("
+    " EXISTS (SELECT 1 FROM trial_heartbeats h WHERE h.trial_id = t.trial_id"
+    "         AND h.heartbeat < {cutoff})"
+    " OR (NOT EXISTS (SELECT 1 FROM trial_heartbeats h WHERE h.trial_id = t.trial_id)"
+    "     AND t.datetime_start < {cutoff}))"
+)
+
+
+class ServiceStorage(RDBStorage):
+    """Optuna's RDB storage with a heartbeat that outlives database hiccups, conditional
+    trial state moves, and without Optuna's own stale-trial pass (``fail_stale_trials``
+    replaces it)."""
+
+    # -- heartbeats --------------------------------------------------------------------
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        # Optuna's heartbeat thread ends at its first exception, and a live trial whose
+        # heartbeat stopped is failed as stale once the grace period is over. A database
+        # restart must cost a missed beat, not the trial.
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as error:
+            log.warning("heartbeat of trial %d not recorded: %s", trial_id, error)
+
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        # Both ``create_new_trial`` and Optuna's cached storage come through here.
+        trial = super()._create_new_trial(study_id, template_trial)
+        if trial.state == TrialState.RUNNING:
+            # Optuna's heartbeat thread writes its first beat only after ``ask``: a worker
+            # killed in between would leave a trial without any. Beat at once.
+            self.record_heartbeat(trial._trial_id)
+        return trial
+
+    def _grace_params(self) -> dict[str, Any]:
+        return ago_params(self.grace_period or 2 * (self.heartbeat_interval or 1))
+
+    def stale_trial_ids(self, study_id: int) -> list[int]:
+        """Running trials of the study whose heartbeat (or start, before the first beat) is
+        older than the grace period."""
+        with self.engine.connect() as conn:
+            condition = _STALE.format(cutoff=ago(conn))
+            return [int(i) for i in conn.execute(
+                text(f"SELECT t.trial_id FROM trials t WHERE t.study_id = :study AND "
+                     f"{condition} ORDER BY t.trial_id"),
+                {"study": study_id, **self._grace_params()},
+            ).scalars()]
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        # Called by Optuna inside ``optimize``, where a stale trial would be failed before
+        # being marked for its retry. The service runs ``fail_stale_trials`` itself.
+        return []
+
+    def fail_if_stale(self, trial_id: int, *, requeue_attr: str | None) -> bool:
+        """Fail the trial if it is still RUNNING and still stale, re-checked in the same
+        statement; with ``requeue_attr`` mark it for its retry in the same transaction (the
+        budget never counts a marked failure). True when this call failed it."""
+        with self.engine.begin() as conn:
+            condition = _STALE.format(cutoff=ago(conn))
+            moved = conn.execute(
+                # ``state`` on the target row itself: PostgreSQL re-checks that after waiting
+                # on a concurrent failer's row lock; a subquery's view would be stale.
+                text(f"UPDATE trials SET state = 'FAIL', datetime_complete = :now "
+                     f"WHERE trial_id = :id AND state = 'RUNNING' AND trial_id IN ("
+                     f"SELECT t.trial_id FROM trials t WHERE t.trial_id = :id AND {condition})")
+                .bindparams(bindparam("now", type_=DateTime())),
+                {"id": trial_id, "now": datetime.now(), **self._grace_params()},
+            ).rowcount
+            if moved == 1 and requeue_attr is not None:
+                _set_system_attr(conn, trial_id, requeue_attr, True)
+        return moved == 1
+
+    # -- per-epoch writes: idempotent, so retried through a database hiccup ------------
+
+    @retry_transient
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        super().set_trial_user_attr(trial_id, key, value)
+
+    @retry_transient
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        super().set_trial_intermediate_value(trial_id, step, intermediate_value)
+
+    # -- state moves -------------------------------------------------------------------
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        # Optuna reads the state and then writes it; on SQLite the read runs outside the
+        # write's transaction, so two processes could both start one WAITING trial, or a
+        # worker could complete a trial another process has just failed as stale (and
+        # re-queued): both would count. One conditional UPDATE cannot race.
+        if state == TrialState.RUNNING:
+            return self._start_waiting(trial_id)
+        if state.is_finished():
+            return self._finish(trial_id, state, values)
+        return super().set_trial_state_values(trial_id, state, values)
+
+    def _start_waiting(self, trial_id: int) -> bool:
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                text("UPDATE trials SET state = 'RUNNING', datetime_start = :now "
+                     "WHERE trial_id = :id AND state = 'WAITING'")
+                .bindparams(bindparam("now", type_=DateTime())),
+                {"now": datetime.now(), "id": trial_id},
+            ).rowcount
+            if moved == 1:
+                # The first heartbeat goes with the start (see ``create_new_trial``).
+                conn.execute(text("DELETE FROM trial_heartbeats WHERE trial_id = :id"),
+                             {"id": trial_id})
+                conn.execute(text("INSERT INTO trial_heartbeats (trial_id, heartbeat) "
+                                  "VALUES (:id, CURRENT_TIMESTAMP)"), {"id": trial_id})
+                return True
+        self._raise_if_finished(trial_id)
+        return False
+
+    def _finish(self, trial_id: int, state: TrialState, values: Sequence[float] | None) -> bool:
+        session = self.scoped_session()
+        try:
+            moved = session.connection().execute(
+                text("UPDATE trials SET state = :state, datetime_complete = :now "
+                     "WHERE trial_id = :id AND state = 'RUNNING'")
+                .bindparams(bindparam("now", type_=DateTime())),
+                {"state": state.name, "now": datetime.now(), "id": trial_id},
+            ).rowcount
+            if moved == 1:
+                for objective, value in enumerate(values or ()):
+                    stored, kind = models.TrialValueModel.value_to_stored_repr(value)
+                    session.query(models.TrialValueModel).filter_by(
+                        trial_id=trial_id, objective=objective).delete()
+                    session.add(models.TrialValueModel(
+                        trial_id=trial_id, objective=objective, value=stored, value_type=kind))
+            session.commit()
+        except Exception as error:
+            session.rollback()
+            if isinstance(error, optuna.exceptions.OptunaError):
+                raise
+            raise optuna.exceptions.StorageInternalError(
+                f"trial {trial_id} not moved to {state.name}") from error
+        finally:
+            self.scoped_session.remove()
+        if moved == 1:
+            return True
+        # Finished elsewhere first (say, failed as stale and already re-queued): this
+        # outcome must not count too.
+        log.warning("trial %d was no longer running; its %s was not recorded",
+                    trial_id, state.name)
+        self._raise_if_finished(trial_id)
+        return False
+
+    def _raise_if_finished(self, trial_id: int) -> None:
+        with self.engine.connect() as conn:
+            current = conn.execute(text("SELECT state FROM trials WHERE trial_id = :id"),
+                                   {"id": trial_id}).scalar()
+        if current is None:
+            raise KeyError(f"no trial with id {trial_id}")
+        # Raises UpdateFinishedTrialError for a finished trial, as Optuna's own method does.
+        self.check_trial_is_updatable(trial_id, TrialState[str(current)])
+
+
+def _set_system_attr(conn: Connection, trial_id: int, key: str, value: Any) -> None:
+    conn.execute(text("DELETE FROM trial_system_attributes WHERE trial_id = :id AND key = :key"),
+                 {"id": trial_id, "key": key})
+    conn.execute(text("INSERT INTO trial_system_attributes (trial_id, key, value_json) "
+                      "VALUES (:id, :key, :value)"),
+                 {"id": trial_id, "key": key, "value": json.dumps(value)})

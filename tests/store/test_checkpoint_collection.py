@@ -1,0 +1,96 @@
+"""Checkpoints nobody will resume are deleted; a full disk is a clear error, not a retry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event, text
+
+from service.api import create_app
+from service.config import Settings
+from service.store import StudyStore, is_disk_full, is_transient
+from tests.conftest import tiny_spec
+from tests.store.test_stale_trials import make_stale, start_trial
+from tests.store.test_study_store import create
+
+
+def with_checkpoint(store: StudyStore, record: Any, key: str) -> tuple[Any, int]:
+    study, number = start_trial(store, record)
+    trial_id = store.optuna_storage.get_trial_id_from_study_id_trial_number(record.id, number)
+    store.optuna_storage.set_trial_user_attr(trial_id, "checkpoint_key", key)
+    store.checkpoints.save(key=key, study_id=record.id, epoch=1, state=b"weights")
+    return study, number
+
+
+def keys(store: StudyStore) -> set[str]:
+    with store.engine.connect() as conn:
+        return set(conn.execute(text("SELECT key FROM rnntune_checkpoints")).scalars())
+
+
+def test_only_lineages_that_may_resume_keep_their_checkpoints(any_settings: Settings) -> None:
+    store = StudyStore(any_settings.model_copy(update={"max_trial_retries": 1}))
+    store.initialize()
+    record = create(store, budget={"n_trials": 5, "max_epochs": 3})
+    study, retried = with_checkpoint(store, record, "retried")
+    make_stale(store, record, retried)
+    assert store.fail_stale_trials(study) == [retried]  # its retry waits: keep
+    with_checkpoint(store, record, "running")  # live: keep
+    study, spent = with_checkpoint(store, record, "spent")
+    trial_id = store.optuna_storage.get_trial_id_from_study_id_trial_number(record.id, spent)
+    store.optuna_storage.set_trial_system_attr(trial_id, "retry_history", [99])
+    make_stale(store, record, spent)
+    assert store.fail_stale_trials(study) == [spent]  # out of retries: nobody resumes it
+    store.checkpoints.save(key="orphan", study_id=9999, epoch=1, state=b"x")  # no such study
+    store.sweep()
+    assert keys(store) == {"retried", "running"}
+    store.cancel(record.id)
+    assert keys(store) == set(), "a study that stops being active keeps none"
+    store.close()
+
+
+def test_a_full_disk_is_not_retried_and_the_api_says_so(sqlite_settings: Settings) -> None:
+    with TestClient(create_app(sqlite_settings), raise_server_exceptions=False) as http:
+        assert http.post("/v1/studies", json=tiny_spec()).status_code == 201
+        api = http.app.app.api  # type: ignore[attr-defined]
+        store: StudyStore = api.state.store
+        engines = [store.engine, store.optuna_storage.engine]
+        with store.engine.connect() as conn:
+            pages = int(conn.execute(text("PRAGMA page_count")).scalar_one())
+
+        def cap(dbapi_connection: Any, _: Any) -> None:
+            # SQLite's own limit: writes past it fail with SQLITE_FULL, as on a full disk.
+            dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+        for engine in engines:
+            event.listen(engine, "connect", cap)
+            engine.dispose()
+        for _ in range(15):  # until the free space inside the file is used up
+            response = http.post("/v1/studies", json=tiny_spec())
+            if response.status_code != 201:
+                break
+        assert response.status_code == 507, response.text
+        assert "disk is full" in response.json()["detail"]
+        for engine in engines:
+            event.remove(engine, "connect", cap)
+            engine.dispose()
+
+
+def test_disk_full_is_told_apart_from_a_hiccup(tmp_path: Any) -> None:
+    import sqlite3
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'full.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x TEXT)"))
+        pages = int(conn.execute(text("PRAGMA page_count")).scalar_one())
+    with pytest.raises(OperationalError) as full, engine.begin() as conn:
+        conn.execute(text(f"PRAGMA max_page_count = {pages}"))
+        conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": "z" * 100_000})
+    assert is_disk_full(full.value) and not is_transient(full.value)
+    locked = OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+    assert is_transient(locked) and not is_disk_full(locked)
+    engine.dispose()
