@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
+from pydantic import BaseModel
 
 from service.config import Settings
 from service.errors import PayloadTooLargeError, SpecError
 from service.tuning import ResolvedStudy
 from service.tuning.model_size import check_model_size
 
-__all__ = ["check_spec_limits", "read_limited_body"]
+__all__ = ["check_spec_limits", "json_or_yaml_body", "read_limited_body"]
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
@@ -46,3 +49,16 @@ def check_spec_limits(resolved: ResolvedStudy, settings: Settings) -> None:
         max_params=settings.max_model_params,
         max_activation_bytes=settings.max_activation_bytes,
     )
+
+
+def json_or_yaml_body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a request body sent as JSON (``model``'s schema) or as a YAML document."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": model.model_json_schema()},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
+    }

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api._auth import Principal, ReadPrincipal, SubmitPrincipal, can_see, visible_study
 from service.api._datasets import VisibleDatasets, baseline_json
 from service.api._deps import SettingsDep, StoreDep, StudyId
-from service.api._limits import check_spec_limits, read_limited_body
+from service.api._limits import check_spec_limits, json_or_yaml_body, read_limited_body
 from service.api._warm_start import enqueue_planned, plan_study_warm_start
 from service.config import Settings
 from service.errors import LimitExceededError, NotFoundError
@@ -34,15 +34,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"])
 
-_SPEC_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": StudySpec.model_json_schema()},
-            "application/yaml": {"schema": {"type": "string"}},
-        },
-    }
-}
+_SPEC_BODY = json_or_yaml_body(StudySpec)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StudyPublic,

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api._auth import Principal, SubmitPrincipal
 from service.api._deps import SettingsDep, StoreDep
-from service.api._limits import read_limited_body
+from service.api._limits import json_or_yaml_body, read_limited_body
 from service.api._studies import create_study, resolve_study
 from service.config import Settings
 from service.errors import LimitExceededError, MalformedDocumentError, SpecError
@@ -36,15 +36,7 @@ router = APIRouter(prefix="/v1/sweeps", tags=["studies"])
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
-_SWEEP_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": SweepSpec.model_json_schema()},
-            "application/yaml": {"schema": {"type": "string"}},
-        },
-    }
-}
+_SWEEP_BODY = json_or_yaml_body(SweepSpec)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SweepPublic,

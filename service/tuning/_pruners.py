@@ -85,8 +85,8 @@ class PlateauASHAOptions(StrictOptions):
         "reduction_factor")
     min_improvement: float = Field(
         default=0.05, ge=0, le=10,
-        description="relative gap by which the rung's kept scores must beat its median; "
-        "below it the rung is a plateau and prunes nothing")
+        description="relative gap by which the rung's kept scores must beat its median for "
+        "the rung to carry signal, and by which a trial must trail them to be stopped there")
     breakthrough: float = Field(
         default=0.3, gt=0, le=1,
         description="a trial whose validation score or training loss improved by this "
