@@ -144,13 +144,17 @@ def study_spec(task: TaskDef, *, seed: int, max_epochs: int) -> dict[str, Any]:
 
 def service_spec(spec: dict[str, Any], setup: str, *, name: str, seed: int, budget_s: float,
                  n_trials: int) -> dict[str, Any]:
-    """The study POSTed for setup 1 or 2. The default leaves ``sampler`` and ``pruner`` out,
-    so it measures whatever rnntune's default is; random search names both."""
+    """The study POSTed for setup 1 or 2. The default leaves ``sampler``, ``pruner`` and
+    ``warm_start`` out, so it measures whatever rnntune's default is; random search names the
+    random sampler, no pruner and no warm start."""
     out = {**spec, "name": name, "evaluation": {"seeds": 1},
            "budget": {**spec["budget"], "n_trials": n_trials, "timeout_s": budget_s}}
     if setup == "random":
+        # Pure random search: no best-practice warm start either (a spec without
+        # `warm_start` gets one), so that it is the reference the others are measured by.
         out["sampler"] = {"name": "random", "seed": seed}
         out["pruner"] = {"name": "none"}
+        out["warm_start"] = None
     return out
 
 

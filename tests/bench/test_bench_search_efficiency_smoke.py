@@ -174,7 +174,9 @@ def test_the_default_setup_leaves_sampler_and_pruner_to_the_service() -> None:
                                  n_trials=1000)
     assert random["sampler"] == {"name": "random", "seed": 3}
     assert random["pruner"] == {"name": "none"}
-    assert {k: v for k, v in random.items() if k not in ("sampler", "pruner")} == default
+    assert random["warm_start"] is None  # pure random search: no best-practice trials first
+    assert {k: v for k, v in random.items()
+            if k not in ("sampler", "pruner", "warm_start")} == default
 
 
 def test_the_plan_turns_the_setups_with_the_seed_and_estimates_its_time() -> None:
