@@ -28,9 +28,15 @@ def check_document(data: Any) -> None:
         if isinstance(value, bool) or value is None or isinstance(value, str):
             continue
         if isinstance(value, int | float):
-            if not (math.isfinite(value) and abs(value) <= MAX_NUMBER):
+            # An int is compared as an int: past ~1e308 it has no float, and past 4,300
+            # digits no str either, so both the check and the message avoid converting it.
+            if isinstance(value, int):
+                in_range = abs(value) <= MAX_NUMBER
+            else:
+                in_range = math.isfinite(value) and abs(value) <= MAX_NUMBER
+            if not in_range:
                 shown = (value if isinstance(value, float)
-                         else f"an integer of {len(str(abs(value)))} digits")
+                         else f"an integer of {_digits(value)} digits")
                 raise SpecError(f"{shown} is out of range: numbers must be finite and within "
                                 f"+-{MAX_NUMBER:g}", loc=loc)
             continue
@@ -38,3 +44,10 @@ def check_document(data: Any) -> None:
             stack.extend((item, (*loc, str(key))) for key, item in value.items())
         elif isinstance(value, list | tuple):
             stack.extend((item, (*loc, index)) for index, item in enumerate(value))
+
+
+def _digits(value: int) -> int:
+    """Decimal digits of ``value``, without ``str()`` (refused past 4,300 digits)."""
+    digits = int(abs(value).bit_length() * math.log10(2)) + 1
+    smallest: int = 10 ** (digits - 1)
+    return digits - (abs(value) < smallest)

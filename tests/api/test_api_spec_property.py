@@ -119,6 +119,7 @@ def test_no_spec_gets_a_server_error(http: TestClient) -> None:
     "budget: {timeout_s: 1e12}", "budget: {timeout_s: 1e999}", "budget: {timeout_s: .nan}",
     "a: " + "[" * 5000 + "]" * 5000, "[" * 100_000 + "]" * 100_000,
     "budget: {n_trials: 1" + "0" * 5000 + "}",
+    "budget: {n_trials: 0x" + "f" * 400 + "}",  # past any float, short of the digit limit
 ])
 def test_the_reported_500s_are_4xx(http: TestClient, text: str) -> None:
     body = "task: {name: adding}\nsearch_space: lstm\n" + text if text[0] != "[" else text
