@@ -8,6 +8,7 @@ internal (stack traces, file paths, SQL) ever reaches a response.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -83,6 +84,16 @@ def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
+class ProblemResponse(JSONResponse):
+    """Problem details as ASCII JSON: a message may quote input with lone surrogates (legal in
+    a JSON string escape, not in UTF-8), which the default UTF-8 rendering cannot encode."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -103,7 +114,7 @@ def problem_response(
     }
     if errors:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:

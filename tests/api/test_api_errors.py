@@ -66,3 +66,13 @@ def test_openapi_documents_problem_responses(http: TestClient) -> None:
     responses = schema["paths"]["/v1/studies"]["post"]["responses"]
     assert "application/problem+json" in responses["422"]["content"]
     assert "Problem" in schema["components"]["schemas"]
+
+
+def test_a_problem_quoting_a_lone_surrogate_is_still_a_4xx(http: TestClient) -> None:
+    # "\ud800" is a legal JSON escape but not encodable as UTF-8; the message quotes it.
+    body = '{"name": "x", "over": {"\\ud800": [1]}, "template": {}}'
+    response = http.post("/v1/sweeps", content=body,
+                         headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "\ud800" in response.json()["detail"]
