@@ -143,12 +143,15 @@ def study_spec(task: TaskDef, *, seed: int, max_epochs: int) -> dict[str, Any]:
 
 
 def service_spec(spec: dict[str, Any], setup: str, *, name: str, seed: int, budget_s: float,
-                 n_trials: int) -> dict[str, Any]:
+                 n_trials: int, default_extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The study POSTed for setup 1 or 2. The default leaves ``sampler``, ``pruner`` and
-    ``warm_start`` out, so it measures whatever rnntune's default is; random search names the
-    random sampler, no pruner and no warm start."""
+    ``warm_start`` out, so it measures whatever rnntune's default is (``default_extra``: keys
+    set on it, to measure a variant); random search names the random sampler, no pruner and
+    no warm start."""
     out = {**spec, "name": name, "evaluation": {"seeds": 1},
            "budget": {**spec["budget"], "n_trials": n_trials, "timeout_s": budget_s}}
+    if setup == "default" and default_extra:
+        out.update(default_extra)
     if setup == "random":
         # Pure random search: no best-practice warm start either (a spec without
         # `warm_start` gets one), so that it is the reference the others are measured by.
@@ -165,6 +168,8 @@ def run_config(task: TaskDef, setup: str, args: argparse.Namespace) -> dict[str,
               "workers": args.workers}
     if setup in ("default", "random"):
         config["service_trials"] = args.service_trials
+    if setup == "default" and args.default_spec:
+        config["default_spec"] = args.default_spec
     if setup == "one-epoch":
         config["one_epoch_share"] = args.one_epoch_share
     return config
@@ -184,7 +189,8 @@ def run_one(name: str, task: TaskDef, setup: str, seed: int,
         if setup in ("default", "random"):
             trials, wall, notes = run_service(
                 service_spec(spec, setup, name=f"bench-{setup}-{name}-{seed}", seed=seed,
-                             budget_s=budget, n_trials=args.service_trials),
+                             budget_s=budget, n_trials=args.service_trials,
+                             default_extra=args.default_spec),
                 budget_s=budget, workers=args.workers)
         elif setup == "optuna":
             trials, wall, notes = run_optuna_hyperband(spec, budget_s=budget,
@@ -471,6 +477,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str
                         help="worker processes or concurrent trials (default: one per core)")
     parser.add_argument("--service-trials", type=int, default=1000,
                         help="n_trials of the service's studies (the budget ends them first)")
+    parser.add_argument("--default-spec", type=json.loads, default=None, metavar="JSON",
+                        help="keys set on setup 1's spec, to measure a variant of the "
+                             "default (e.g. '{\"warm_start\": null}'); use its own --results")
     parser.add_argument("--one-epoch-share", type=float, default=0.5,
                         help="share of the budget the one-epoch baseline spends on one-epoch "
                              "trials (default 0.5)")

@@ -6,12 +6,16 @@ from the first few trials on (unlike the median rule, which waits for finished o
 stopped only when all of the following hold:
 
 - at least ``min_trials`` trials (itself included) have reached the rung;
-- the trial is outside the top ``1/reduction_factor`` of the rung, and worse than the worst
-  kept score by more than a margin (relative): ``min_improvement`` when the rung carries
-  signal (its kept scores beat its median by that much), else ``plateau_margin``. While every
-  trial sits on one plateau the differences are noise, and the noisy high-learning-rate runs
-  that look worst there are often the ones about to break through; only a trial far off the
-  kept ones (by default, at twice their loss) is stopped on such a rung;
+- the trial is outside the top ``1/reduction_factor`` of the rung and worse than the worst
+  kept score by more than ``min_improvement`` (relative), on a rung that carries signal (its
+  kept scores beat its median by that much);
+- on a rung without signal, where every trial sits on one plateau and the differences are
+  noise, the rank alone decides nothing: a trial outside the kept third is stopped when it is
+  far off the kept ones (``plateau_margin``; by default at twice their loss), or when it
+  has stalled: past the first rung, neither its validation score nor its training loss
+  improved by ``min_improvement`` in its last epoch. A noisy run that is still moving is kept
+  (the high-learning-rate gated cells that break through look worst just before), a flat
+  one makes room for a fresh configuration;
 - it is not breaking away right now: neither its validation score nor its training loss
   improved by ``breakthrough`` (relative) in its last epoch.
 
@@ -78,8 +82,14 @@ class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
             return False  # among the kept
         signal = has_signal(values, minimize=minimize, min_improvement=self.min_improvement,
                             top_fraction=keep / len(values))
-        needed = self.min_improvement if signal else self.plateau_margin
-        return relative_gain(cutoff, own, minimize=minimize) > needed
+        gap = relative_gain(cutoff, own, minimize=minimize)
+        if signal:
+            return gap > self.min_improvement
+        if gap > self.plateau_margin:
+            return True
+        first_rung = step == min(self.rungs)
+        return not first_rung and not self._moving(trial, step, self.min_improvement,
+                                                   minimize=minimize)
 
     def _rung_scores(self, study: optuna.Study, trial: FrozenTrial, step: int, *,
                      minimize: bool) -> list[float]:
@@ -95,17 +105,23 @@ class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
         return scores
 
     def _breaking_away(self, trial: FrozenTrial, step: int, *, minimize: bool) -> bool:
+        return self._moving(trial, step, self.breakthrough, minimize=minimize)
+
+    @staticmethod
+    def _moving(trial: FrozenTrial, step: int, fraction: float, *, minimize: bool) -> bool:
+        """Whether the validation score or the training loss improved by ``fraction``
+        (relative) in the last epoch."""
         if step < 2:
             return False
         now = trial.intermediate_values.get(step)
         before = best_so_far(trial.intermediate_values, up_to=step - 1, minimize=minimize)
         if now is not None and before is not None and math.isfinite(now) and math.isfinite(
-                before) and relative_gain(now, before, minimize=minimize) >= self.breakthrough:
+                before) and relative_gain(now, before, minimize=minimize) >= fraction:
             return True
         # The training loss leads the validation score out of a plateau by an epoch or so.
         losses = _train_losses(trial)
         if len(losses) >= 2 and all(math.isfinite(x) for x in losses[-2:]):
-            return relative_gain(losses[-1], min(losses[:-1]), minimize=True) >= self.breakthrough
+            return relative_gain(losses[-1], min(losses[:-1]), minimize=True) >= fraction
         return False
 
 

@@ -86,15 +86,17 @@ class PlateauASHAOptions(StrictOptions):
     min_improvement: float = Field(
         default=0.05, ge=0, le=10,
         description="relative gap by which the rung's kept scores must beat its median for "
-        "the rung to carry signal, and by which a trial must trail them to be stopped there")
+        "the rung to carry signal, and by which a trial must trail them to be stopped there; "
+        "on a rung without signal, the last epoch's gain below which a trial has stalled")
     breakthrough: float = Field(
         default=0.3, gt=0, le=1,
         description="a trial whose validation score or training loss improved by this "
         "fraction in its last epoch is kept")
     plateau_margin: float = Field(
         default=0.5, gt=0, le=10,
-        description="on a rung without signal, only a trial this much (relative) worse than "
-        "the worst kept score is stopped")
+        description="on a rung without signal, a trial this much (relative) worse than the "
+        "worst kept score is stopped; a closer one only when it has stalled (improved by less "
+        "than min_improvement in its last epoch, past the first rung)")
 
 
 class NoneOptions(StrictOptions):

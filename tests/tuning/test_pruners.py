@@ -175,13 +175,17 @@ def test_plateau_asha_rungs_follow_the_reduction_factor() -> None:
         1, 3]
 
 
-def test_plateau_asha_prunes_nothing_while_every_trial_sits_on_the_plateau() -> None:
-    # Values that differ only by noise: ranking them would stop trials at random. The
-    # noisy run above the plateau is the kind that breaks through later.
+def test_plateau_asha_on_a_plateau_keeps_what_moves_and_stops_what_stalls() -> None:
+    # Values that differ only by noise: the rank decides nothing. The first rung keeps every
+    # trial near the plateau; past it, a flat curve outside the kept third makes room for a
+    # fresh configuration, while a noisy run above the plateau that is still improving (the
+    # kind that breaks through) is kept.
     study = _asha()
-    for jitter in (-0.002, -0.001, 0.0, 0.001):
-        assert _pruned_at(study, _on_plateau(jitter)) is None
-    assert _pruned_at(study, [0.19, 0.2, 0.18, *SOLVED[:6]]) is None
+    flat = [_pruned_at(study, _on_plateau(jitter)) for jitter in (-0.002, -0.001, 0.0, 0.001)]
+    assert flat == [None, None, 3, 3]  # the first two: too few trials at the rungs yet
+    assert _pruned_at(study, [0.19, 0.18, 0.17, *SOLVED[:6]]) is None  # moving: 0.18 -> 0.17
+    assert _pruned_at(study, [0.19, 0.185, 0.184] + [0.184] * 6) == 3  # 0.5%: stalled
+    assert _pruned_at(study, [0.4] * 9) == 1  # far above the plateau (plateau_margin)
 
 
 def test_plateau_asha_prunes_a_dead_flat_curve_once_others_broke_away() -> None:
@@ -254,7 +258,8 @@ def test_plateau_asha_min_improvement_sets_what_counts_as_signal() -> None:
         for curve in curves:
             _complete(study, curve)
     assert _pruned_at(strict, [1.0] * 9) == 1
-    assert _pruned_at(loose, [1.0] * 9) is None
+    # Without signal the first rung keeps it; the next one stops it as stalled.
+    assert _pruned_at(loose, [1.0] * 9) == 3
 
 
 def test_plateau_asha_maximizes_too() -> None:
