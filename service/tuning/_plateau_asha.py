@@ -19,6 +19,11 @@ stopped only when all of the following hold:
 - it is not breaking away right now: neither its validation score nor its training loss
   improved by ``breakthrough`` (relative) in its last epoch.
 
+A trial is judged again at every epoch after a rung, its best score so far against the scores
+others had at that rung: the first trials of a study pass their rungs before enough others
+reach them, and would otherwise run to the end unjudged. Having trained longer only helps it,
+so a kept trial is stopped later only when trials that arrived since beat it clearly.
+
 Steps are 1-based epochs (a rung at 1 is judged after the first epoch).
 """
 
@@ -65,7 +70,8 @@ class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
-        if step is None or step not in self.rungs:
+        rung = max((r for r in self.rungs if r <= step), default=None) if step else None
+        if step is None or rung is None:
             return False
         minimize = minimizes(study)
         own = best_so_far(trial.intermediate_values, up_to=step, minimize=minimize)
@@ -73,7 +79,7 @@ class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
             return True  # every score so far is NaN or infinite: the run diverged
         if self._breaking_away(trial, step, minimize=minimize):
             return False
-        values = [own, *self._rung_scores(study, trial, step, minimize=minimize)]
+        values = [own, *self._rung_scores(study, trial, rung, minimize=minimize)]
         if len(values) < self.min_trials:
             return False
         keep = max(1, len(values) // self.reduction_factor)
@@ -87,7 +93,7 @@ class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
             return gap > self.min_improvement
         if gap > self.plateau_margin:
             return True
-        first_rung = step == min(self.rungs)
+        first_rung = rung == min(self.rungs)
         return not first_rung and not self._moving(trial, step, self.min_improvement,
                                                    minimize=minimize)
 

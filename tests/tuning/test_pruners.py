@@ -206,6 +206,25 @@ def test_plateau_asha_decides_before_any_trial_finished() -> None:
     assert _pruned_at(study, _on_plateau(0.0)) == 1
 
 
+def test_plateau_asha_judges_a_trial_again_once_others_reach_its_rung() -> None:
+    # The first trial of a study passes its rungs before anyone else reaches them; it is
+    # judged again at its next epochs, its best so far against the others' rung scores.
+    study = _asha()
+    first = study.ask()
+    for epoch in range(1, 6):
+        first.report(PLATEAU, epoch)
+        assert not first.should_prune()  # alone at every rung
+    for _ in range(3):
+        _complete(study, SOLVED)
+    first.report(PLATEAU, 6)
+    assert first.should_prune()
+    # One that has trained longer and is as good as the others were at the rung stays.
+    early = study.ask()
+    for epoch, value in enumerate([0.2, 0.05, 0.01, 0.005, 0.004], start=1):
+        early.report(value, epoch)
+    assert not early.should_prune()
+
+
 def test_plateau_asha_keeps_a_plateau_that_is_breaking() -> None:
     study = _asha(min_resource=3)  # one rung, at epoch 3
     for _ in range(3):
