@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -92,10 +91,7 @@ def _parse(body: bytes) -> SweepSpec:
     try:
         return SweepSpec.model_validate(dict(loaded))
     except ValidationError as exc:
-        details = [(tuple(e["loc"]), e["msg"] if e["type"] == "missing" else
-                    f"{e['msg']} (got {json.dumps(e.get('input'), default=str)[:200]})")
-                   for e in exc.errors()]
-        raise SpecError(details[0][1], loc=details[0][0], details=details) from None
+        raise SpecError.from_validation(exc, SweepSpec) from None
 
 
 def expand_sweep(sweep: SweepSpec) -> list[tuple[str, dict[str, Any]]]:

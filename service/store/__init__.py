@@ -6,7 +6,7 @@ from service.store._engine import engine_kwargs, make_engine
 from service.store._evaluations import EVALUATION_STATUSES, EvaluationStore
 from service.store._keys import SCOPES, ApiKey, KeyStore, Scope, hash_key
 from service.store._models import ModelFile, ModelStore
-from service.store._retry import is_disk_full, is_transient
+from service.store._retry import STORAGE_FAULTS, is_disk_full, is_transient
 from service.store._store import ACTIVE_STATUSES, Claim, StudyRecord, StudyStore, utcnow
 from service.store._summary import TrialSummary, summarize
 from service.store._views import (
@@ -23,6 +23,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "EVALUATION_STATUSES",
     "SCOPES",
+    "STORAGE_FAULTS",
     "ApiKey",
     "Claim",
     "DatasetRecord",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,25 +118,7 @@ def parse_spec_mapping(data: Mapping[str, Any]) -> StudySpec:
     try:
         return StudySpec.model_validate(dict(data))
     except ValidationError as exc:
-        details = []
-        for error in exc.errors():
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = f"unknown field; allowed fields are: {_allowed_fields(error['loc'])}"
-            elif error["type"] != "missing":
-                message = f"{message} (got {json.dumps(error.get('input'), default=str)})"
-            details.append((tuple(error["loc"]), message))
-        raise SpecError(details[0][1], loc=details[0][0], details=details) from None
-
-
-def _allowed_fields(loc: tuple[Any, ...]) -> str:
-    model: type[BaseModel] = StudySpec
-    for part in loc[:-1]:
-        annotation = model.model_fields[str(part)].annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            break
-        model = annotation
-    return ", ".join(model.model_fields)
+        raise SpecError.from_validation(exc, StudySpec) from None
 
 
 def resolve_spec(
