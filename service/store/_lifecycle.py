@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 import warnings
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from sqlalchemy import delete, insert, update
@@ -19,6 +19,11 @@ from service.store._engine import utcnow
 from service.store._records import ACTIVE_STATUSES, StudyRecord
 from service.store._retry import retry_transient
 from service.store._tables import claims, studies
+from service.trial_attrs import ATTR_SOURCE
+
+if TYPE_CHECKING:  # read, not imported: the store does not depend on tuning or tasks
+    from service.tasks import Baseline
+    from service.tuning import ResolvedStudy
 
 __all__ = ["Lifecycle"]
 
@@ -26,37 +31,29 @@ __all__ = ["Lifecycle"]
 class Lifecycle(StoreBase):
     """The lifecycle part of ``StudyStore``."""
 
-    def create(
-        self,
-        *,
-        name: str | None,
-        spec: dict[str, Any],
-        direction: str | list[str],
-        n_trials: int,
-        timeout_s: float | None,
-        baseline: dict[str, Any] | None,
-        user_attrs: dict[str, Any],
-        priority: int = 0,
-        max_parallel: int | None = None,
-        owner_key_id: int | None = None,
-        baselines: list[dict[str, Any]] | None = None,
-    ) -> StudyRecord:
-        """Create the Optuna study and our row together; on any failure neither remains."""
+    def create(self, resolved: ResolvedStudy, *, owner_key_id: int | None = None) -> StudyRecord:
+        """Create the Optuna study and our row together; on any failure neither remains.
+
+        Nothing is checked here beyond the name: ``service.studies.submit_study`` checks
+        limits and quota first.
+        """
+        source = resolved.spec
+        spec = resolved.stored_spec()
         task = spec["task"]
         label = task.get("name") or f"dataset-{task.get('dataset')}"
-        study_name = name or f"{label}-{uuid.uuid4().hex[:8]}"
+        study_name = source.name or f"{label}-{uuid.uuid4().hex[:8]}"
         spec = {**spec, "name": study_name}
+        timeout_s = source.budget.timeout_s
         try:
             study = optuna.create_study(
                 study_name=study_name,
                 storage=self.optuna_storage,
-                directions=[optuna.study.StudyDirection[d.upper()] for d in
-                            ([direction] if isinstance(direction, str) else direction)],
+                directions=[optuna.study.StudyDirection[d.upper()] for d in resolved.directions],
             )
         except optuna.exceptions.DuplicatedStudyError:
             raise ConflictError(f"a study named {study_name!r} already exists") from None
         try:
-            for key, value in user_attrs.items():
+            for key, value in _user_attrs(resolved).items():
                 study.set_user_attr(key, value)
             _name_metrics(study, spec)
             now = utcnow()
@@ -66,14 +63,17 @@ class Lifecycle(StoreBase):
                     name=study_name,
                     status="queued",
                     spec=spec,
-                    n_trials=n_trials,
+                    # The selection step's re-runs are part of the budget: the search runs
+                    # the rest.
+                    n_trials=resolved.search_trials,
                     claimed=0,
                     in_flight=0,
-                    priority=priority,
-                    max_parallel=max_parallel,
+                    priority=source.priority,
+                    max_parallel=source.max_parallel,
                     owner_key_id=owner_key_id,
-                    baseline=baseline,
-                    baselines=baselines,
+                    baseline=None if resolved.baseline is None else _baseline_row(
+                        resolved.baseline),
+                    baselines=[_baseline_row(b) for b in resolved.baselines],
                     timeout_s=timeout_s,
                     deadline=now + timedelta(seconds=timeout_s) if timeout_s else None,
                     created_at=now,
@@ -89,7 +89,7 @@ class Lifecycle(StoreBase):
     def enqueue(self, record: StudyRecord, params: dict[str, Any], *, source: str) -> None:
         """Queue a configuration as the study's next trial (workers take queued ones first)."""
         study = self.load_study(record)
-        study.enqueue_trial(params, user_attrs={"source": source}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={ATTR_SOURCE: source}, skip_if_exists=True)
 
     @retry_transient
     def cancel(self, study_id: int) -> StudyRecord:
@@ -172,3 +172,22 @@ def _name_metrics(study: optuna.Study, spec: dict[str, Any]) -> None:
         with warnings.catch_warnings():  # experimental in Optuna 5, and what we need
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(names)
+
+
+def _user_attrs(resolved: ResolvedStudy) -> dict[str, Any]:
+    """What the study was made of, kept on the Optuna study for the dashboard's readers."""
+    return {
+        "task": resolved.task.name,
+        "search_space": resolved.space_name or "inline",
+        "objective": resolved.metric,
+        "sampler": resolved.spec.sampler.name,
+        "pruner": resolved.spec.pruner.name,
+    }
+
+
+def _baseline_row(baseline: Baseline) -> dict[str, Any]:
+    """A task's baseline as the study row keeps it, named by the validation metric."""
+    return {
+        "name": baseline.name, "metric": f"val_{baseline.metric}", "value": baseline.value,
+        "description": baseline.description, "test_value": baseline.test_value,
+    }

@@ -1,5 +1,6 @@
 """Optuna side of a study: sampler and pruner registries, spec resolution, the objective."""
 
+from service.tuning._budget import search_trials, selection_plan
 from service.tuning._evaluate import best_hparams, evaluate_best
 from service.tuning._objective import (
     CheckpointSink,
@@ -16,7 +17,7 @@ from service.tuning._resolve import (
     resolve_spec,
 )
 from service.tuning._samplers import SAMPLERS, build_sampler, parse_sampler_options
-from service.tuning._selection import Selection, search_trials, select_best, selection_plan
+from service.tuning._selection import Selection, select_best
 from service.tuning._verdict import final_baselines, headline_metric, verdict
 
 __all__ = [

@@ -22,7 +22,7 @@ from service.models import SequenceModel, SequenceModelConfig
 from service.tasks import TaskData
 from service.tasks._baselines import target_index
 from service.training import EpochResult, TrainConfig, Trainer
-from service.tuning._attrs import (
+from service.trial_attrs import (
     ATTR_BEST_EPOCH,
     ATTR_CHECKPOINT_KEY,
     ATTR_DEVICE,

@@ -19,6 +19,7 @@ from service.spaces import (
     SearchSpace,
     compile_space,
     load_space_file,
+    load_untrusted_yaml,
 )
 from service.tasks import (
     Baseline,
@@ -29,9 +30,9 @@ from service.tasks import (
     parse_task_options,
 )
 from service.tuning._bounds import check_document
+from service.tuning._budget import search_trials
 from service.tuning._pruners import parse_pruner_options
 from service.tuning._samplers import parse_sampler_options
-from service.tuning._yaml import load_untrusted_yaml
 
 __all__ = [
     "DatasetSource",
@@ -72,6 +73,11 @@ class ResolvedStudy:
     @property
     def directions(self) -> list[str]:
         return [self.direction] + ["minimize"] * len(self.spec.also_minimize)
+
+    @property
+    def search_trials(self) -> int:
+        """The trials the search runs: the budget less the selection step's re-runs."""
+        return search_trials(self.spec)
 
     @property
     def multi_objective(self) -> bool:
