@@ -30,7 +30,7 @@ from service.errors import (
 )
 from service.store import is_disk_full
 
-__all__ = ["ROUTE_TITLES", "install_error_handlers", "problem_response", "status_for"]
+__all__ = ["ROUTE_TITLES", "install_error_handlers", "problem_response"]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,6 @@ ROUTE_TITLES = {
     507: "Insufficient storage",
 }
 TITLES = {**ROUTE_TITLES, 405: "Method not allowed"}
-
-
-def status_for(error: RnntuneError) -> int:
-    return error.status
 
 
 def _kebab(name: str) -> str:

@@ -16,11 +16,10 @@ from service.spaces._params import (
     Param,
 )
 from service.spaces._space import SearchSpace
-from service.spaces._warm_start import BEST_PRACTICE, best_practice_trials
+from service.spaces._warm_start import best_practice_trials
 from service.spaces._yaml import load_untrusted_yaml
 
 __all__ = [
-    "BEST_PRACTICE",
     "CATALOG",
     "CategoricalParam",
     "Condition",
