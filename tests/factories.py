@@ -13,8 +13,9 @@ import optuna
 from sqlalchemy import text
 
 from service.config import Settings
+from service.specs import parse_spec_mapping
 from service.store import StudyRecord, StudyStore
-from service.tuning import parse_spec_mapping, resolve_spec
+from service.tuning import resolve_spec
 
 __all__ = [
     "age_claims",

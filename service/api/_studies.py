@@ -23,9 +23,9 @@ from service.schemas import (
     TrialPublic,
     TrialsPage,
 )
+from service.specs import parse_spec_document
 from service.store import StudyStore, best_trial
 from service.studies import Submitted, Submitter
-from service.tuning import parse_spec_document
 
 __all__ = ["router", "submitted_public", "submitter"]
 

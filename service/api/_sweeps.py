@@ -25,9 +25,10 @@ from service.config import Settings
 from service.errors import LimitExceededError, MalformedDocumentError, SpecError
 from service.schemas import MAX_SWEEP_STUDIES, StudyPublic, StudySpec, SweepPublic, SweepSpec
 from service.spaces import load_untrusted_yaml
+from service.specs import parse_spec_mapping
 from service.store import StudyStore
 from service.studies import resolve_study, submit_study
-from service.tuning import ResolvedStudy, parse_spec_mapping
+from service.tuning import ResolvedStudy
 
 __all__ = ["expand_sweep", "router"]
 

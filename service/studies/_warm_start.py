@@ -14,8 +14,9 @@ from optuna.trial import TrialState
 from service.errors import NotFoundError, SpecError
 from service.schemas import EnqueuedTrial, EnqueueRequest
 from service.spaces import SearchSpace, best_practice_trials
+from service.specs import search_trials
 from service.store import StudyRecord, StudyStore, primary_value
-from service.tuning import ResolvedStudy, search_trials
+from service.tuning import ResolvedStudy
 
 __all__ = ["enqueue_planned", "plan_study_warm_start", "plan_warm_start"]
 

@@ -1,16 +1,15 @@
-"""Parse and fully validate a study spec: everything a worker needs, checked at submit time."""
+"""Fully validate a parsed study spec against the registries: everything a worker needs,
+checked at submit time."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from service.errors import MalformedDocumentError, NotFoundError, SpecError
+from service.errors import NotFoundError, SpecError
 from service.schemas import StudySpec
 from service.spaces import (
     CategoricalParam,
@@ -19,8 +18,8 @@ from service.spaces import (
     SearchSpace,
     compile_space,
     load_space_file,
-    load_untrusted_yaml,
 )
+from service.specs import search_trials
 from service.tasks import (
     Baseline,
     DatasetTask,
@@ -29,16 +28,12 @@ from service.tasks import (
     get_task,
     parse_task_options,
 )
-from service.tuning._bounds import check_document
-from service.tuning._budget import search_trials
 from service.tuning._pruners import parse_pruner_options
 from service.tuning._samplers import parse_sampler_options
 
 __all__ = [
     "DatasetSource",
     "ResolvedStudy",
-    "parse_spec_document",
-    "parse_spec_mapping",
     "resolve_spec",
 ]
 
@@ -96,35 +91,6 @@ class ResolvedStudy:
         else:
             data["task"] = {"name": self.task.name, **options}
         return data
-
-
-def parse_spec_document(body: bytes | str) -> StudySpec:
-    """Parse a YAML or JSON document (YAML is a superset of JSON) into a ``StudySpec``."""
-    try:
-        text = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else body
-    except UnicodeDecodeError as exc:
-        raise MalformedDocumentError(f"the study spec is not UTF-8 text: {exc}") from None
-    if not text.strip():
-        raise MalformedDocumentError("the study spec is empty")
-    try:
-        loaded = load_untrusted_yaml(text)
-    except yaml.YAMLError as exc:
-        raise MalformedDocumentError(f"the study spec is not valid YAML or JSON: {exc}") from None
-    except ValueError as exc:  # an integer literal of thousands of digits
-        raise MalformedDocumentError(f"the study spec has a number out of range: {exc}") from None
-    if not isinstance(loaded, Mapping):
-        raise MalformedDocumentError(
-            f"the study spec must be a mapping, got {type(loaded).__name__}"
-        )
-    return parse_spec_mapping(loaded)
-
-
-def parse_spec_mapping(data: Mapping[str, Any]) -> StudySpec:
-    check_document(data)
-    try:
-        return StudySpec.model_validate(dict(data))
-    except ValidationError as exc:
-        raise SpecError.from_validation(exc, StudySpec) from None
 
 
 def resolve_spec(

@@ -20,7 +20,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from service.schemas import EvaluationRun, SelectionCandidate, SelectionPublic
-from service.tuning._budget import search_trials, selection_plan
+from service.specs import search_trials, selection_plan
 from service.tuning._evaluate import best_hparams, train_and_test
 from service.tuning._resolve import ResolvedStudy
 

@@ -19,6 +19,7 @@ from service.config import Settings
 from service.errors import NotFoundError, RnntuneError
 from service.models import SequenceModel, build_bundle
 from service.schemas import EvaluationRun
+from service.specs import parse_spec_mapping
 from service.store import STORAGE_FAULTS, StudyStore, best_trial
 from service.tasks import TaskData
 from service.tuning import (
@@ -26,7 +27,6 @@ from service.tuning import (
     evaluate_best,
     final_baselines,
     headline_metric,
-    parse_spec_mapping,
     resolve_spec,
     select_best,
     verdict,

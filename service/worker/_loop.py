@@ -18,6 +18,7 @@ import torch
 
 from service.config import Settings
 from service.errors import RnntuneError
+from service.specs import parse_spec_mapping
 from service.store import (
     STORAGE_FAULTS,
     Claim,
@@ -32,7 +33,6 @@ from service.tuning import (
     build_pruner,
     build_sampler,
     make_objective,
-    parse_spec_mapping,
 )
 from service.tuning import resolve_spec as resolve
 from service.worker._evaluation import run_pending_evaluation

@@ -11,9 +11,10 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from service.errors import ConflictError, NotFoundError
+from service.specs import parse_spec_mapping
 from service.store import StudyStore
 from service.store._migrate import _config, head_revision
-from service.tuning import ResolvedStudy, parse_spec_mapping, resolve_spec
+from service.tuning import ResolvedStudy, resolve_spec
 from tests.factories import make_settings, tiny_spec
 
 

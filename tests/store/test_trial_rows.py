@@ -11,10 +11,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from service.specs import parse_spec_mapping
 from service.store import StudyStore, best_trial
 from service.store._stale import requeue
 from service.store._trial_rows import load_trials
-from service.tuning import parse_spec_mapping, resolve_spec
+from service.tuning import resolve_spec
 from tests.factories import tiny_spec
 
 

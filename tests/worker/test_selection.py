@@ -9,8 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from service.api._views import study_public
+from service.specs import parse_spec_mapping, search_trials, selection_plan
 from service.store import StudyStore
-from service.tuning import parse_spec_mapping, search_trials, selection_plan
 from service.worker import Worker
 from tests.factories import create_study, tiny_spec
 from tests.worker.test_evaluation import run_until
