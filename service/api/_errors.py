@@ -91,6 +91,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, AuthenticationError):
         headers = {"WWW-Authenticate": 'Bearer, Basic realm="rnntune"'}
     elif isinstance(exc, TransientError):
+        log.warning("storage unavailable: %s", exc.__cause__ or exc)
         headers = {"Retry-After": "2"}
     return problem_response(exc.status, str(exc), code=exc.code,
                             instance=request.url.path, errors=errors, headers=headers)
