@@ -23,9 +23,9 @@ from service.api._limits import json_or_yaml_body, read_limited_body
 from service.api._studies import submitted_public, submitter
 from service.config import Settings
 from service.errors import LimitExceededError, MalformedDocumentError, SpecError
-from service.schemas import MAX_SWEEP_STUDIES, StudyPublic, StudySpec, SweepPublic, SweepSpec
+from service.schemas import StudyPublic, StudySpec, SweepPublic, SweepSpec
 from service.spaces import load_untrusted_yaml
-from service.specs import parse_spec_mapping
+from service.specs import MAX_SWEEP_STUDIES, parse_spec_mapping
 from service.store import StudyStore
 from service.studies import resolve_study, submit_study
 from service.tuning import ResolvedStudy

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from service.schemas import StudySpec
+from service.specs._models import StudySpec
 
 __all__ = ["search_trials", "selection_plan"]
 

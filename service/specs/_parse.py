@@ -10,9 +10,9 @@ import yaml
 from pydantic import ValidationError
 
 from service.errors import MalformedDocumentError, SpecError
-from service.schemas import StudySpec
 from service.spaces import load_untrusted_yaml
 from service.specs._bounds import check_document
+from service.specs._models import StudySpec
 
 __all__ = ["parse_spec_document", "parse_spec_mapping"]
 
