@@ -16,7 +16,7 @@ from service.client import Client
 from service.config import Settings
 from service.tasks import get_task, parse_task_options
 from service.worker import Worker
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 from tests.test_cli import server, write_spec
 
 __all__ = ["server"]  # the live-server fixture, shared with test_cli

@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from service.schemas import StudyPublic
 from service.store import primary_value
+from service.trial_attrs import ATTR_EPOCHS, ATTR_PRUNE_REASON
 
 __all__ = [
     "final_evaluation",
@@ -34,7 +35,7 @@ STATE_COLORS = {
 
 def outcome(trial: FrozenTrial) -> str:
     """complete, pruned, diverged, fail, running or waiting."""
-    if trial.state == TrialState.PRUNED and trial.user_attrs.get("prune_reason") == "diverged":
+    if trial.state == TrialState.PRUNED and trial.user_attrs.get(ATTR_PRUNE_REASON) == "diverged":
         return "diverged"
     return trial.state.name.lower()
 
@@ -174,7 +175,7 @@ def gradient_norms(trials: Sequence[FrozenTrial]) -> go.Figure:
     figure = go.Figure()
     shown: set[str] = set()
     for trial in sorted(trials, key=lambda t: t.number):
-        epochs = [e for e in trial.user_attrs.get("epochs", [])
+        epochs = [e for e in trial.user_attrs.get(ATTR_EPOCHS, [])
                   if e.get("grad_norm_max") is not None and math.isfinite(e["grad_norm_max"])]
         if not epochs:
             continue
@@ -212,7 +213,7 @@ def lr_clip_outcomes(trials: Sequence[FrozenTrial]) -> go.Figure:
 
 
 def _max_grad_norm(trial: FrozenTrial) -> float | None:
-    norms = [e.get("grad_norm_max") for e in trial.user_attrs.get("epochs", [])]
+    norms = [e.get("grad_norm_max") for e in trial.user_attrs.get(ATTR_EPOCHS, [])]
     finite = [n for n in norms if n is not None and math.isfinite(n)]
     return max(finite) if finite else None
 

@@ -27,6 +27,7 @@ from service.report._figures import (
 )
 from service.schemas import ImportancePublic, StudyPublic
 from service.store import primary_value
+from service.trial_attrs import ATTR_MESSAGE
 
 __all__ = ["build_report", "health_summary"]
 
@@ -47,7 +48,7 @@ def health_summary(trials: Sequence[FrozenTrial]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "diverged": [{"number": t.number, "lr": t.params.get("lr"),
                       "grad_clip": t.params.get("grad_clip"),
-                      "message": t.user_attrs.get("message", "")} for t in diverged],
+                      "message": t.user_attrs.get(ATTR_MESSAGE, "")} for t in diverged],
         "by_lr": [], "by_clipping": [],
     }
     with_lr = sorted((t for t in finished if isinstance(t.params.get("lr"), int | float)),

@@ -19,33 +19,12 @@ from typing import Any
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from service.schemas import EvaluationRun, SelectionCandidate, SelectionPublic, StudySpec
+from service.schemas import EvaluationRun, SelectionCandidate, SelectionPublic
+from service.specs import search_trials, selection_plan
 from service.tuning._evaluate import best_hparams, train_and_test
 from service.tuning._resolve import ResolvedStudy
 
 __all__ = ["Selection", "search_trials", "select_best", "selection_plan"]
-
-# The re-runs may take at most this share of the budget; k shrinks to fit.
-_MAX_SHARE = 5
-
-
-def selection_plan(spec: StudySpec) -> tuple[int, int]:
-    """``(k, reserved trials)`` of a spec: k candidates re-run with ``seeds - 1`` further seeds
-    each; (0, 0) when the step is off (asked off, one seed, several objectives, or a budget
-    too small to spare two candidates' re-runs in a fifth of it)."""
-    extra = spec.evaluation.seeds - 1
-    if extra < 1 or spec.also_minimize:
-        return 0, 0
-    k = min(spec.evaluation.select_top_k, spec.budget.n_trials // (_MAX_SHARE * extra))
-    if k < 2:
-        return 0, 0
-    return k, k * extra
-
-
-def search_trials(spec: StudySpec) -> int:
-    """The trials the search runs: the budget less what the selection step keeps."""
-    return spec.budget.n_trials - selection_plan(spec)[1]
-
 
 @dataclass
 class Selection:

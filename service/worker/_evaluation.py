@@ -13,22 +13,20 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import optuna
 import torch
-from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
 from service.errors import NotFoundError, RnntuneError
 from service.models import SequenceModel, build_bundle
 from service.schemas import EvaluationRun
-from service.store import StudyStore, best_trial
+from service.specs import parse_spec_mapping
+from service.store import STORAGE_FAULTS, StudyStore, best_trial
 from service.tasks import TaskData
 from service.tuning import (
     best_hparams,
     evaluate_best,
     final_baselines,
     headline_metric,
-    parse_spec_mapping,
     resolve_spec,
     select_best,
     verdict,
@@ -157,7 +155,7 @@ def run_pending_evaluation(
                  time.monotonic() - started)
     except NotFoundError:
         log.info("study %s was deleted during its evaluation", study_id)
-    except (OperationalError, optuna.exceptions.StorageInternalError):
+    except STORAGE_FAULTS:
         # The database is unavailable: let the lease run out so that it is tried again.
         raise
     except Exception as exc:

@@ -20,7 +20,7 @@ from service.errors import ConflictError, NotFoundError
 from service.tasks import compute_metrics, get_task, parse_task_options
 from service.tasks._prep import split_counts
 from service.worker import Worker
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 ONE_TRIAL = {"n_trials": 1, "max_epochs": 2}
 

@@ -54,7 +54,7 @@ def test_no_final_section_before_the_evaluation_is_done() -> None:
 
 
 def test_cli_lines_show_the_candidates_the_winner_and_the_verdict() -> None:
-    from service.cli import _evaluation_lines
+    from service.cli._format import evaluation_lines
 
     study = _study(
         trial=3, runs=[{"seed": 0, "status": "completed", "test": {"mse": 281.5}}],
@@ -71,7 +71,7 @@ def test_cli_lines_show_the_candidates_the_winner_and_the_verdict() -> None:
                                   {"trial": 5, "params": {}, "values": [190.0, 260.0],
                                    "mean": 225.0}]},
     )
-    lines = _evaluation_lines(study)
+    lines = evaluation_lines(study)
     assert not any("ar10 mae" in line for line in lines), "only the objective's metric"
     assert "selection over seeds [0, 1] (2 re-runs in the budget):" in lines
     assert " * trial 3: val_mse mean 205 std - [200, 210]" in lines

@@ -7,14 +7,13 @@ import optuna
 from optuna.trial import TrialState
 
 from service.store import StudyStore
-from tests.store.test_stale_trials import make_stale, start_trial
-from tests.store.test_study_store import create
+from tests.factories import create_study, make_stale, start_trial
 
 
 def test_a_study_deleted_behind_the_services_back_is_failed_not_claimed(
     store: StudyStore,
 ) -> None:
-    record = create(store, budget={"n_trials": 3, "max_epochs": 1})
+    record = create_study(store, budget={"n_trials": 3, "max_epochs": 1})
     optuna.delete_study(study_name=record.name, storage=store.optuna_storage)
     store.sweep()
     failed = store.get(record.id)
@@ -23,7 +22,7 @@ def test_a_study_deleted_behind_the_services_back_is_failed_not_claimed(
 
 
 def test_a_study_renamed_behind_the_services_back_is_failed(store: StudyStore) -> None:
-    record = create(store, budget={"n_trials": 3, "max_epochs": 1})
+    record = create_study(store, budget={"n_trials": 3, "max_epochs": 1})
     study = store.load_study(record)
     study.tell(study.ask(), 0.5)
     # A rename is a copy under a new id and name, then a delete (the dashboard's way).
@@ -48,7 +47,7 @@ def test_an_optuna_study_left_by_a_crashed_create_is_removed(store: StudyStore) 
 
 
 def test_a_cancelled_studys_dead_trial_is_ended(store: StudyStore) -> None:
-    record = create(store, budget={"n_trials": 2, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 2, "max_epochs": 2})
     _, number = start_trial(store, record)
     store.cancel(record.id)
     make_stale(store, record, number)  # its worker died after the cancel

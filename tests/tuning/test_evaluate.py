@@ -12,7 +12,8 @@ import torch
 
 from service.config import default_search_spaces_dir
 from service.errors import SpecError
-from service.tuning import evaluate_best, make_objective, parse_spec_mapping, resolve_spec
+from service.specs import parse_spec_mapping
+from service.tuning import evaluate_best, make_objective, resolve_spec
 
 SPACES_DIR = default_search_spaces_dir()
 
