@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
 from optuna.trial import FrozenTrial
 
@@ -28,9 +29,11 @@ log = logging.getLogger(__name__)
 
 
 class StudyStore(Lifecycle, Claims):
+    orphan_grace_s: float = 60.0  # see _reconcile
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._empty_orphans: set[str] = set()  # see _reconcile
+        self._empty_orphans: dict[str, float] = {}  # name -> first seen (monotonic)
 
     @retry_transient
     def trials_page(
@@ -83,8 +86,10 @@ class StudyStore(Lifecycle, Claims):
         """Our rows and Optuna's studies must agree. An active study whose Optuna study is
         gone (deleted or renamed outside the service: a renamed study is a copy under a new
         id) is failed, or workers would claim it for ever. An Optuna study without a row and
-        without trials, seen so on two sweeps in a row, was left by a create that crashed
-        before its row was written, and is deleted; others may be a user's own, and stay."""
+        without trials, seen so on every sweep for ``orphan_grace_s``, was left by a create
+        that crashed before its row was written, and is deleted; others may be a user's own,
+        and stay. The grace is in time, not sweeps: a create on a loaded machine can take
+        longer than two sweeps between Optuna's study and our row."""
         with self.engine.connect() as conn:
             lost = _optuna_tables.lost_studies(conn)
             empty = _optuna_tables.orphan_empty_studies(conn)
@@ -94,10 +99,13 @@ class StudyStore(Lifecycle, Claims):
             self.fail_study(study_id, "its Optuna study was deleted or renamed outside the "
                             "service")
             self.checkpoints.delete_study(study_id)
-        for name in empty & self._empty_orphans:
-            log.info("deleting Optuna study %s, left without a service row", name)
-            self._delete_optuna_study(name)
-        self._empty_orphans = empty - self._empty_orphans
+        now = time.monotonic()
+        self._empty_orphans = {name: self._empty_orphans.get(name, now) for name in empty}
+        for name, since in list(self._empty_orphans.items()):
+            if since < now and now - since >= self.orphan_grace_s:
+                log.info("deleting Optuna study %s, left without a service row", name)
+                self._delete_optuna_study(name)
+                del self._empty_orphans[name]
 
     def _end_trials_of_stopped_studies(self) -> None:
         """Trials of dead workers in a cancelled, failed or completed study: no retry will

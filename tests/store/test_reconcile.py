@@ -38,12 +38,23 @@ def test_a_study_renamed_behind_the_services_back_is_failed(store: StudyStore) -
 
 def test_an_optuna_study_left_by_a_crashed_create_is_removed(store: StudyStore) -> None:
     # The create died after Optuna's study and before our row.
+    store.orphan_grace_s = 0.0
     optuna.create_study(study_name="half-created", storage=store.optuna_storage)
     store.sweep()  # a create in progress looks the same for a moment: seen once, kept
     names = [s.study_name for s in optuna.get_all_study_summaries(store.optuna_storage)]
     assert "half-created" in names
     store.sweep()
     assert optuna.get_all_study_summaries(store.optuna_storage) == []
+
+
+def test_a_slow_create_is_not_taken_for_a_crashed_one(store: StudyStore) -> None:
+    # A create on a loaded machine can span several sweeps between Optuna's study and our
+    # row: within the grace period the study stays, however many sweeps see it.
+    optuna.create_study(study_name="being-created", storage=store.optuna_storage)
+    for _ in range(3):
+        store.sweep()
+    names = [s.study_name for s in optuna.get_all_study_summaries(store.optuna_storage)]
+    assert names == ["being-created"]
 
 
 def test_a_cancelled_studys_dead_trial_is_ended(store: StudyStore) -> None:
