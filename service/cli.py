@@ -223,8 +223,10 @@ def _evaluation_brief(study: StudyPublic) -> str:
     metric = study.objective.metric.removeprefix("val_")
     test = (evaluation.test or {}).get(metric)
     seeds = evaluation.seeds
+    ensemble = ("" if evaluation.ensemble is None
+                else f" ensemble {_num(evaluation.ensemble.test.get(metric))}")
     return (f"  test {metric}={_num(test)} seeds {_num(seeds.mean)}\u00b1{_num(seeds.std)} "
-            f"(n={len(seeds.seeds)})")
+            f"(n={len(seeds.seeds)}){ensemble}")
 
 
 def _evaluation_lines(study: StudyPublic) -> list[str]:
@@ -251,6 +253,10 @@ def _evaluation_lines(study: StudyPublic) -> list[str]:
                       for name, spread in seeds.metrics.items() if name not in (metric, "loss")]
             if others:
                 lines.append("other test metrics over seeds: " + ", ".join(others))
+        if evaluation.ensemble is not None:
+            ensemble = evaluation.ensemble
+            lines.append(f"test (ensemble of seeds {ensemble.seeds}, the model served): "
+                         + " ".join(f"{k}={_num(v)}" for k, v in ensemble.test.items()))
         lines.extend(_selection_lines(study))
         if evaluation.verdict:
             lines.append(f"verdict: {evaluation.verdict}")
