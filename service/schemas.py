@@ -126,6 +126,14 @@ class EvaluationRun(BaseModel):
     duration_s: float | None = None
 
 
+class EnsemblePublic(BaseModel):
+    """The seed runs averaged into one model, scored on the test split."""
+
+    seeds: list[int] = Field(description="The members: the seed runs that trained.")
+    test: dict[str, float] = Field(default_factory=dict,
+                                   description="Test metrics of the averaged predictions.")
+
+
 class SelectionCandidate(BaseModel):
     trial: int
     params: dict[str, Any]
@@ -158,6 +166,8 @@ class EvaluationPublic(BaseModel):
     )
     seeds: SeedSummary | None = None
     runs: list[EvaluationRun] = Field(default_factory=list)
+    ensemble: EnsemblePublic | None = Field(
+        default=None, description="The seed ensemble (evaluation.ensemble): the model served.")
     selection: SelectionPublic | None = Field(
         default=None, description="How the configuration was chosen among the top trials.")
     baselines: list[BaselinePublic] = Field(

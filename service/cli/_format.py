@@ -53,8 +53,10 @@ def evaluation_brief(study: StudyPublic) -> str:
     metric = study.objective.metric.removeprefix("val_")
     test = (evaluation.test or {}).get(metric)
     seeds = evaluation.seeds
+    ensemble = ("" if evaluation.ensemble is None
+                else f" ensemble {num(evaluation.ensemble.test.get(metric))}")
     return (f"  test {metric}={num(test)} seeds {num(seeds.mean)}\u00b1{num(seeds.std)} "
-            f"(n={len(seeds.seeds)})")
+            f"(n={len(seeds.seeds)}){ensemble}")
 
 
 def evaluation_lines(study: StudyPublic) -> list[str]:
@@ -81,6 +83,10 @@ def evaluation_lines(study: StudyPublic) -> list[str]:
                       for name, spread in seeds.metrics.items() if name not in (metric, "loss")]
             if others:
                 lines.append("other test metrics over seeds: " + ", ".join(others))
+        if evaluation.ensemble is not None:
+            ensemble = evaluation.ensemble
+            lines.append(f"test (ensemble of seeds {ensemble.seeds}, the model served): "
+                         + " ".join(f"{k}={num(v)}" for k, v in ensemble.test.items()))
         lines.extend(selection_lines(study))
         if evaluation.verdict:
             lines.append(f"verdict: {evaluation.verdict}")

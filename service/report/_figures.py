@@ -237,8 +237,8 @@ def pareto(trials: Sequence[FrozenTrial], *, objectives: list[str],
 
 
 def final_evaluation(study: StudyPublic, *, metric: str) -> go.Figure | None:
-    """The chosen configuration's test ``metric`` per seed beside every baseline's test value;
-    None before the evaluation is done."""
+    """The chosen configuration's test ``metric`` per seed (and its seed ensemble's) beside
+    every baseline's test value; None before the evaluation is done."""
     evaluation = study.evaluation
     if evaluation is None or evaluation.status != "done" or not evaluation.runs:
         return None
@@ -248,6 +248,12 @@ def final_evaluation(study: StudyPublic, *, metric: str) -> go.Figure | None:
     figure.add_scatter(x=[f"seed {seed}" for seed, _ in runs], y=[v for _, v in runs],
                        mode="markers", name=f"tuned model, test {metric}",
                        marker={"color": STATE_COLORS["complete"], "size": 11})
+    ensemble = None if evaluation.ensemble is None else evaluation.ensemble.test.get(metric)
+    if ensemble is not None:
+        figure.add_scatter(x=["ensemble"], y=[ensemble], mode="markers",
+                           name=f"seed ensemble, test {metric}",
+                           marker={"color": STATE_COLORS["complete"], "size": 14,
+                                   "symbol": "diamond"})
     baselines = [b for b in (evaluation.baselines or study.baselines)
                  if b.metric.removeprefix("val_") == metric and b.test_value is not None]
     for index, baseline in enumerate(sorted(baselines, key=lambda b: b.test_value or 0.0)):

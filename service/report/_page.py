@@ -175,6 +175,11 @@ def _final_section(study: StudyPublic) -> str:
     parts = ["<h2>Final evaluation</h2>"]
     if evaluation.verdict:
         parts.append(f'<p class="verdict">{html.escape(evaluation.verdict)}</p>')
+    ensemble = evaluation.ensemble
+    if ensemble is not None and metric in ensemble.test:
+        parts.append(f"<p>The model served is the ensemble of seeds {ensemble.seeds} (their "
+                     f"averaged predictions): test {html.escape(metric)} "
+                     f"{ensemble.test[metric]:.4g}.</p>")
     figure = final_evaluation(study, metric=metric)
     if figure is not None:
         figure.update_layout(height=320)

@@ -5,7 +5,8 @@ re-trained with every evaluation seed but the study's (whose value is the trial'
 the one with the best seed mean of the validation metric wins. The re-runs are part of the
 study's budget: :func:`selection_plan` keeps ``k x (seeds - 1)`` of ``budget.n_trials`` for
 them, so the search itself runs the rest. The winner's re-runs are its final evaluation's runs
-for those seeds (the same seed reproduces the same run), so they are not trained twice.
+for those seeds (the same seed reproduces the same run), so they are not trained twice; with
+``evaluation.ensemble`` their models are kept too, as members of the seed ensemble.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from service.models import SequenceModel
 from service.schemas import EvaluationRun, SelectionCandidate, SelectionPublic
 from service.specs import search_trials, selection_plan
 from service.tuning._evaluate import best_hparams, train_and_test
@@ -28,11 +30,13 @@ __all__ = ["Selection", "search_trials", "select_best", "selection_plan"]
 
 @dataclass
 class Selection:
-    """The outcome: the winning trial, its runs by seed, and what to publish."""
+    """The outcome: the winning trial, its runs by seed (and, for an ensemble, their models),
+    and what to publish."""
 
     winner: FrozenTrial
     runs: dict[int, EvaluationRun]
     public: SelectionPublic | None
+    models: dict[int, SequenceModel] = field(default_factory=dict)
 
 
 def top_trials(trials: Sequence[FrozenTrial], *, k: int, maximize: bool) -> list[FrozenTrial]:
@@ -75,13 +79,17 @@ def select_best(
     worst = -math.inf if maximize else math.inf
     values: dict[int, list[float | None]] = {}
     runs: dict[int, dict[int, EvaluationRun]] = {}
+    models: dict[int, dict[int, SequenceModel]] = {}
     for trial in candidates:
         hp = best_hparams(resolved, dict(trial.params))
         values[trial.number] = [float(trial.values[0])]
         runs[trial.number] = {}
+        models[trial.number] = {}
         for seed in seeds[1:]:
             run = train_and_test(resolved, hp, seed=seed, device=device,
-                                 should_interrupt=should_interrupt)
+                                 should_interrupt=should_interrupt,
+                                 on_model=_keeper(models[trial.number], seed)
+                                 if resolved.spec.evaluation.ensemble else None)
             if run is None:
                 return None
             runs[trial.number][seed] = run
@@ -104,7 +112,14 @@ def select_best(
         winner=winner.number, reason=_reason(resolved.metric, candidates, order, score),
         runs=sum(len(r) for r in runs.values()),
     )
-    return Selection(winner=winner, runs=runs[winner.number], public=public)
+    return Selection(winner=winner, runs=runs[winner.number], public=public,
+                     models=models[winner.number])
+
+
+def _keeper(into: dict[int, SequenceModel], seed: int) -> Callable[[SequenceModel, Any], None]:
+    def keep(model: SequenceModel, _data: Any) -> None:
+        into[seed] = model
+    return keep
 
 
 def _spread(values: list[float | None]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from service.api._views import study_public
+from service.models import load_model
 from service.specs import parse_spec_mapping, search_trials, selection_plan
 from service.store import StudyStore
 from service.worker import Worker
@@ -71,6 +72,13 @@ def test_selection_runs_count_in_the_budget_and_choose_on_the_seed_mean(
     assert evaluation.trial == selection.winner and str(selection.winner) in selection.reason
     # The winner's re-run is its evaluation run for that seed, not trained a second time.
     assert evaluation.runs[1].val["loss"] == pytest.approx(winner.values[1])
+    # By default the model served is the seed ensemble, the selection's re-run among its members.
+    assert evaluation.ensemble is not None and evaluation.ensemble.seeds == [0, 1]
+    stored = store.models.get(record.id)
+    assert stored is not None
+    loaded = load_model(stored.content)
+    assert loaded.n_members == 2
+    assert loaded.test["loss"] == pytest.approx(evaluation.ensemble.test["loss"])
 
     ridge = [b for b in evaluation.baselines if b.name == "ridge" and b.metric == "val_loss"]
     assert len(ridge) == 1 and ridge[0].value is not None and ridge[0].test_value is not None
