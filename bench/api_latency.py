@@ -97,16 +97,12 @@ def make_study(database_url: str, trials: int, *, running: bool) -> int:
         "task": {"name": "adding", "seq_len": 100},
         "search_space": "lstm",
         "objective": {"metric": "val_mse"},
-        "budget": {"n_trials": trials, "max_epochs": 10},
+        # A running study has budget left; a completed one spent it all.
+        "budget": {"n_trials": trials + 1 if running else trials, "max_epochs": 10},
     }
     parsed = parse_spec_mapping(spec)
     resolved = resolve_spec(parsed, spaces_dir=store.settings.search_spaces_dir)
-    # A running study has budget left; a completed one spent it all.
-    record = store.create(
-        name=parsed.name, spec=resolved.stored_spec(), direction=resolved.direction,
-        n_trials=trials + 1 if running else trials, timeout_s=None, baseline=None,
-        user_attrs={},
-    )
+    record = store.create(resolved)
     store.close()
     add_trials_fast(database_url, record.name,
                     synthetic_trials(resolved.space, trials, seed=0, max_epochs=10))

@@ -113,11 +113,7 @@ def create_study(store: StudyStore, spec: dict[str, Any]) -> StudyRecord:
     """Validate and create a study exactly as ``POST /v1/studies`` does (minus HTTP)."""
     parsed = parse_spec_mapping(spec)
     resolved = resolve_spec(parsed, spaces_dir=store.settings.search_spaces_dir)
-    return store.create(
-        name=parsed.name, spec=resolved.stored_spec(), direction=resolved.direction,
-        n_trials=parsed.budget.n_trials, timeout_s=parsed.budget.timeout_s, baseline=None,
-        user_attrs={}, priority=parsed.priority, max_parallel=parsed.max_parallel,
-    )
+    return store.create(resolved)
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------

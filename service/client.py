@@ -15,20 +15,7 @@ from typing import Any
 
 import httpx
 
-from service.errors import (
-    AuthenticationError,
-    ConflictError,
-    DatasetError,
-    ForbiddenError,
-    InvalidRequestError,
-    LimitExceededError,
-    MalformedDocumentError,
-    NotFoundError,
-    PayloadTooLargeError,
-    RnntuneError,
-    SpecError,
-    TransientError,
-)
+from service.errors import RnntuneError, SpecError, TransientError, UnknownNameError, error_class
 from service.schemas import (
     DatasetList,
     DatasetPublic,
@@ -348,28 +335,9 @@ def _error_from(response: httpx.Response) -> RnntuneError:
     if not isinstance(problem, dict):
         problem = {}
     message = problem.get("detail") or f"HTTP {response.status_code}: {response.text[:200]}"
-    status = response.status_code
-    if status == 422 and problem.get("code") == "DatasetError":
-        return DatasetError(message)
-    if status == 422:
+    kind = error_class(problem.get("code"), response.status_code)
+    if issubclass(kind, SpecError):
         details = [(e.get("loc", []), e.get("msg", "")) for e in problem.get("errors", [])]
-        return SpecError(message, details=details)
-    if status == 401:
-        return AuthenticationError(message)
-    if status == 403:
-        return ForbiddenError(message)
-    if status == 413:
-        return PayloadTooLargeError(message)
-    if status == 429:
-        return LimitExceededError(message)
-    if status == 400:
-        return MalformedDocumentError(message)
-    if status == 404:
-        return NotFoundError(message)
-    if status == 409:
-        return ConflictError(message)
-    if status in (502, 503, 504):
-        return TransientError(message)
-    if 400 <= status < 500:
-        return InvalidRequestError(message)
-    return RnntuneError(message)
+        # An unknown name's parts (kind, name, valid names) are only in its message.
+        return (SpecError if kind is UnknownNameError else kind)(message, details=details)
+    return kind(message)

@@ -1,16 +1,31 @@
 """Wire format shared by the API, the Python client and the CLI.
 
-``StudySpec`` is what users submit (YAML or JSON); the ``*Public`` models are what the API
-returns. Option mappings (task options, sampler and pruner arguments) stay open here and are
-validated against the registries when a study is submitted.
+``StudySpec`` is what users submit (YAML or JSON; defined in ``service.specs``); the
+``*Public`` models are what the API returns.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
+
+# What users submit is defined beside its parsing; it is part of the wire format too.
+from service.specs._models import (
+    BudgetSpec,
+    ConstraintSpec,
+    EnqueueRequest,
+    EnqueueTrial,
+    EvaluationSpec,
+    ObjectiveSpec,
+    PrunerSpec,
+    SamplerSpec,
+    StudySpec,
+    SweepSpec,
+    Tag,
+    TaskSpec,
+)
 
 __all__ = [
     "BaselinePublic",
@@ -54,189 +69,7 @@ __all__ = [
 ]
 
 StudyStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
-Direction = Literal["minimize", "maximize"]
 TrialStateName = Literal["running", "waiting", "complete", "pruned", "fail"]
-
-_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-# A sweep's studies are named after it plus what varies, so its own name is shorter.
-_SWEEP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$"
-MAX_SWEEP_STUDIES = 100
-
-Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:=-]{0,63}$",
-                           description="Letters, digits and _ . : = -, up to 64 characters.")]
-
-
-class TaskSpec(BaseModel):
-    """A built-in task by name, or an uploaded data set by id; every other key is an option."""
-
-    model_config = ConfigDict(extra="allow")
-
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    dataset: int | None = Field(
-        default=None, ge=1, le=2**31 - 1, description="The id of an uploaded data set."
-    )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> TaskSpec:
-        if (self.name is None) == (self.dataset is None):
-            raise ValueError("give either a built-in task's name or a data set id (dataset: ID)")
-        return self
-
-    def options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-class ObjectiveSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    metric: str = Field(default="val_loss", description="val_<metric> of the task, e.g. val_mse")
-    direction: Direction | None = Field(
-        default=None, description="Defaults to the natural direction of the metric."
-    )
-
-
-class SamplerSpec(BaseModel):
-    """A sampler by name with its seed; other keys are the sampler's own options."""
-
-    model_config = ConfigDict(extra="allow")
-
-    name: str = "tpe"
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-
-    def options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-class PrunerSpec(BaseModel):
-    """A pruner by name; other keys are the pruner's own options."""
-
-    model_config = ConfigDict(extra="allow")
-
-    name: str = "plateau_asha"
-
-    def options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-class BudgetSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    n_trials: int = Field(default=20, ge=1, le=100_000)
-    max_epochs: int = Field(default=10, ge=1, le=100_000)
-    # A year: a deadline must stay a date the database and Python can hold.
-    timeout_s: float | None = Field(default=None, gt=0, le=366 * 86_400)
-
-
-class EvaluationSpec(BaseModel):
-    """The final evaluation of the best configuration once the study completes."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    seeds: int = Field(
-        default=3, ge=1, le=20,
-        description="Re-train the best configuration with this many seeds (the study's seed "
-        "first) and report the test score's mean and spread.",
-    )
-    select_top_k: int = Field(
-        default=3, ge=0, le=20,
-        description="Before the best is declared, re-train the top k trials by validation with "
-        "every evaluation seed and choose on the seed mean of the validation metric. The "
-        "re-runs count against budget.n_trials (k x (seeds - 1) trials are kept for them); k "
-        "shrinks so that they take at most a fifth of the budget, and below 2 the step is off. "
-        "0 turns it off.",
-    )
-
-
-class ConstraintSpec(BaseModel):
-    """Hard limits a configuration must meet to count as feasible (Optuna constraints)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_params: int | None = Field(default=None, ge=1)
-    max_latency_ms: float | None = Field(default=None, gt=0, le=3_600_000)
-
-
-class EnqueueTrial(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    params: dict[str, Any] = Field(min_length=1)
-
-
-class EnqueueRequest(BaseModel):
-    """Known configurations to try first: given ones, the best of an earlier study, or
-    well-known good defaults for the cells the space allows."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    trials: list[EnqueueTrial] = Field(default_factory=list, max_length=100)
-    from_study: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    top_k: int = Field(default=3, ge=1, le=100)
-    best_practice: bool = False
-
-
-class StudySpec(BaseModel):
-    """A tuning study as submitted."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(default=None, pattern=_NAME_PATTERN)
-    task: TaskSpec
-    search_space: str | dict[str, Any] = Field(
-        description="The name of a file in search_spaces/, or an inline {params: ...} mapping."
-    )
-    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
-    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
-    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
-    budget: BudgetSpec = Field(default_factory=BudgetSpec)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seed of data and training.")
-    priority: int = Field(
-        default=0, ge=-100, le=100,
-        description="Workers serve higher priorities first; equal ones take turns per trial.",
-    )
-    max_parallel: int | None = Field(
-        default=None, ge=1, description="At most this many trials of the study run at once."
-    )
-    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
-    also_minimize: list[Literal["params", "latency_ms"]] = Field(
-        default_factory=list, max_length=2,
-        description="Further objectives beside `objective`, making the study multi-objective: "
-        "the parameter count, or inference latency per sequence on the worker's device (ms).",
-    )
-    constraints: ConstraintSpec = Field(default_factory=lambda: ConstraintSpec())
-    warm_start: EnqueueRequest | None = Field(
-        default=None,
-        description="Configurations the study runs first: given ones, the best trials of an "
-        "earlier study (`from_study`, `top_k`), or well-known good defaults for the cells the "
-        "space allows (`best_practice`). Left out, a study starts from the best-practice "
-        "defaults of its cells (not with the grid or qmc sampler); `null` starts from the "
-        "sampler alone.",
-    )
-    tags: list[Tag] = Field(
-        default_factory=list, max_length=20,
-        description="Labels to find the study by (`GET /v1/studies?tag=`, `rnntune status "
-        "--tag`).",
-    )
-
-
-class SweepSpec(BaseModel):
-    """Several studies from one template: one per combination of the values in ``over``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(
-        pattern=_SWEEP_NAME_PATTERN,
-        description="Each study is named `<name>-<key>-<value>...` and tagged with `name`.",
-    )
-    template: dict[str, Any] | str = Field(
-        description="A study spec without `name`: a mapping, or its YAML or JSON text."
-    )
-    over: dict[str, list[Any]] = Field(
-        min_length=1, max_length=4,
-        description="What varies: a field of the template by its dotted path (`seed`, "
-        "`task.dataset`, `sampler.seed`) and the values it takes.",
-    )
-    tags: list[Tag] = Field(default_factory=list, max_length=10,
-                            description="Added to every study's tags.")
 
 
 class TrialCounts(BaseModel):
@@ -293,6 +126,14 @@ class EvaluationRun(BaseModel):
     duration_s: float | None = None
 
 
+class EnsemblePublic(BaseModel):
+    """The seed runs averaged into one model, scored on the test split."""
+
+    seeds: list[int] = Field(description="The members: the seed runs that trained.")
+    test: dict[str, float] = Field(default_factory=dict,
+                                   description="Test metrics of the averaged predictions.")
+
+
 class SelectionCandidate(BaseModel):
     trial: int
     params: dict[str, Any]
@@ -325,6 +166,8 @@ class EvaluationPublic(BaseModel):
     )
     seeds: SeedSummary | None = None
     runs: list[EvaluationRun] = Field(default_factory=list)
+    ensemble: EnsemblePublic | None = Field(
+        default=None, description="The seed ensemble (evaluation.ensemble): the model served.")
     selection: SelectionPublic | None = Field(
         default=None, description="How the configuration was chosen among the top trials.")
     baselines: list[BaselinePublic] = Field(

@@ -1,5 +1,5 @@
 """Shared fixtures: a fresh database per test (SQLite file, or a PostgreSQL database of its
-own), settings with short heartbeats, and a tiny study spec that trains in about a second."""
+own) with settings of short heartbeats. Helpers that build things are in ``factories``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from service.config import Settings
 from service.store import StudyStore
+from tests.factories import make_settings
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "RNNTUNE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -52,20 +52,6 @@ def postgres_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "heartbeat_interval_s": 1,
-        "grace_period_s": 3,
-        "poll_interval_s": 0.2,
-        "sweep_interval_s": 0.5,
-        "workers": 2,
-        "device": "cpu",
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
     return make_settings(f"sqlite:///{tmp_path / 'rnntune.db'}")
@@ -86,24 +72,3 @@ def store(any_settings: Settings) -> Iterator[StudyStore]:
     store.initialize()
     yield store
     store.close()
-
-
-def tiny_spec(**overrides: Any) -> dict[str, Any]:
-    """A study whose trials train a few-unit RNN on 64 short sequences: about a second each."""
-    spec: dict[str, Any] = {
-        "task": {"name": "adding", "seq_len": 8, "n_train": 64, "n_val": 32, "n_test": 32},
-        "search_space": {
-            "params": {
-                "cell": {"type": "categorical", "choices": ["gru", "lstm"]},
-                "hidden_size": {"type": "int", "low": 4, "high": 8},
-                "lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
-                "batch_size": 32,
-            }
-        },
-        "sampler": {"name": "random", "seed": 0},
-        "pruner": {"name": "none"},
-        "budget": {"n_trials": 3, "max_epochs": 2},
-        "warm_start": None,  # the sampler alone, unless a test asks for a warm start
-    }
-    spec.update(overrides)
-    return spec

@@ -18,9 +18,8 @@ from optuna.trial import TrialState
 
 from service.config import Settings
 from service.store import StudyStore, count_trials
-from tests.conftest import make_settings
+from tests.factories import create_study, make_settings, slow_spec, wait_for
 from tests.worker.test_faults import free_port, serve, start_worker
-from tests.worker.test_worker_pool import create, slow_spec, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -100,7 +99,7 @@ def checkpointed_victim(store: StudyStore, record: Any, alive: set[str]) -> Any:
 def run_chaos(settings: Settings, tmp_path: Path, *, restart_database: bool) -> None:
     store = StudyStore(settings)
     store.initialize()
-    record = create(store, slow_spec(budget={"n_trials": N_TRIALS, "max_epochs": 4}))
+    record = create_study(store, slow_spec(budget={"n_trials": N_TRIALS, "max_epochs": 4}))
     print(f"chaos: study {record.id} created", flush=True)
     schedule = ["worker", "worker", "api"] + (["database"] if restart_database else [])
     random.Random(12).shuffle(schedule)

@@ -17,7 +17,7 @@ from service.api import create_app
 from service.cli import main
 from service.config import Settings
 from service.worker import Worker
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from service.client import Client
 from service.config import Settings
 from service.tasks import get_task, parse_task_options
 from service.worker import Worker
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 from tests.test_cli import server, write_spec
 
 __all__ = ["server"]  # the live-server fixture, shared with test_cli
@@ -48,7 +48,9 @@ def test_export_and_predict(
     data = task.load(parse_task_options(task, tiny_spec()["task"]), seed=0)
     x, y = data.test.x.numpy(), data.test.y.numpy().astype(np.float64)
     mse = float(np.mean((model.predict(x) - y) ** 2))
-    assert mse == pytest.approx(study.evaluation.test["mse"], rel=1e-6)
+    # The model served is the seed ensemble (the default), scored by the evaluation.
+    assert study.evaluation.ensemble is not None and model.n_members == 3
+    assert mse == pytest.approx(study.evaluation.ensemble.test["mse"], rel=1e-6)
 
     assert main(["export", "1", "-o", str(tmp_path / "model.ts"), *url]) == 0
     scripted = torch.jit.load(str(tmp_path / "model.ts"))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from service.cli import main
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 from tests.test_cli import server
 
 __all__ = ["server"]  # the live-server fixture, shared with test_cli

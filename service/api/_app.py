@@ -16,7 +16,7 @@ from service import __version__
 from service.api import _catalog, _datasets, _metrics, _models, _results, _studies, _sweeps
 from service.api._auth import AuthGate, ReadPrincipal, prepare_keys
 from service.api._dashboard import DashboardDispatcher
-from service.api._errors import install_error_handlers
+from service.api._errors import ROUTE_TITLES, install_error_handlers
 from service.api._request_id import RequestIdMiddleware
 from service.api._sweeper import Sweeper
 from service.config import Settings
@@ -29,16 +29,8 @@ if TYPE_CHECKING:  # the API reports on the local pool; it does not start one
 __all__ = ["create_api", "create_app"]
 
 
-_PROBLEM_CODES = {
-    400: "Malformed body", 401: "No valid API key", 403: "Outside the key's scope",
-    404: "Not found", 409: "Conflict with the current state", 413: "Body too large",
-    422: "Invalid request", 429: "Quota used up", 500: "Internal error",
-    503: "Database unavailable; retry",
-    507: "The database's disk is full",
-}
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"description": text, "model": Problem}
-    for status, text in _PROBLEM_CODES.items()
+    status: {"description": title, "model": Problem} for status, title in ROUTE_TITLES.items()
 }
 
 

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api._auth import AuthGate
-from service.api._errors import problem_response, status_for
+from service.api._errors import problem_response
 from service.errors import AuthenticationError, RnntuneError
 
 __all__ = ["DashboardDispatcher", "is_dashboard_path"]
@@ -97,5 +97,5 @@ class DashboardDispatcher:
 def _problem(exc: RnntuneError, scope: Scope) -> Response:
     headers = ({"WWW-Authenticate": 'Basic realm="rnntune"'}
                if isinstance(exc, AuthenticationError) else None)
-    return problem_response(status_for(exc), str(exc), code=type(exc).__name__,
+    return problem_response(exc.status, str(exc), code=exc.code,
                             instance=scope["path"], headers=headers)

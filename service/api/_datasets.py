@@ -21,9 +21,9 @@ from service.config import Settings
 from service.errors import DatasetError, NotFoundError, PayloadTooLargeError
 from service.schemas import DatasetList, DatasetPublic
 from service.store import DatasetRecord, StudyStore
-from service.tasks import Baseline, SeriesDataset, StoredDataset, format_of, parse_dataset
+from service.tasks import SeriesDataset, StoredDataset, format_of, parse_dataset
 
-__all__ = ["VisibleDatasets", "baseline_json", "router"]
+__all__ = ["VisibleDatasets", "router"]
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -67,14 +67,6 @@ class VisibleDatasets:
     def stored(self, dataset_id: int) -> StoredDataset:
         _visible(self._store, self._principal, dataset_id)
         return self._store.datasets.stored(dataset_id)
-
-
-def baseline_json(baseline: Baseline) -> dict[str, Any]:
-    """A task's baseline as the study row keeps it, named by the validation metric."""
-    return {
-        "name": baseline.name, "metric": f"val_{baseline.metric}", "value": baseline.value,
-        "description": baseline.description, "test_value": baseline.test_value,
-    }
 
 
 def _public(record: DatasetRecord) -> DatasetPublic:

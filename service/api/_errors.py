@@ -23,61 +23,26 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.api._request_id import current_request_id
 from service.errors import (
     AuthenticationError,
-    ConflictError,
-    DatasetError,
-    ForbiddenError,
-    InvalidRequestError,
-    LimitExceededError,
-    MalformedDocumentError,
-    NotFoundError,
-    PayloadTooLargeError,
     RnntuneError,
     SpecError,
     TransientError,
+    error_classes,
 )
 from service.store import is_disk_full
 
-__all__ = ["install_error_handlers", "problem_response", "status_for"]
+__all__ = ["ROUTE_TITLES", "install_error_handlers", "problem_response"]
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
-_STATUS: list[tuple[type[RnntuneError], int]] = [
-    (MalformedDocumentError, 400),
-    (PayloadTooLargeError, 413),
-    (SpecError, 422),
-    (DatasetError, 422),
-    (LimitExceededError, 429),
-    (InvalidRequestError, 400),
-    (AuthenticationError, 401),
-    (ForbiddenError, 403),
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (TransientError, 503),
-]
-
-_TITLES = {
-    400: "Bad request",
-    401: "Authentication required",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Payload too large",
-    422: "Invalid request",
-    429: "Limit exceeded",
-    500: "Internal error",
-    503: "Service unavailable",
+# Every status an API route may answer with, and its title: the domain errors' own (parents
+# first, so each status keeps its most general title), and a full disk's.
+ROUTE_TITLES = {
+    **{kind.status: kind.title for kind in reversed(error_classes())},
     507: "Insufficient storage",
 }
-
-
-def status_for(error: RnntuneError) -> int:
-    for kind, status in _STATUS:
-        if isinstance(error, kind):
-            return status
-    return 500
+TITLES = {**ROUTE_TITLES, 405: "Method not allowed"}
 
 
 def _kebab(name: str) -> str:
@@ -105,7 +70,7 @@ def problem_response(
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:rnntune:problem:{_kebab(code)}",
-        "title": _TITLES.get(status, "Error"),
+        "title": TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
         "instance": instance,
@@ -122,9 +87,13 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     errors = None
     if isinstance(exc, SpecError):
         errors = [{"loc": list(loc), "msg": msg} for loc, msg in exc.details]
-    headers = {"WWW-Authenticate": 'Bearer, Basic realm="rnntune"'} if isinstance(
-        exc, AuthenticationError) else None
-    return problem_response(status_for(exc), str(exc), code=type(exc).__name__,
+    headers = None
+    if isinstance(exc, AuthenticationError):
+        headers = {"WWW-Authenticate": 'Bearer, Basic realm="rnntune"'}
+    elif isinstance(exc, TransientError):
+        log.warning("storage unavailable: %s", exc.__cause__ or exc)
+        headers = {"Retry-After": "2"}
+    return problem_response(exc.status, str(exc), code=exc.code,
                             instance=request.url.path, errors=errors, headers=headers)
 
 
@@ -132,13 +101,13 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
     detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
-    return problem_response(422, detail, code="SpecError", instance=request.url.path,
-                            errors=errors)
+    return problem_response(SpecError.status, detail, code=SpecError.code,
+                            instance=request.url.path, errors=errors)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+    detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "")
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route {request.method} {request.url.path}; see /docs"
     return problem_response(exc.status_code, detail, code="HTTPError",
@@ -155,7 +124,8 @@ async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse
             instance=request.url.path)
     log.warning("storage unavailable: %s", exc)
     return problem_response(
-        503, "the database is busy or unavailable; retry shortly", code="TransientError",
+        TransientError.status, "the database is busy or unavailable; retry shortly",
+        code=TransientError.code,
         instance=request.url.path, headers={"Retry-After": "2"},
     )
 

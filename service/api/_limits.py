@@ -7,12 +7,9 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel
 
-from service.config import Settings
-from service.errors import PayloadTooLargeError, SpecError
-from service.tuning import ResolvedStudy
-from service.tuning.model_size import check_model_size
+from service.errors import PayloadTooLargeError
 
-__all__ = ["check_spec_limits", "json_or_yaml_body", "read_limited_body"]
+__all__ = ["json_or_yaml_body", "read_limited_body"]
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
@@ -28,27 +25,6 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLargeError(f"the body is over the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def check_spec_limits(resolved: ResolvedStudy, settings: Settings) -> None:
-    """Budget, sequence length and model size against the configured limits."""
-    budget = resolved.spec.budget
-    if budget.n_trials > settings.max_trials_per_study:
-        raise SpecError(
-            f"{budget.n_trials} trials exceed the limit of {settings.max_trials_per_study} "
-            "per study", loc=("budget", "n_trials"),
-        )
-    if budget.max_epochs > settings.max_epochs_per_trial:
-        raise SpecError(
-            f"{budget.max_epochs} epochs exceed the limit of {settings.max_epochs_per_trial} "
-            "per trial", loc=("budget", "max_epochs"),
-        )
-    check_model_size(
-        resolved,
-        max_seq_len=settings.max_seq_len,
-        max_params=settings.max_model_params,
-        max_activation_bytes=settings.max_activation_bytes,
-    )
 
 
 def json_or_yaml_body(model: type[BaseModel]) -> dict[str, Any]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import optuna
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from optuna.trial import TrialState
 
-from service.api._auth import ReadPrincipal, SubmitPrincipal, visible_study
+from service.api._auth import ReadPrincipal, SubmitPrincipal, can_see, visible_study
 from service.api._deps import StoreDep, StudyId
-from service.api._warm_start import enqueue_planned, plan_warm_start
+from service.api._views import study_public_from_summary
 from service.errors import ConflictError
 from service.report import build_report
 from service.schemas import EnqueueRequest, EnqueueResult, ImportancePublic
@@ -20,8 +22,8 @@ from service.store import (
     StudyStore,
     count_trials,
     primary_value,
-    study_public_from_summary,
 )
+from service.studies import enqueue_planned, plan_warm_start
 
 __all__ = ["router"]
 
@@ -100,6 +102,7 @@ def enqueue(study_id: StudyId, request: EnqueueRequest, store: StoreDep,
         raise ConflictError(f"study {study_id} is {record.status}; nothing more will run")
     counts = count_trials(store.trials(record))
     room = record.n_trials - counts.finished - counts.running - counts.waiting
-    planned = plan_warm_start(store, principal, _space(record), request, room=room)
+    planned = plan_warm_start(store, functools.partial(can_see, principal), _space(record),
+                              request, room=room)
     enqueue_planned(store, record, planned)
     return EnqueueResult(enqueued=planned)

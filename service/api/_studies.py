@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from service import studies
 from service.api._auth import Principal, ReadPrincipal, SubmitPrincipal, can_see, visible_study
-from service.api._datasets import VisibleDatasets, baseline_json
+from service.api._datasets import VisibleDatasets
 from service.api._deps import SettingsDep, StoreDep, StudyId
-from service.api._limits import check_spec_limits, json_or_yaml_body, read_limited_body
-from service.api._warm_start import enqueue_planned, plan_study_warm_start
+from service.api._limits import json_or_yaml_body, read_limited_body
+from service.api._views import study_public, study_public_from_summary, trial_public
 from service.config import Settings
-from service.errors import LimitExceededError, NotFoundError
+from service.errors import NotFoundError
 from service.schemas import (
     StudyPublic,
     StudySpec,
@@ -21,16 +23,11 @@ from service.schemas import (
     TrialPublic,
     TrialsPage,
 )
-from service.store import (
-    StudyStore,
-    best_trial,
-    study_public,
-    study_public_from_summary,
-    trial_public,
-)
-from service.tuning import ResolvedStudy, parse_spec_document, resolve_spec, search_trials
+from service.specs import parse_spec_document
+from service.store import StudyStore, best_trial
+from service.studies import Submitted, Submitter
 
-__all__ = ["router"]
+__all__ = ["router", "submitted_public", "submitter"]
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"])
 
@@ -52,66 +49,21 @@ def _submit(
     body: bytes, store: StudyStore, settings: Settings, principal: Principal
 ) -> StudyPublic:
     spec = parse_spec_document(body)
-    return create_study(spec, resolve_study(spec, store, settings, principal), store, settings,
-                        principal)
+    # The route bears the function's name (and so does its OpenAPI operation id).
+    return submitted_public(store, studies.submit_study(spec, store, settings,
+                                                        submitter(store, principal)))
 
 
-def resolve_study(
-    spec: StudySpec, store: StudyStore, settings: Settings, principal: Principal
-) -> ResolvedStudy:
-    """Validate ``spec`` completely (space, names, data set, limits); nothing is stored."""
-    resolved = resolve_spec(spec, spaces_dir=settings.search_spaces_dir,
-                            datasets=VisibleDatasets(store, principal))
-    check_spec_limits(resolved, settings)
-    return resolved
+def submitted_public(store: StudyStore, submitted: Submitted) -> StudyPublic:
+    """A new study's JSON; its trials are read only when a warm start queued some."""
+    record = submitted.study
+    return study_public(record, store.trials(record) if submitted.warm_start else [])
 
 
-def create_study(
-    spec: StudySpec, resolved: ResolvedStudy, store: StudyStore, settings: Settings,
-    principal: Principal,
-) -> StudyPublic:
-    """Create a resolved study within the key's quota, with its warm start queued."""
-    active = store.count_active(owner_key_id=principal.key_id)
-    if active >= settings.max_active_studies_per_key:
-        raise LimitExceededError(
-            f"{active} studies of this key are queued or running, the most allowed "
-            f"({settings.max_active_studies_per_key}); wait for one to end or cancel one"
-        )
-    # Planned (and refused if wrong) before the study exists, so a bad warm start stores nothing.
-    warm_start = plan_study_warm_start(store, principal, resolved.space, spec,
-                                       room=search_trials(spec))
-    baseline = resolved.baseline
-    record = store.create(
-        name=spec.name,
-        spec=resolved.stored_spec(),
-        direction=resolved.directions,
-        # The selection step's re-runs are part of the budget: the search runs the rest.
-        n_trials=search_trials(spec),
-        timeout_s=spec.budget.timeout_s,
-        priority=spec.priority,
-        max_parallel=spec.max_parallel,
-        owner_key_id=principal.key_id,
-        baseline=None if baseline is None else baseline_json(baseline),
-        baselines=[baseline_json(b) for b in resolved.baselines],
-        user_attrs={
-            "task": resolved.task.name,
-            "search_space": resolved.space_name or "inline",
-            "objective": resolved.metric,
-            "sampler": spec.sampler.name,
-            "pruner": spec.pruner.name,
-        },
-    )
-    # Check again now that it exists: two submissions racing past the first check must not
-    # both stay (a check-then-insert is not atomic across threads or API replicas).
-    if store.count_active(owner_key_id=principal.key_id) > settings.max_active_studies_per_key:
-        store.delete(record.id)
-        raise LimitExceededError(
-            f"this key already has {settings.max_active_studies_per_key} queued or running "
-            "studies, the most allowed; wait for one to end or cancel one"
-        )
-    enqueue_planned(store, record, warm_start)
-    return study_public(record, store.trials(record) if warm_start else [])
-
+def submitter(store: StudyStore, principal: Principal) -> Submitter:
+    """The caller as a submitter: charged to its key, reading what its key may read."""
+    return Submitter(key_id=principal.key_id, can_see=functools.partial(can_see, principal),
+                     datasets=VisibleDatasets(store, principal))
 
 
 @router.get("", response_model=StudySummaryList)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -21,13 +20,15 @@ from starlette.concurrency import run_in_threadpool
 from service.api._auth import Principal, SubmitPrincipal
 from service.api._deps import SettingsDep, StoreDep
 from service.api._limits import json_or_yaml_body, read_limited_body
-from service.api._studies import create_study, resolve_study
+from service.api._studies import submitted_public, submitter
 from service.config import Settings
 from service.errors import LimitExceededError, MalformedDocumentError, SpecError
-from service.schemas import MAX_SWEEP_STUDIES, StudyPublic, StudySpec, SweepPublic, SweepSpec
+from service.schemas import StudyPublic, StudySpec, SweepPublic, SweepSpec
+from service.spaces import load_untrusted_yaml
+from service.specs import MAX_SWEEP_STUDIES, parse_spec_mapping
 from service.store import StudyStore
-from service.tuning import ResolvedStudy, parse_spec_mapping
-from service.tuning._yaml import load_untrusted_yaml
+from service.studies import resolve_study, submit_study
+from service.tuning import ResolvedStudy
 
 __all__ = ["expand_sweep", "router"]
 
@@ -53,11 +54,12 @@ def _submit(
     body: bytes, store: StudyStore, settings: Settings, principal: Principal
 ) -> SweepPublic:
     sweep = _parse(body)
+    caller = submitter(store, principal)
     prepared: list[tuple[StudySpec, ResolvedStudy]] = []
     for name, spec_data in expand_sweep(sweep):
         try:
             spec = parse_spec_mapping(spec_data)
-            prepared.append((spec, resolve_study(spec, store, settings, principal)))
+            prepared.append((spec, resolve_study(spec, store, settings, caller)))
         except SpecError as exc:
             raise _in_study(exc, name) from None
     active = store.count_active(owner_key_id=principal.key_id)
@@ -69,7 +71,8 @@ def _submit(
     created: list[StudyPublic] = []
     try:
         for spec, resolved in prepared:
-            created.append(create_study(spec, resolved, store, settings, principal))
+            created.append(submitted_public(
+                store, submit_study(spec, store, settings, caller, resolved=resolved)))
     except BaseException:
         for study in created:
             store.delete(study.id)
@@ -92,10 +95,7 @@ def _parse(body: bytes) -> SweepSpec:
     try:
         return SweepSpec.model_validate(dict(loaded))
     except ValidationError as exc:
-        details = [(tuple(e["loc"]), e["msg"] if e["type"] == "missing" else
-                    f"{e['msg']} (got {json.dumps(e.get('input'), default=str)[:200]})")
-                   for e in exc.errors()]
-        raise SpecError(details[0][1], loc=details[0][0], details=details) from None
+        raise SpecError.from_validation(exc, SweepSpec) from None
 
 
 def expand_sweep(sweep: SweepSpec) -> list[tuple[str, dict[str, Any]]]:

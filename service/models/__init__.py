@@ -3,6 +3,7 @@ a study's best model as one file (``build_bundle``, ``load_model``)."""
 
 from ._bundle import LoadedModel, build_bundle, load_model
 from ._config import CELLS, CellType, Nonlinearity, RecurrentInit, SequenceModelConfig
+from ._ensemble import SeedEnsemble
 from ._model import SequenceModel
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "LoadedModel",
     "Nonlinearity",
     "RecurrentInit",
+    "SeedEnsemble",
     "SequenceModel",
     "SequenceModelConfig",
     "build_bundle",

@@ -10,6 +10,8 @@ so :func:`load_model` reads it with ``torch.load(weights_only=True)``, never unp
     preprocessing          layout ("sequences" or "series"), input mean/std, target mean/std,
                            window, horizon, columns, class labels (see ``TaskData``)
     task, study, test      the task spec, where the model comes from, its test metrics
+    members                (a seed ensemble only) every member's weights; ``state_dict`` is
+                           the first's, so a reader that ignores this key serves one seed
 
 ``load_model(path)`` gives a :class:`LoadedModel` whose ``predict`` takes raw input in the
 study's input layout and returns predictions in the data's own units and labels.
@@ -33,6 +35,7 @@ from torch import nn
 
 from ..errors import DatasetError
 from ._config import SequenceModelConfig
+from ._ensemble import SeedEnsemble
 from ._model import SequenceModel
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_VERSION", "LoadedModel", "build_bundle", "load_model"]
@@ -43,7 +46,7 @@ _BATCH = 1024
 
 
 def build_bundle(
-    model: SequenceModel,
+    model: SequenceModel | SeedEnsemble,
     *,
     kind: str,
     metric: str,
@@ -52,12 +55,15 @@ def build_bundle(
     study: Mapping[str, Any] | None = None,
     test: Mapping[str, float] | None = None,
 ) -> bytes:
-    """Serialise ``model`` (weights copied to the CPU) with what is needed to use it."""
-    bundle = {
+    """Serialise ``model`` (weights copied to the CPU) with what is needed to use it; a
+    ``SeedEnsemble`` keeps every member."""
+    members = list(model.members) if isinstance(model, SeedEnsemble) else [model]
+    states = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in members]
+    bundle: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "version": BUNDLE_VERSION,
         "config": dataclasses.asdict(model.config),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state_dict": states[0],
         "kind": kind,
         "metric": metric,
         "preprocessing": _plain(dict(preprocessing)),
@@ -65,6 +71,8 @@ def build_bundle(
         "study": _plain(dict(study or {})),
         "test": {k: float(v) for k, v in (test or {}).items()},
     }
+    if isinstance(model, SeedEnsemble):
+        bundle["members"] = states
     buffer = io.BytesIO()
     torch.save(bundle, buffer)
     return buffer.getvalue()
@@ -100,7 +108,8 @@ def load_model(source: str | Path | bytes, *, device: str | torch.device = "cpu"
 class LoadedModel:
     """A study's best model with its preprocessing.
 
-    ``module`` is the ``SequenceModel`` in eval mode (it takes normalised input);
+    ``module`` is the ``SequenceModel`` (or, for a seed ensemble, the ``SeedEnsemble`` of its
+    members) in eval mode (it takes normalised input);
     :meth:`predict` takes raw input: (N, T, F) sequences with optional ``lengths`` (N,), or
     for a ``series`` layout the rows of the series (see :meth:`predict_series`).
     """
@@ -115,8 +124,8 @@ class LoadedModel:
         self.study: dict[str, Any] = dict(bundle.get("study") or {})
         self.test: dict[str, float] = dict(bundle.get("test") or {})
         self.device = device
-        self.module = SequenceModel(self.config).to(device)
-        self.module.load_state_dict(bundle["state_dict"])
+        self.module: SequenceModel | SeedEnsemble = _module(
+            self.config, bundle, classification=self.kind == "classification").to(device)
         self.module.eval().requires_grad_(False)
         prep = self.preprocessing
         self._in_mean, self._in_std = _pair(prep.get("input"))
@@ -134,9 +143,15 @@ class LoadedModel:
     def input_size(self) -> int:
         return self.config.input_size
 
+    @property
+    def n_members(self) -> int:
+        """How many seed runs the predictions average (1: a single model)."""
+        return len(self.module.members) if isinstance(self.module, SeedEnsemble) else 1
+
     def __repr__(self) -> str:
+        members = f", members={self.n_members}" if self.n_members > 1 else ""
         return (f"LoadedModel(kind={self.kind!r}, cell={self.config.cell!r}, "
-                f"hidden_size={self.config.hidden_size}, layout={self.layout!r})")
+                f"hidden_size={self.config.hidden_size}, layout={self.layout!r}{members})")
 
     # -- prediction --------------------------------------------------------------------
 
@@ -295,6 +310,19 @@ class _Wrapped(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.model((x - self.in_mean) / self.in_std)
         return out * self.out_std + self.out_mean
+
+
+def _module(config: SequenceModelConfig, bundle: Mapping[str, Any], *,
+            classification: bool) -> SequenceModel | SeedEnsemble:
+    def load(state: Mapping[str, Any]) -> SequenceModel:
+        model = SequenceModel(config)
+        model.load_state_dict(state)
+        return model
+
+    members = bundle.get("members")
+    if members:
+        return SeedEnsemble([load(state) for state in members], classification=classification)
+    return load(bundle["state_dict"])
 
 
 def _pair(part: Any) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from service.schemas import StudyPublic
 from service.store import primary_value
+from service.trial_attrs import ATTR_EPOCHS, ATTR_PRUNE_REASON
 
 __all__ = [
     "final_evaluation",
@@ -34,7 +35,7 @@ STATE_COLORS = {
 
 def outcome(trial: FrozenTrial) -> str:
     """complete, pruned, diverged, fail, running or waiting."""
-    if trial.state == TrialState.PRUNED and trial.user_attrs.get("prune_reason") == "diverged":
+    if trial.state == TrialState.PRUNED and trial.user_attrs.get(ATTR_PRUNE_REASON) == "diverged":
         return "diverged"
     return trial.state.name.lower()
 
@@ -174,7 +175,7 @@ def gradient_norms(trials: Sequence[FrozenTrial]) -> go.Figure:
     figure = go.Figure()
     shown: set[str] = set()
     for trial in sorted(trials, key=lambda t: t.number):
-        epochs = [e for e in trial.user_attrs.get("epochs", [])
+        epochs = [e for e in trial.user_attrs.get(ATTR_EPOCHS, [])
                   if e.get("grad_norm_max") is not None and math.isfinite(e["grad_norm_max"])]
         if not epochs:
             continue
@@ -212,7 +213,7 @@ def lr_clip_outcomes(trials: Sequence[FrozenTrial]) -> go.Figure:
 
 
 def _max_grad_norm(trial: FrozenTrial) -> float | None:
-    norms = [e.get("grad_norm_max") for e in trial.user_attrs.get("epochs", [])]
+    norms = [e.get("grad_norm_max") for e in trial.user_attrs.get(ATTR_EPOCHS, [])]
     finite = [n for n in norms if n is not None and math.isfinite(n)]
     return max(finite) if finite else None
 
@@ -236,8 +237,8 @@ def pareto(trials: Sequence[FrozenTrial], *, objectives: list[str],
 
 
 def final_evaluation(study: StudyPublic, *, metric: str) -> go.Figure | None:
-    """The chosen configuration's test ``metric`` per seed beside every baseline's test value;
-    None before the evaluation is done."""
+    """The chosen configuration's test ``metric`` per seed (and its seed ensemble's) beside
+    every baseline's test value; None before the evaluation is done."""
     evaluation = study.evaluation
     if evaluation is None or evaluation.status != "done" or not evaluation.runs:
         return None
@@ -247,6 +248,12 @@ def final_evaluation(study: StudyPublic, *, metric: str) -> go.Figure | None:
     figure.add_scatter(x=[f"seed {seed}" for seed, _ in runs], y=[v for _, v in runs],
                        mode="markers", name=f"tuned model, test {metric}",
                        marker={"color": STATE_COLORS["complete"], "size": 11})
+    ensemble = None if evaluation.ensemble is None else evaluation.ensemble.test.get(metric)
+    if ensemble is not None:
+        figure.add_scatter(x=["ensemble"], y=[ensemble], mode="markers",
+                           name=f"seed ensemble, test {metric}",
+                           marker={"color": STATE_COLORS["complete"], "size": 14,
+                                   "symbol": "diamond"})
     baselines = [b for b in (evaluation.baselines or study.baselines)
                  if b.metric.removeprefix("val_") == metric and b.test_value is not None]
     for index, baseline in enumerate(sorted(baselines, key=lambda b: b.test_value or 0.0)):

@@ -27,6 +27,7 @@ from service.report._figures import (
 )
 from service.schemas import ImportancePublic, StudyPublic
 from service.store import primary_value
+from service.trial_attrs import ATTR_MESSAGE
 
 __all__ = ["build_report", "health_summary"]
 
@@ -47,7 +48,7 @@ def health_summary(trials: Sequence[FrozenTrial]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "diverged": [{"number": t.number, "lr": t.params.get("lr"),
                       "grad_clip": t.params.get("grad_clip"),
-                      "message": t.user_attrs.get("message", "")} for t in diverged],
+                      "message": t.user_attrs.get(ATTR_MESSAGE, "")} for t in diverged],
         "by_lr": [], "by_clipping": [],
     }
     with_lr = sorted((t for t in finished if isinstance(t.params.get("lr"), int | float)),
@@ -174,6 +175,11 @@ def _final_section(study: StudyPublic) -> str:
     parts = ["<h2>Final evaluation</h2>"]
     if evaluation.verdict:
         parts.append(f'<p class="verdict">{html.escape(evaluation.verdict)}</p>')
+    ensemble = evaluation.ensemble
+    if ensemble is not None and metric in ensemble.test:
+        parts.append(f"<p>The model served is the ensemble of seeds {ensemble.seeds} (their "
+                     f"averaged predictions): test {html.escape(metric)} "
+                     f"{ensemble.test[metric]:.4g}.</p>")
     figure = final_evaluation(study, metric=metric)
     if figure is not None:
         figure.update_layout(height=320)

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from service.errors import SpecError, UnknownNameError
+from service.spaces._yaml import load_untrusted_yaml
 
 __all__ = ["list_space_names", "load_space_file"]
 
@@ -30,8 +31,9 @@ def load_space_file(name: str, directory: Path) -> dict[str, Any]:
         raise UnknownNameError("search space", name, known, loc=("search_space",))
     path = directory / f"{name}.yaml"
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+        # The loader of submitted specs: ``low: 1e-4`` is the same number in a file or inline.
+        loaded = load_untrusted_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, ValueError) as exc:
         raise SpecError(f"search space file {path.name} is not valid YAML: {exc}",
                         loc=("search_space",)) from exc
     if not isinstance(loaded, dict):

@@ -1,36 +1,27 @@
-"""Persistence: the service's tables and Optuna's storage in one SQL database."""
+"""Persistence: the service's tables and Optuna's storage in one SQL database.
 
-from service.store._counts import count_trials, primary_value, retried_numbers, retry_of
-from service.store._datasets import DatasetRecord, DatasetStore
-from service.store._engine import engine_kwargs, make_engine
-from service.store._evaluations import EVALUATION_STATUSES, EvaluationStore
-from service.store._keys import SCOPES, ApiKey, KeyStore, Scope, hash_key
-from service.store._models import ModelFile, ModelStore
-from service.store._retry import is_disk_full, is_transient
-from service.store._store import ACTIVE_STATUSES, Claim, StudyRecord, StudyStore, utcnow
-from service.store._summary import TrialSummary, summarize
-from service.store._views import (
-    best_trial,
-    evaluation_public,
-    study_public,
-    study_public_from_summary,
-    task_label,
-    trial_public,
-    trials_public,
-)
+The store is the only package that touches Optuna's storage; it reads Optuna's tables
+directly (``_optuna_tables``, ``_summary``, ``_trial_rows``) where the storage API would load
+whole studies.
+"""
+
+from service.store._counts import best_trial, count_trials, primary_value, retry_of
+from service.store._datasets import DatasetRecord
+from service.store._engine import engine_kwargs, utcnow
+from service.store._keys import ApiKey, KeyStore, Scope
+from service.store._records import ACTIVE_STATUSES, Claim, StudyRecord
+from service.store._retry import STORAGE_FAULTS, is_disk_full, is_transient
+from service.store._store import StudyStore
+from service.store._summary import BestTrial, TrialSummary
 
 __all__ = [
     "ACTIVE_STATUSES",
-    "EVALUATION_STATUSES",
-    "SCOPES",
+    "STORAGE_FAULTS",
     "ApiKey",
+    "BestTrial",
     "Claim",
     "DatasetRecord",
-    "DatasetStore",
-    "EvaluationStore",
     "KeyStore",
-    "ModelFile",
-    "ModelStore",
     "Scope",
     "StudyRecord",
     "StudyStore",
@@ -38,19 +29,9 @@ __all__ = [
     "best_trial",
     "count_trials",
     "engine_kwargs",
-    "evaluation_public",
-    "hash_key",
     "is_disk_full",
     "is_transient",
-    "make_engine",
     "primary_value",
-    "retried_numbers",
     "retry_of",
-    "study_public",
-    "study_public_from_summary",
-    "summarize",
-    "task_label",
-    "trial_public",
-    "trials_public",
     "utcnow",
 ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, insert, select, text
 from sqlalchemy.engine import Connection
 
+from service.store._engine import utcnow
 from service.store._retry import retry_transient
 from service.store._tables import checkpoints, studies
 
@@ -30,7 +31,6 @@ class CheckpointStore:
     # a dropped connection or a lock wait, which must not cost a trial its progress.
     @retry_transient
     def save(self, *, key: str, study_id: int, epoch: int, state: bytes) -> None:
-        from service.store._store import utcnow
 
         with self._engine.begin() as conn:
             conn.execute(delete(checkpoints).where(checkpoints.c.key == key))

@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from service.schemas import TrialCounts
+from service.store._records import StudyRecord
 
-__all__ = ["REQUEUE_ATTR", "count_trials", "primary_value", "retried_numbers", "retry_of"]
+__all__ = [
+    "REQUEUE_ATTR",
+    "TrialCounts",
+    "best_trial",
+    "count_trials",
+    "primary_value",
+    "retried_numbers",
+    "retry_of",
+]
 
 # System attribute of a trial marked, before it failed, to be re-run with the same parameters
 # (a stale trial with retries left, or one handed back on a graceful stop).
 REQUEUE_ATTR = "requeue"
+
+
+@dataclass
+class TrialCounts:
+    """Trials by state; ``finished`` is what the budget counts: complete, pruned and failed
+    trials, less the failures a retry re-runs (``retried``)."""
+
+    running: int = 0
+    waiting: int = 0
+    complete: int = 0
+    pruned: int = 0
+    fail: int = 0
+    retried: int = 0
+    finished: int = 0
 
 
 def retried_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
@@ -60,3 +83,16 @@ def primary_value(trial: FrozenTrial) -> float | None:
         return None
     value = float(trial.values[0])
     return value if math.isfinite(value) else None
+
+
+def best_trial(record: StudyRecord, trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+    """The complete trial with the best finite first objective, if any."""
+    complete = [
+        t for t in trials
+        if t.state == TrialState.COMPLETE and primary_value(t) is not None
+    ]
+    if not complete:
+        return None
+    maximize = record.spec["objective"]["direction"] == "maximize"
+    chooser = max if maximize else min
+    return chooser(complete, key=lambda t: primary_value(t) or 0.0)

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from service.errors import ConflictError, NotFoundError
+from service.store._engine import utcnow
 from service.store._retry import retry_transient
 from service.store._tables import datasets, studies
 from service.tasks import StoredDataset
@@ -55,7 +56,6 @@ class DatasetStore:
         owner_key_id: int | None = None,
     ) -> DatasetRecord:
         """Store a validated data set in one insert: either all of it is there or none."""
-        from service.store._store import utcnow
 
         try:
             with self._engine.begin() as conn:

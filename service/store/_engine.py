@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
 from service.config import Settings
 
-__all__ = ["engine_kwargs", "make_engine"]
+__all__ = ["engine_kwargs", "make_engine", "utcnow"]
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the convention of Optuna 5's tables (and so of ours beside them)."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def engine_kwargs(settings: Settings) -> dict[str, Any]:

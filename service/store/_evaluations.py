@@ -18,18 +18,13 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, insert, literal_column, or_, select, update
 from sqlalchemy.engine import Connection
 
+from service.store._engine import utcnow
 from service.store._retry import retry_transient
 from service.store._tables import models, studies
 
 __all__ = ["EVALUATION_STATUSES", "EvaluationStore"]
 
 EVALUATION_STATUSES = ("pending", "running", "done", "failed", "skipped")
-
-
-def _now() -> datetime:
-    from service.store._store import utcnow
-
-    return utcnow()
 
 
 def _db_now(conn: Connection) -> Any:
@@ -61,7 +56,7 @@ class EvaluationStore:
     @retry_transient
     def claim(self, *, owner: str, lease_s: float, max_attempts: int = 3) -> int | None:
         """Take the oldest evaluation that is pending or whose lease ran out; its study id."""
-        now = _now()
+        now = utcnow()
         with self._engine.connect() as conn:
             # A plain read first: most polls find nothing and then take no write lock.
             candidates = conn.execute(
@@ -129,7 +124,7 @@ class EvaluationStore:
             if held and model is not None:
                 conn.execute(delete(models).where(models.c.study_id == study_id))
                 conn.execute(insert(models).values(
-                    study_id=study_id, size_bytes=len(model), created_at=_now(), content=model))
+                    study_id=study_id, size_bytes=len(model), created_at=utcnow(), content=model))
         return held
 
     @retry_transient

@@ -11,6 +11,7 @@ from typing import Literal
 from sqlalchemy import Engine, func, insert, select, update
 
 from service.errors import NotFoundError
+from service.store._engine import utcnow
 from service.store._retry import retry_transient
 from service.store._tables import api_keys
 
@@ -47,7 +48,6 @@ class KeyStore:
 
     def create(self, *, name: str, scope: Scope, token: str | None = None) -> tuple[ApiKey, str]:
         """Create a key; return it with its token, which is not stored and not shown again."""
-        from service.store._store import utcnow
 
         if scope not in SCOPES:
             raise ValueError(f"unknown scope {scope!r}; valid scopes are: {', '.join(SCOPES)}")
@@ -72,7 +72,6 @@ class KeyStore:
         return [_key(row._mapping) for row in rows]
 
     def revoke(self, key_id: int) -> ApiKey:
-        from service.store._store import utcnow
 
         self.get(key_id)
         with self._engine.begin() as conn:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, delete, insert, select
 
+from service.store._engine import utcnow
 from service.store._retry import retry_transient
 from service.store._tables import models
 
@@ -28,7 +29,6 @@ class ModelStore:
 
     @retry_transient
     def save(self, study_id: int, content: bytes) -> None:
-        from service.store._store import utcnow
 
         with self._engine.begin() as conn:
             conn.execute(delete(models).where(models.c.study_id == study_id))

@@ -1,5 +1,6 @@
 """Retry database calls through transient faults (server restart, dropped connection,
-SQLite's "database is locked") with exponential backoff."""
+SQLite's "database is locked") with exponential backoff; a fault that outlasts the retries
+leaves the store as ``TransientError``, so callers see the domain error, not SQLAlchemy's."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import ParamSpec, TypeVar
 import optuna
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-__all__ = ["is_disk_full", "is_transient", "retry_transient"]
+from service.errors import TransientError
+
+__all__ = ["STORAGE_FAULTS", "is_disk_full", "is_transient", "retry_transient"]
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _DELAYS_S = (0.1, 0.3, 1.0, 2.0)
+
+# What a database that is down or full raises: ours after retries, or Optuna's and
+# SQLAlchemy's from calls the store does not wrap (a trial's own reports and tell).
+STORAGE_FAULTS = (TransientError, OperationalError, optuna.exceptions.StorageInternalError)
 
 
 # SQLite's SQLITE_FULL, the OS's ENOSPC, PostgreSQL's disk_full (SQLSTATE 53100).
@@ -43,7 +50,7 @@ def is_transient(error: BaseException) -> bool:
     full disk do not."""
     if is_disk_full(error):
         return False
-    if isinstance(error, optuna.exceptions.StorageInternalError):
+    if isinstance(error, (TransientError, optuna.exceptions.StorageInternalError)):
         return True
     if isinstance(error, OperationalError):
         return True
@@ -68,6 +75,12 @@ def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
                 log.warning("%s: transient database error, retrying in %.1fs: %s",
                             func.__qualname__, delay, error)
                 time.sleep(delay)
-        return func(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        except Exception as error:
+            if not is_transient(error) or isinstance(error, TransientError):
+                raise
+            raise TransientError("the database is busy or unavailable; retry shortly") \
+                from error
 
     return wrapper

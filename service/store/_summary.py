@@ -2,7 +2,7 @@
 
 Listing studies through Optuna's storage API loads every trial of every study; for the list
 and detail views only counts and the best trial are needed, so they are aggregated in the
-database. The store is the one module that reads Optuna's tables directly.
+database.
 """
 
 from __future__ import annotations
@@ -16,19 +16,25 @@ from dataclasses import dataclass
 from optuna.distributions import json_to_distribution
 from sqlalchemy import Engine, TextClause, bindparam, text
 
-from service.schemas import BestTrialPublic, TrialCounts
-from service.store._counts import REQUEUE_ATTR
+from service.store._counts import REQUEUE_ATTR, TrialCounts
 
-__all__ = ["TrialSummary", "summarize"]
+__all__ = ["BestTrial", "TrialSummary", "summarize"]
 
 _STATE_FIELDS = {"RUNNING": "running", "WAITING": "waiting", "COMPLETE": "complete",
                  "PRUNED": "pruned", "FAIL": "fail"}
 
 
 @dataclass(frozen=True)
+class BestTrial:
+    number: int
+    value: float
+    params: dict[str, object]
+
+
+@dataclass(frozen=True)
 class TrialSummary:
     counts: TrialCounts
-    best: BestTrialPublic | None
+    best: BestTrial | None
 
 
 def summarize(engine: Engine, studies: Sequence[tuple[int, str]]) -> dict[int, TrialSummary]:
@@ -102,7 +108,7 @@ def summarize(engine: Engine, studies: Sequence[tuple[int, str]]) -> dict[int, T
         c.retried = len(fail_numbers[study_id] & retried[study_id])
         c.finished = c.complete + c.pruned + c.fail - c.retried
         row = best_rows.get(study_id)
-        best = None if row is None else BestTrialPublic(
+        best = None if row is None else BestTrial(
             number=row[1], value=row[2], params=params[row[0]])
         summaries[study_id] = TrialSummary(counts=c, best=best)
     return summaries

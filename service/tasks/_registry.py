@@ -56,21 +56,7 @@ def parse_task_options(task: Task, raw: Mapping[str, Any]) -> BaseModel:
     try:
         options = task.Options.model_validate(values)
     except ValidationError as exc:
-        raise _spec_error(exc) from None
+        raise SpecError.from_validation(exc, task.Options, loc=("task",), noun="option") from None
     task.validate_options(options)
     return options
 
-
-def _spec_error(exc: ValidationError) -> SpecError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = ("task", *first["loc"])
-    message = first["msg"]
-    if first["type"] == "value_error":
-        # Our own validators' messages are complete; drop pydantic's "Value error, " prefix.
-        message = str(first.get("ctx", {}).get("error", message))
-    if first["type"] != "missing" and first["loc"]:
-        message = f"{message}, got {first['input']!r}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more errors)"
-    return SpecError(message, loc=loc)

@@ -1,5 +1,7 @@
 """Optuna side of a study: sampler and pruner registries, spec resolution, the objective."""
 
+# Parsing lives in service.specs; these stay importable from here for the scripts in bench/.
+from service.specs import parse_spec_document, parse_spec_mapping
 from service.tuning._evaluate import best_hparams, evaluate_best
 from service.tuning._objective import (
     CheckpointSink,
@@ -8,15 +10,9 @@ from service.tuning._objective import (
     make_objective,
 )
 from service.tuning._pruners import PRUNERS, build_pruner, parse_pruner_options
-from service.tuning._resolve import (
-    DatasetSource,
-    ResolvedStudy,
-    parse_spec_document,
-    parse_spec_mapping,
-    resolve_spec,
-)
+from service.tuning._resolve import DatasetSource, ResolvedStudy, resolve_spec
 from service.tuning._samplers import SAMPLERS, build_sampler, parse_sampler_options
-from service.tuning._selection import Selection, search_trials, select_best, selection_plan
+from service.tuning._selection import Selection, select_best
 from service.tuning._verdict import final_baselines, headline_metric, verdict
 
 __all__ = [
@@ -40,8 +36,6 @@ __all__ = [
     "parse_spec_document",
     "parse_spec_mapping",
     "resolve_spec",
-    "search_trials",
     "select_best",
-    "selection_plan",
     "verdict",
 ]

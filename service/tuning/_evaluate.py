@@ -4,7 +4,8 @@ The test split is touched here only, once the search is over. The best trial's c
 is re-trained with the study's seed (which reproduces the trial) and with further seeds; each
 run keeps the epoch that was best on validation and is scored once on the test split. The
 study's seed gives the test score; all seeds give the mean and spread (one seed misleads:
-Reimers & Gurevych 2017).
+Reimers & Gurevych 2017). With ``evaluation.ensemble`` the seed runs' models are also averaged
+into one (``SeedEnsemble``), scored on the test split, and kept as the study's model.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from typing import Any
 import optuna
 import torch
 
-from service.models import SequenceModel
-from service.schemas import EvaluationRun, MetricSpread, SeedSummary
+from service.models import SeedEnsemble, SequenceModel
+from service.schemas import EnsemblePublic, EvaluationRun, MetricSpread, SeedSummary
 from service.tasks import TaskData
 from service.training import EpochResult, Trainer
 from service.tuning._objective import build_model, build_train_config, load_task_data
 from service.tuning._resolve import ResolvedStudy
 
-__all__ = ["best_hparams", "evaluate_best", "summarize_runs", "train_and_test"]
+__all__ = [
+    "best_hparams", "evaluate_best", "summarize_runs", "train_and_test",
+]
 
 
 def best_hparams(resolved: ResolvedStudy, params: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +104,15 @@ def _spread(values: list[float | None]) -> MetricSpread:
     return MetricSpread(mean=mean, std=std, values=values)
 
 
+def _test_metrics(resolved: ResolvedStudy, hp: dict[str, Any], model: torch.nn.Module,
+                  data: TaskData, device: torch.device) -> dict[str, float]:
+    # The trainer's own evaluation: the same batching, units and metrics as every seed run.
+    config = build_train_config(hp, max_epochs=1, seed=resolved.spec.seed, device=device)
+    trainer = Trainer(model, config, kind=data.kind, device=device,
+                      target_scale=data.target_scale)
+    return {k: v for k, v in trainer.evaluate(data.test).items() if math.isfinite(v)}
+
+
 def evaluate_best(
     resolved: ResolvedStudy,
     *,
@@ -110,28 +122,48 @@ def evaluate_best(
     device: torch.device,
     should_interrupt: Callable[[], bool] | None = None,
     on_run: Callable[[EvaluationRun], None] | None = None,
-    on_model: Callable[[SequenceModel, TaskData], None] | None = None,
+    on_model: Callable[[SequenceModel | SeedEnsemble, TaskData], None] | None = None,
     reuse: Mapping[int, EvaluationRun] | None = None,
+    reuse_models: Mapping[int, SequenceModel] | None = None,
 ) -> dict[str, Any] | None:
     """Evaluate the best trial's configuration: the fields of ``EvaluationPublic`` without its
-    status, or None when interrupted. ``on_model`` receives the model of the study's seed
-    (the first of ``seeds``) as scored on the test split. ``reuse`` holds runs by seed that
-    were already trained (the selection step's), taken instead of training them again; the
-    study's seed is always trained, since its model is kept."""
+    status, or None when interrupted. ``on_model`` receives the model to keep: the study's
+    seed's (the first of ``seeds``) as scored on the test split, or with
+    ``evaluation.ensemble`` the ensemble of every seed run that trained. ``reuse`` holds runs
+    by seed that were already trained (the selection step's), taken instead of training them
+    again, with their models in ``reuse_models`` (needed for an ensemble); the study's seed is
+    always trained, since its model is kept."""
     hp = best_hparams(resolved, params)
+    want_ensemble = resolved.spec.evaluation.ensemble and len(seeds) > 1
     runs: list[EvaluationRun] = []
+    models: dict[int, SequenceModel] = {}
+    kept: dict[str, TaskData] = {}
+
+    def keep(seed: int) -> Callable[[SequenceModel, TaskData], None]:
+        def store(model: SequenceModel, data: TaskData) -> None:
+            models[seed] = model
+            kept["data"] = data
+        return store
+
     for index, seed in enumerate(seeds):
-        kept = (reuse or {}).get(seed) if index else None
-        run = kept or train_and_test(resolved, hp, seed=seed, device=device,
-                                     should_interrupt=should_interrupt,
-                                     on_model=on_model if index == 0 else None)
+        run = (reuse or {}).get(seed) if index else None
+        if run is not None and want_ensemble:
+            model = (reuse_models or {}).get(seed)
+            if model is not None:
+                models[seed] = model
+            elif run.status == "completed":
+                run = None  # its model is a member and was not kept: train it again
+        if run is None:
+            run = train_and_test(
+                resolved, hp, seed=seed, device=device, should_interrupt=should_interrupt,
+                on_model=keep(seed) if index == 0 or want_ensemble else None)
         if run is None:
             return None
         runs.append(run)
         if on_run is not None:
             on_run(run)
     first = runs[0]
-    return {
+    result: dict[str, Any] = {
         "trial": trial_number,
         "params": params,
         "test": first.test or None,
@@ -140,3 +172,18 @@ def evaluate_best(
         "message": None if first.status == "completed" else
         f"the run with the study's seed {first.seed} diverged; see the other seeds",
     }
+    # Members: the runs that trained (a diverged seed is left out, as from the spread).
+    members = [run.seed for run in runs if run.status == "completed" and run.seed in models]
+    if "data" not in kept:
+        return result  # no run that was trained here completed: no model to keep
+    data = kept["data"]
+    if want_ensemble and len(members) > 1:
+        ensemble = SeedEnsemble([models[seed] for seed in members],
+                                classification=data.kind == "classification").to(device).eval()
+        test = _test_metrics(resolved, hp, ensemble, data, device)
+        result["ensemble"] = EnsemblePublic(seeds=members, test=test).model_dump(mode="json")
+        if on_model is not None:
+            on_model(ensemble, data)
+    elif on_model is not None and seeds[0] in models:
+        on_model(models[seeds[0]], data)
+    return result

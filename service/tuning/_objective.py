@@ -17,11 +17,12 @@ import optuna
 import torch
 from sqlalchemy.exc import OperationalError
 
+from service.errors import TransientError
 from service.models import SequenceModel, SequenceModelConfig
 from service.tasks import TaskData
 from service.tasks._baselines import target_index
 from service.training import EpochResult, TrainConfig, Trainer
-from service.tuning._attrs import (
+from service.trial_attrs import (
     ATTR_BEST_EPOCH,
     ATTR_CHECKPOINT_KEY,
     ATTR_DEVICE,
@@ -324,7 +325,8 @@ def _resume(
 
 
 def _storage_fault(error: BaseException) -> bool:
-    return isinstance(error, (optuna.exceptions.StorageInternalError, OperationalError))
+    return isinstance(
+        error, (TransientError, optuna.exceptions.StorageInternalError, OperationalError))
 
 
 def _notify(callback: Callable[[TrialOutcome], None] | None, outcome: TrialOutcome) -> None:

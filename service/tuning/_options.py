@@ -27,15 +27,4 @@ def parse_options(
     try:
         return model.model_validate(dict(raw))
     except ValidationError as exc:
-        details: list[tuple[Sequence[str | int], str]] = []
-        for error in exc.errors():
-            where = (*loc, *error["loc"])
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                allowed = ", ".join(model.model_fields) or "none"
-                message = f"unknown option; allowed options are: {allowed}"
-            elif "input" in error and error["type"] != "missing":
-                message = f"{message} (got {error['input']!r})"
-            details.append((where, message))
-        first_loc, first_msg = details[0]
-        raise SpecError(first_msg, loc=first_loc, details=details) from None
+        raise SpecError.from_validation(exc, model, loc=loc, noun="option") from None

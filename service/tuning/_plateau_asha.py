@@ -35,7 +35,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from service.tuning._attrs import ATTR_EPOCHS
+from service.trial_attrs import ATTR_EPOCHS
 from service.tuning._plateau import best_so_far, has_signal, minimizes, relative_gain
 
 __all__ = ["PlateauAwareASHAPruner"]

@@ -1,17 +1,15 @@
-"""Parse and fully validate a study spec: everything a worker needs, checked at submit time."""
+"""Fully validate a parsed study spec against the registries: everything a worker needs,
+checked at submit time."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from service.errors import MalformedDocumentError, NotFoundError, SpecError
+from service.errors import NotFoundError, SpecError
 from service.schemas import StudySpec
 from service.spaces import (
     CategoricalParam,
@@ -21,6 +19,7 @@ from service.spaces import (
     compile_space,
     load_space_file,
 )
+from service.specs import search_trials
 from service.tasks import (
     Baseline,
     DatasetTask,
@@ -29,16 +28,12 @@ from service.tasks import (
     get_task,
     parse_task_options,
 )
-from service.tuning._bounds import check_document
 from service.tuning._pruners import parse_pruner_options
 from service.tuning._samplers import parse_sampler_options
-from service.tuning._yaml import load_untrusted_yaml
 
 __all__ = [
     "DatasetSource",
     "ResolvedStudy",
-    "parse_spec_document",
-    "parse_spec_mapping",
     "resolve_spec",
 ]
 
@@ -75,6 +70,11 @@ class ResolvedStudy:
         return [self.direction] + ["minimize"] * len(self.spec.also_minimize)
 
     @property
+    def search_trials(self) -> int:
+        """The trials the search runs: the budget less the selection step's re-runs."""
+        return search_trials(self.spec)
+
+    @property
     def multi_objective(self) -> bool:
         return bool(self.spec.also_minimize)
 
@@ -91,53 +91,6 @@ class ResolvedStudy:
         else:
             data["task"] = {"name": self.task.name, **options}
         return data
-
-
-def parse_spec_document(body: bytes | str) -> StudySpec:
-    """Parse a YAML or JSON document (YAML is a superset of JSON) into a ``StudySpec``."""
-    try:
-        text = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else body
-    except UnicodeDecodeError as exc:
-        raise MalformedDocumentError(f"the study spec is not UTF-8 text: {exc}") from None
-    if not text.strip():
-        raise MalformedDocumentError("the study spec is empty")
-    try:
-        loaded = load_untrusted_yaml(text)
-    except yaml.YAMLError as exc:
-        raise MalformedDocumentError(f"the study spec is not valid YAML or JSON: {exc}") from None
-    except ValueError as exc:  # an integer literal of thousands of digits
-        raise MalformedDocumentError(f"the study spec has a number out of range: {exc}") from None
-    if not isinstance(loaded, Mapping):
-        raise MalformedDocumentError(
-            f"the study spec must be a mapping, got {type(loaded).__name__}"
-        )
-    return parse_spec_mapping(loaded)
-
-
-def parse_spec_mapping(data: Mapping[str, Any]) -> StudySpec:
-    check_document(data)
-    try:
-        return StudySpec.model_validate(dict(data))
-    except ValidationError as exc:
-        details = []
-        for error in exc.errors():
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = f"unknown field; allowed fields are: {_allowed_fields(error['loc'])}"
-            elif error["type"] != "missing":
-                message = f"{message} (got {json.dumps(error.get('input'), default=str)})"
-            details.append((tuple(error["loc"]), message))
-        raise SpecError(details[0][1], loc=details[0][0], details=details) from None
-
-
-def _allowed_fields(loc: tuple[Any, ...]) -> str:
-    model: type[BaseModel] = StudySpec
-    for part in loc[:-1]:
-        annotation = model.model_fields[str(part)].annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            break
-        model = annotation
-    return ", ".join(model.model_fields)
 
 
 def resolve_spec(

@@ -5,7 +5,8 @@ re-trained with every evaluation seed but the study's (whose value is the trial'
 the one with the best seed mean of the validation metric wins. The re-runs are part of the
 study's budget: :func:`selection_plan` keeps ``k x (seeds - 1)`` of ``budget.n_trials`` for
 them, so the search itself runs the rest. The winner's re-runs are its final evaluation's runs
-for those seeds (the same seed reproduces the same run), so they are not trained twice.
+for those seeds (the same seed reproduces the same run), so they are not trained twice; with
+``evaluation.ensemble`` their models are kept too, as members of the seed ensemble.
 """
 
 from __future__ import annotations
@@ -13,47 +14,29 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from service.schemas import EvaluationRun, SelectionCandidate, SelectionPublic, StudySpec
+from service.models import SequenceModel
+from service.schemas import EvaluationRun, SelectionCandidate, SelectionPublic
+from service.specs import search_trials, selection_plan
 from service.tuning._evaluate import best_hparams, train_and_test
 from service.tuning._resolve import ResolvedStudy
 
 __all__ = ["Selection", "search_trials", "select_best", "selection_plan"]
 
-# The re-runs may take at most this share of the budget; k shrinks to fit.
-_MAX_SHARE = 5
-
-
-def selection_plan(spec: StudySpec) -> tuple[int, int]:
-    """``(k, reserved trials)`` of a spec: k candidates re-run with ``seeds - 1`` further seeds
-    each; (0, 0) when the step is off (asked off, one seed, several objectives, or a budget
-    too small to spare two candidates' re-runs in a fifth of it)."""
-    extra = spec.evaluation.seeds - 1
-    if extra < 1 or spec.also_minimize:
-        return 0, 0
-    k = min(spec.evaluation.select_top_k, spec.budget.n_trials // (_MAX_SHARE * extra))
-    if k < 2:
-        return 0, 0
-    return k, k * extra
-
-
-def search_trials(spec: StudySpec) -> int:
-    """The trials the search runs: the budget less what the selection step keeps."""
-    return spec.budget.n_trials - selection_plan(spec)[1]
-
-
 @dataclass
 class Selection:
-    """The outcome: the winning trial, its runs by seed, and what to publish."""
+    """The outcome: the winning trial, its runs by seed (and, for an ensemble, their models),
+    and what to publish."""
 
     winner: FrozenTrial
     runs: dict[int, EvaluationRun]
     public: SelectionPublic | None
+    models: dict[int, SequenceModel] = field(default_factory=dict)
 
 
 def top_trials(trials: Sequence[FrozenTrial], *, k: int, maximize: bool) -> list[FrozenTrial]:
@@ -96,13 +79,17 @@ def select_best(
     worst = -math.inf if maximize else math.inf
     values: dict[int, list[float | None]] = {}
     runs: dict[int, dict[int, EvaluationRun]] = {}
+    models: dict[int, dict[int, SequenceModel]] = {}
     for trial in candidates:
         hp = best_hparams(resolved, dict(trial.params))
         values[trial.number] = [float(trial.values[0])]
         runs[trial.number] = {}
+        models[trial.number] = {}
         for seed in seeds[1:]:
             run = train_and_test(resolved, hp, seed=seed, device=device,
-                                 should_interrupt=should_interrupt)
+                                 should_interrupt=should_interrupt,
+                                 on_model=_keeper(models[trial.number], seed)
+                                 if resolved.spec.evaluation.ensemble else None)
             if run is None:
                 return None
             runs[trial.number][seed] = run
@@ -125,7 +112,14 @@ def select_best(
         winner=winner.number, reason=_reason(resolved.metric, candidates, order, score),
         runs=sum(len(r) for r in runs.values()),
     )
-    return Selection(winner=winner, runs=runs[winner.number], public=public)
+    return Selection(winner=winner, runs=runs[winner.number], public=public,
+                     models=models[winner.number])
+
+
+def _keeper(into: dict[int, SequenceModel], seed: int) -> Callable[[SequenceModel, Any], None]:
+    def keep(model: SequenceModel, _data: Any) -> None:
+        into[seed] = model
+    return keep
 
 
 def _spread(values: list[float | None]) -> dict[str, Any]:

@@ -39,18 +39,20 @@ def final_baselines(
 
 
 def verdict(kind: str, metric: str, direction: str, values: Sequence[float | None],
-            baselines: Sequence[Mapping[str, Any]]) -> str | None:
+            baselines: Sequence[Mapping[str, Any]], *,
+            ensemble: float | None = None) -> str | None:
     """One line: the tuned model's test metric over seeds (``values``, in the headline
-    metric) against the best baseline's; None when nothing compares."""
+    metric) against the best baseline's, and the seed ensemble's (``ensemble``) when there is
+    one; None when nothing compares."""
     key = headline_metric(kind, metric)
     # Accuracy shown for a loss objective is maximised.
     maximize = direction == "maximize" or key != metric
     runs = [v for v in values if v is not None and math.isfinite(v)]
-    return _line(key, maximize, runs, baselines) if runs else None
+    return _line(key, maximize, runs, baselines, ensemble) if runs else None
 
 
 def _line(key: str, maximize: bool, runs: list[float],
-          baselines: Sequence[Mapping[str, Any]]) -> str | None:
+          baselines: Sequence[Mapping[str, Any]], ensemble: float | None) -> str | None:
     scored = [b for b in baselines if str(b.get("metric")).removeprefix("val_") == key
               and b.get("test_value") is not None]
     if not scored:
@@ -63,7 +65,12 @@ def _line(key: str, maximize: bool, runs: list[float],
     better = mean > reference if maximize else mean < reference
     gap = abs(mean - reference)
     relative = f" ({gap / abs(reference):.1%})" if reference else ""
-    return (f"test {key} {mean:.4g} +- {spread:.2g} over {len(runs)} seeds "
+    line = (f"test {key} {mean:.4g} +- {spread:.2g} over {len(runs)} seeds "
             f"{'beats' if better else 'does not beat'} the best baseline, {best['name']} "
             f"({reference:.4g}), by {gap:.3g}{relative} on the mean; {wins} of {len(runs)} "
             f"seeds beat it")
+    if ensemble is not None and math.isfinite(ensemble):
+        beats = ensemble > reference if maximize else ensemble < reference
+        line += (f"; their ensemble scores {ensemble:.4g} and "
+                 f"{'beats' if beats else 'does not beat'} it")
+    return line

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import signal
 import socket
@@ -14,6 +13,7 @@ import warnings
 import optuna
 
 from service.config import Settings
+from service.logs import configure_logging
 from service.worker._loop import Worker, configure_torch_threads
 
 
@@ -24,8 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-trials", type=int, default=None)
     args = parser.parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     configure_torch_threads(1)
     stop = threading.Event()

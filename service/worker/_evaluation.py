@@ -13,22 +13,20 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import optuna
 import torch
-from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
 from service.errors import NotFoundError, RnntuneError
-from service.models import SequenceModel, build_bundle
+from service.models import SeedEnsemble, SequenceModel, build_bundle
 from service.schemas import EvaluationRun
-from service.store import StudyStore, best_trial
+from service.specs import parse_spec_mapping
+from service.store import STORAGE_FAULTS, StudyStore, best_trial
 from service.tasks import TaskData
 from service.tuning import (
     best_hparams,
     evaluate_best,
     final_baselines,
     headline_metric,
-    parse_spec_mapping,
     resolve_spec,
     select_best,
     verdict,
@@ -114,14 +112,15 @@ def run_pending_evaluation(
 
         kept: dict[str, Any] = {}
 
-        def on_model(model: SequenceModel, data: TaskData) -> None:
-            # Serialised at once: the weights are the study seed's run, as scored on test.
+        def on_model(model: SequenceModel | SeedEnsemble, data: TaskData) -> None:
+            # The study seed's run, or the seed ensemble, as scored on test.
             kept["model"], kept["data"] = model, data
 
         result = evaluate_best(
             resolved, trial_number=best.number, params=dict(best.params), seeds=seeds,
             device=device, should_interrupt=interrupted, on_run=on_run, on_model=on_model,
             reuse=None if selection is None else selection.runs,
+            reuse_models=None if selection is None else selection.models,
         )
         if result is None:
             if not lease.lost.is_set():
@@ -133,19 +132,26 @@ def run_pending_evaluation(
                                     record.baselines or [])
         key = headline_metric(resolved.task.kind, resolved.metric_key)
         result["baselines"] = baselines
+        ensemble_test = (result.get("ensemble") or {}).get("test", {})
         result["verdict"] = verdict(resolved.task.kind, resolved.metric_key, resolved.direction,
-                                    [run["test"].get(key) for run in result["runs"]], baselines)
+                                    [run["test"].get(key) for run in result["runs"]], baselines,
+                                    ensemble=ensemble_test.get(key))
         result.update(worker=owner, started_at=started_at,
                       completed_at=datetime.now(UTC).isoformat(),
                       duration_s=time.monotonic() - started)
         bundle = None
-        if "model" in kept and result.get("test"):
+        ensemble = result.get("ensemble")
+        # The file's test metrics are those of the model it holds.
+        served_test = ensemble["test"] if ensemble else result.get("test")
+        if "model" in kept and served_test:
+            origin = {"id": study_id, "name": record.name, "trial": best.number,
+                      "params": dict(best.params), "seed": resolved.spec.seed}
+            if ensemble:
+                origin["seeds"] = ensemble["seeds"]
             bundle = build_bundle(
                 kept["model"], kind=kept["data"].kind, metric=resolved.metric,
                 preprocessing=kept["data"].preprocessing, task=record.spec.get("task"),
-                study={"id": study_id, "name": record.name, "trial": best.number,
-                       "params": dict(best.params), "seed": resolved.spec.seed},
-                test=result["test"],
+                study=origin, test=served_test,
             )
         # Model and result in one transaction, fenced by the lease: a worker that lost it (or
         # whose study was deleted meanwhile) writes neither.
@@ -157,7 +163,7 @@ def run_pending_evaluation(
                  time.monotonic() - started)
     except NotFoundError:
         log.info("study %s was deleted during its evaluation", study_id)
-    except (OperationalError, optuna.exceptions.StorageInternalError):
+    except STORAGE_FAULTS:
         # The database is unavailable: let the lease run out so that it is tried again.
         raise
     except Exception as exc:

@@ -15,18 +15,24 @@ import time
 
 import optuna
 import torch
-from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
 from service.errors import RnntuneError
-from service.store import Claim, StudyRecord, StudyStore, is_disk_full, is_transient
+from service.specs import parse_spec_mapping
+from service.store import (
+    STORAGE_FAULTS,
+    Claim,
+    StudyRecord,
+    StudyStore,
+    is_disk_full,
+    is_transient,
+)
 from service.training import resolve_device
 from service.tuning import (
     TrialInterrupted,
     build_pruner,
     build_sampler,
     make_objective,
-    parse_spec_mapping,
 )
 from service.tuning import resolve_spec as resolve
 from service.worker._evaluation import run_pending_evaluation
@@ -70,7 +76,7 @@ class Worker:
             try:
                 worked = self.run_once()
                 backoff = self.settings.poll_interval_s
-            except (OperationalError, optuna.exceptions.StorageInternalError) as exc:
+            except STORAGE_FAULTS as exc:
                 if is_disk_full(exc):
                     # Not a hiccup: nothing can be written until an operator frees space.
                     log.critical("worker %s: the database's disk is full; waiting %.0fs "
@@ -192,7 +198,7 @@ class Worker:
                 self.store.hand_back(study, number, free_slot=False)
                 log.warning("worker %s: claim expired before trial %d of study %s started; "
                             "handed it back", self.worker_id, number, record.id)
-        except (OperationalError, optuna.exceptions.StorageInternalError):
+        except STORAGE_FAULTS:
             self._study = None  # read it afresh once the database is back
             raise
         except Exception as exc:

@@ -14,7 +14,7 @@ from service.api._auth import InsecureStartError, prepare_keys
 from service.cli import main
 from service.config import Settings
 from service.store import StudyStore
-from tests.conftest import make_settings, tiny_spec
+from tests.factories import make_settings, tiny_spec
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from service.client import Client
 from service.config import Settings
 from service.errors import ConflictError, DatasetError, PayloadTooLargeError, SpecError
 from service.worker import Worker
-from tests.conftest import make_settings
+from tests.factories import make_settings
 
 
 def npz(**arrays: Any) -> bytes:

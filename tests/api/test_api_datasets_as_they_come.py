@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from service.cli import main
 from service.client import Client
 from service.errors import DatasetError, SpecError
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 from tests.test_cli import server
 
 __all__ = ["server"]

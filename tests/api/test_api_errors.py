@@ -9,7 +9,7 @@ from service.api import create_app
 from service.config import Settings
 from service.store import StudyStore
 from service.store._tables import studies
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "code", "request_id"}
 

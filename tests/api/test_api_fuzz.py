@@ -17,7 +17,7 @@ from schemathesis import checks
 
 from service.api import create_app
 from service.store import StudyStore
-from tests.conftest import make_settings
+from tests.factories import make_settings
 
 # Schema-valid is not spec-valid (a task name must exist, low < high, ...), so the check that
 # every schema-valid request is accepted does not apply; these do.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 
 def post_yaml(http: TestClient, text: str) -> object:

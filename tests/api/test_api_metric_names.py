@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from service.config import Settings
 from service.store import StudyStore
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 
 def metric_names(settings: Settings, name: str) -> list[str] | None:

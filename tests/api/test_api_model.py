@@ -20,7 +20,7 @@ from service.errors import ConflictError, NotFoundError
 from service.tasks import compute_metrics, get_task, parse_task_options
 from service.tasks._prep import split_counts
 from service.worker import Worker
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 ONE_TRIAL = {"n_trials": 1, "max_epochs": 2}
 
@@ -38,6 +38,13 @@ def evaluate(http: TestClient, settings: Settings, study_id: int) -> dict[str, A
             time.sleep(0.05)
 
 
+def served_test(study: dict[str, Any]) -> dict[str, float]:
+    """Test metrics of the model the study serves: its seed ensemble (the default), else the
+    study seed's run."""
+    evaluation = study["evaluation"]
+    return dict((evaluation.get("ensemble") or {}).get("test") or evaluation["test"])
+
+
 def npz_bytes(**arrays: Any) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -53,13 +60,14 @@ def test_regression_model_download_load_predict_and_torchscript(
     assert early.status_code == 409 and "once it completes" in early.json()["detail"]
     with pytest.raises(ConflictError):
         client.predict(study_id, np.zeros((1, 8, 2)))
-    test = evaluate(http, sqlite_settings, study_id)["evaluation"]["test"]
+    test = served_test(evaluate(http, sqlite_settings, study_id))
 
     response = http.get(f"/v1/studies/{study_id}/model")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/octet-stream"
     model = service.load_model(response.content)
     assert model.kind == "regression" and model.test == pytest.approx(test)
+    assert model.n_members == 3, "the default: the ensemble of the 3 evaluation seeds"
     task = get_task("adding")
     data = task.load(parse_task_options(task, spec["task"]), seed=0)
     x, y = data.test.x.numpy(), data.test.y.numpy()
@@ -113,7 +121,7 @@ def test_classification_dataset_model_maps_labels_and_lengths(
                                     filename="levels.npz")
     spec = tiny_spec(task={"dataset": dataset.id}, budget=ONE_TRIAL)
     study_id = http.post("/v1/studies", json=spec).json()["id"]
-    test = evaluate(http, sqlite_settings, study_id)["evaluation"]["test"]
+    test = served_test(evaluate(http, sqlite_settings, study_id))
 
     model = service.load_model(client.download_model(study_id))
     assert model.kind == "classification" and model.labels == ["high", "low", "mid"]
@@ -144,7 +152,7 @@ def test_forecasting_dataset_model_predicts_from_csv(
     spec = tiny_spec(task={"dataset": dataset.id, "window": 6, "horizon": 2},
                      budget=ONE_TRIAL)
     study_id = http.post("/v1/studies", json=spec).json()["id"]
-    test = evaluate(http, sqlite_settings, study_id)["evaluation"]["test"]
+    test = served_test(evaluate(http, sqlite_settings, study_id))
 
     path = tmp_path / "levels.csv"
     path.write_text(csv_text)

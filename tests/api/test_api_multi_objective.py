@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from service.config import Settings
 from service.worker import Worker
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 SPACE = {"params": {"cell": {"type": "categorical", "choices": ["gru", "lstm"]},
                     "hidden_size": {"type": "int", "low": 2, "high": 24},

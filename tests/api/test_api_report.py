@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.config import Settings
 from service.worker import Worker
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 PANELS = ["Optimisation history", "Learning curves", "Parameter importance",
           "Parallel coordinates", "Slice: ", "Gradient norm before clipping",

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from service.config import Settings
 from service.store import StudyStore
 from service.worker import Worker
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 
 def run_trials(settings: Settings, count: int) -> None:
@@ -173,9 +173,9 @@ def test_prometheus_metrics(http: TestClient, sqlite_settings: Settings) -> None
 def test_heartbeat_ages_of_running_trials(sqlite_settings: Settings) -> None:
     store = StudyStore(sqlite_settings)
     store.initialize()
-    from tests.worker.test_worker_pool import create
+    from tests.factories import create_study
 
-    record = create(store, tiny_spec())
+    record = create_study(store, tiny_spec())
     study = store.load_study(record)
     trial = study.ask()
     store.optuna_storage.record_heartbeat(trial._trial_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 
 def test_submitted_study_searches_the_budget_less_the_selection_runs(http: TestClient) -> None:

@@ -17,7 +17,7 @@ from service.errors import DatasetError
 from service.models._bundle import _series_rows
 from tests.api.test_api_datasets import upload
 from tests.api.test_api_model import evaluate, npz_bytes
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 MIB = 1024**2
 

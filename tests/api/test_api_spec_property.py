@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from service.api import create_app
 from service.config import Settings
-from tests.conftest import make_settings, tiny_spec
+from tests.factories import make_settings, tiny_spec
 
 
 class Raw(str):

@@ -13,7 +13,7 @@ from service.client import Client
 from service.config import Settings
 from service.errors import ConflictError, MalformedDocumentError, NotFoundError, SpecError
 from service.worker import Worker
-from tests.conftest import tiny_spec
+from tests.factories import tiny_spec
 
 
 def submit(http: TestClient, spec: Any, *, as_yaml: bool = False) -> Any:
@@ -213,7 +213,7 @@ def test_trial_pages_link_retries_both_ways(http: TestClient, sqlite_settings: S
     from optuna.trial import TrialState
 
     from service.store import StudyStore
-    from service.store._store import requeue
+    from service.store._stale import requeue
 
     study_id = submit(http, tiny_spec(budget={"n_trials": 5, "max_epochs": 1})).json()["id"]
     store = StudyStore(sqlite_settings)

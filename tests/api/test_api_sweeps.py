@@ -17,7 +17,7 @@ from service.api._sweeps import expand_sweep
 from service.client import Client
 from service.errors import ConflictError, SpecError
 from service.schemas import SweepSpec
-from tests.conftest import make_settings, tiny_spec
+from tests.factories import make_settings, tiny_spec
 
 
 def template(**overrides: Any) -> dict[str, Any]:

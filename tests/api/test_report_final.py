@@ -54,7 +54,7 @@ def test_no_final_section_before_the_evaluation_is_done() -> None:
 
 
 def test_cli_lines_show_the_candidates_the_winner_and_the_verdict() -> None:
-    from service.cli import _evaluation_lines
+    from service.cli._format import evaluation_lines
 
     study = _study(
         trial=3, runs=[{"seed": 0, "status": "completed", "test": {"mse": 281.5}}],
@@ -71,7 +71,7 @@ def test_cli_lines_show_the_candidates_the_winner_and_the_verdict() -> None:
                                   {"trial": 5, "params": {}, "values": [190.0, 260.0],
                                    "mean": 225.0}]},
     )
-    lines = _evaluation_lines(study)
+    lines = evaluation_lines(study)
     assert not any("ar10 mae" in line for line in lines), "only the objective's metric"
     assert "selection over seeds [0, 1] (2 re-runs in the budget):" in lines
     assert " * trial 3: val_mse mean 205 std - [200, 210]" in lines
@@ -79,3 +79,24 @@ def test_cli_lines_show_the_candidates_the_winner_and_the_verdict() -> None:
     assert "chosen: trial 3 has the best val_mse mean" in lines
     assert "verdict: test mse 281.5 beats the best baseline, ar10 (310.7)" in lines
     assert any(line.startswith("baseline ar10 mse: val 214, test 310.7") for line in lines)
+
+
+def test_the_seed_ensemble_shows_in_the_report_and_the_cli() -> None:
+    from service.cli import _evaluation_brief, _evaluation_lines
+
+    study = _study(
+        trial=3, test={"mse": 281.5},
+        runs=[{"seed": 0, "status": "completed", "test": {"mse": 281.5}},
+              {"seed": 1, "status": "completed", "test": {"mse": 297.25}}],
+        seeds={"metric": "test_mse", "seeds": [0, 1], "mean": 289.375, "std": 11.1,
+               "values": [281.5, 297.25]},
+        ensemble={"seeds": [0, 1], "test": {"mse": 266.125, "mae": 12.5}},
+    )
+    page = build_report(study, [], None)
+    section = page[page.index("<h2>Final evaluation</h2>"):page.index("<h2>Search</h2>")]
+    assert "ensemble of seeds [0, 1]" in section and "266.1" in section
+    assert "seed ensemble, test mse" in section, "a point of its own in the chart"
+    lines = _evaluation_lines(study)
+    assert ("test (ensemble of seeds [0, 1], the model served): mse=266.125 mae=12.5"
+            in lines), lines
+    assert _evaluation_brief(study).endswith("(n=2) ensemble 266.125")

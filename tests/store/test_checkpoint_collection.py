@@ -11,9 +11,7 @@ from sqlalchemy import event, text
 from service.api import create_app
 from service.config import Settings
 from service.store import StudyStore, is_disk_full, is_transient
-from tests.conftest import tiny_spec
-from tests.store.test_stale_trials import make_stale, start_trial
-from tests.store.test_study_store import create
+from tests.factories import create_study, make_stale, start_trial, tiny_spec
 
 
 def with_checkpoint(store: StudyStore, record: Any, key: str) -> tuple[Any, int]:
@@ -32,7 +30,7 @@ def keys(store: StudyStore) -> set[str]:
 def test_only_lineages_that_may_resume_keep_their_checkpoints(any_settings: Settings) -> None:
     store = StudyStore(any_settings.model_copy(update={"max_trial_retries": 1}))
     store.initialize()
-    record = create(store, budget={"n_trials": 5, "max_epochs": 3})
+    record = create_study(store, budget={"n_trials": 5, "max_epochs": 3})
     study, retried = with_checkpoint(store, record, "retried")
     make_stale(store, record, retried)
     assert store.fail_stale_trials(study) == [retried]  # its retry waits: keep

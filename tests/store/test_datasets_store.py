@@ -11,10 +11,11 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from service.errors import ConflictError, NotFoundError
+from service.specs import parse_spec_mapping
 from service.store import StudyStore
 from service.store._migrate import _config, head_revision
-from service.tuning import parse_spec_mapping, resolve_spec
-from tests.conftest import make_settings, tiny_spec
+from service.tuning import ResolvedStudy, resolve_spec
+from tests.factories import make_settings, tiny_spec
 
 
 def add(store: StudyStore, name: str = "d", content: bytes = b"bytes") -> Any:
@@ -42,14 +43,16 @@ def test_duplicate_names_conflict_and_store_nothing(store: StudyStore) -> None:
     assert len(store.datasets.list_datasets()) == 1
 
 
-def test_a_dataset_in_use_cannot_be_deleted(store: StudyStore) -> None:
+def test_a_dataset_in_use_cannot_be_deleted(
+    store: StudyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dataset = add(store)
-    spec = tiny_spec()
+    spec = tiny_spec(name="uses-it")
     resolved = resolve_spec(parse_spec_mapping(spec), spaces_dir=store.settings.search_spaces_dir)
     stored_spec = resolved.stored_spec()
     stored_spec["task"] = {"dataset": dataset.id}  # as a study on the data set stores it
-    record = store.create(name="uses-it", spec=stored_spec, direction="minimize", n_trials=1,
-                          timeout_s=None, baseline=None, user_attrs={})
+    monkeypatch.setattr(ResolvedStudy, "stored_spec", lambda _: stored_spec)
+    record = store.create(resolved)
     assert record.name == "uses-it"
     assert store.datasets.users(dataset.id) == [record.id]
     with pytest.raises(ConflictError, match=rf"used by active studies \[{record.id}\]"):

@@ -19,9 +19,7 @@ from service.config import Settings
 from service.store import StudyStore, count_trials, engine_kwargs, utcnow
 from service.store._counts import REQUEUE_ATTR
 from service.store._tables import studies
-from tests.conftest import make_settings
-from tests.store.test_stale_trials import make_stale, start_trial
-from tests.store.test_study_store import age_claims, create
+from tests.factories import age_claims, create_study, make_settings, make_stale, start_trial
 
 
 def trial_id_of(store: StudyStore, record: Any, number: int) -> int:
@@ -29,7 +27,7 @@ def trial_id_of(store: StudyStore, record: Any, number: int) -> int:
 
 
 def test_a_trial_has_a_heartbeat_from_the_moment_it_starts(store: StudyStore) -> None:
-    record = create(store, budget={"n_trials": 4, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 4, "max_epochs": 2})
     study = store.load_study(record)
     fresh = study.ask()
     store.enqueue(record, {"lr": 0.01}, source="test")
@@ -43,7 +41,7 @@ def test_a_running_trial_that_never_beat_is_failed_and_retried(store: StudyStore
     # Its worker died after Optuna marked it RUNNING and before any beat was written (say,
     # killed while waiting on the write lock): without a heartbeat row Optuna never calls it
     # stale, and the budget would never fill.
-    record = create(store, budget={"n_trials": 1, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 2})
     study, number = start_trial(store, record)
     trial_id = trial_id_of(store, record, number)
     past = ("datetime('now', '-60 seconds')" if store.settings.is_sqlite
@@ -59,7 +57,7 @@ def test_a_running_trial_that_never_beat_is_failed_and_retried(store: StudyStore
 
 
 def test_a_young_trial_without_a_beat_is_left_alone(store: StudyStore) -> None:
-    record = create(store, budget={"n_trials": 1, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 2})
     study, _ = start_trial(store, record)
     with store.engine.begin() as conn:
         conn.execute(text("DELETE FROM trial_heartbeats"))
@@ -103,7 +101,7 @@ def test_a_complete_waiting_on_the_lock_cannot_overwrite_a_stale_fail(
     # retry and this trial would count.
     store = StudyStore(sqlite_settings)
     store.initialize()
-    record = create(store, budget={"n_trials": 1, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 2})
     _, number = start_trial(store, record)
     trial_id = trial_id_of(store, record, number)
     holder = LockHolder(sqlite_settings)
@@ -125,7 +123,7 @@ def test_a_trial_that_beats_while_the_failer_waits_on_the_lock_is_not_failed(
     # finally wrote its beat: the FAIL re-checks the age in its own statement.
     store = StudyStore(sqlite_settings)
     store.initialize()
-    record = create(store, budget={"n_trials": 1, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 2})
     _, number = start_trial(store, record)
     make_stale(store, record, number)
     trial_id = trial_id_of(store, record, number)
@@ -156,7 +154,7 @@ def test_the_sqlite_busy_timeout_stays_below_grace_minus_one_heartbeat(tmp_path:
 def test_a_claim_is_judged_by_the_database_clock_and_tied_to_its_trial(
     store: StudyStore,
 ) -> None:
-    record = create(store, budget={"n_trials": 1, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 2})
     slow = store.claim()
     assert slow is not None
     store.sweep()
@@ -175,7 +173,7 @@ def test_a_claim_is_judged_by_the_database_clock_and_tied_to_its_trial(
 @pytest.mark.parametrize("skew_s", [-3600, 3600])
 def test_the_repair_ignores_the_sweeping_hosts_clock(store: StudyStore, skew_s: int) -> None:
     # The round-robin stamp is the claiming host's clock; it has no say in the repair.
-    record = create(store, budget={"n_trials": 1, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 2})
     assert store.claim() is not None
     with store.engine.begin() as conn:
         conn.execute(update(studies).where(studies.c.id == record.id)

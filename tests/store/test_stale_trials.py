@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 from sqlalchemy import text
@@ -16,34 +14,11 @@ from sqlalchemy import text
 from service.config import Settings
 from service.store import StudyStore, count_trials
 from service.store._counts import REQUEUE_ATTR
-from tests.store.test_study_store import age_claims, create
-
-
-def start_trial(store: StudyStore, record: Any) -> tuple[optuna.Study, int]:
-    """Claim a slot and start a trial, as a worker does; return the study and trial number."""
-    assert store.claim() is not None
-    study = store.load_study(record)
-    trial = study.ask()
-    trial.suggest_float("lr", 1e-3, 1e-1, log=True)
-    trial.report(0.5, 1)
-    return study, trial.number
-
-
-def make_stale(store: StudyStore, record: Any, number: int) -> None:
-    """Its worker died a minute ago: the last heartbeat is older than the grace period."""
-    storage = store.optuna_storage
-    trial_id = storage.get_trial_id_from_study_id_trial_number(record.id, number)
-    storage.record_heartbeat(trial_id)
-    past = ("datetime(heartbeat, '-60 seconds')" if store.settings.is_sqlite
-            else "heartbeat - interval '60 seconds'")
-    with store.engine.begin() as conn:
-        conn.execute(text(f"UPDATE trial_heartbeats SET heartbeat = {past} "
-                          "WHERE trial_id = :id"), {"id": trial_id})
-    assert storage.stale_trial_ids(record.id) == [trial_id]
+from tests.factories import age_claims, create_study, make_stale, start_trial
 
 
 def test_a_stale_trial_is_failed_and_requeued_with_its_slot(store: StudyStore) -> None:
-    record = create(store, budget={"n_trials": 1, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 2})
     study, number = start_trial(store, record)
     make_stale(store, record, number)
     assert store.fail_stale_trials(study) == [number]
@@ -64,7 +39,7 @@ def test_a_stale_trial_is_failed_and_requeued_with_its_slot(store: StudyStore) -
 def test_a_failure_marked_for_requeue_is_never_counted_as_done(store: StudyStore) -> None:
     # The process that failed the trial died before it could re-queue it: the study must
     # not complete on a budget that counts the failure, and the sweep frees its slot.
-    record = create(store, budget={"n_trials": 1, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 2})
     _, number = start_trial(store, record)
     store.mark_requeue(record.id, number)
     storage = store.optuna_storage
@@ -86,7 +61,7 @@ def test_out_of_retries_the_failure_counts_and_the_study_completes(
 ) -> None:
     store = StudyStore(any_settings.model_copy(update={"max_trial_retries": 0}))
     store.initialize()
-    record = create(store, budget={"n_trials": 1, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 2})
     study, number = start_trial(store, record)
     make_stale(store, record, number)
     assert store.fail_stale_trials(study) == [number]
@@ -99,7 +74,7 @@ def test_out_of_retries_the_failure_counts_and_the_study_completes(
 def test_processes_racing_on_one_stale_trial_requeue_it_once(
     store: StudyStore, any_settings: Settings
 ) -> None:
-    record = create(store, budget={"n_trials": 1, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 2})
     _, number = start_trial(store, record)
     make_stale(store, record, number)
     racers = [StudyStore(any_settings) for _ in range(4)]
@@ -123,7 +98,7 @@ def test_a_heartbeat_that_cannot_be_written_is_logged_not_raised(
     # failed as stale after the grace period.
     store = StudyStore(sqlite_settings)
     store.initialize()
-    record = create(store)
+    record = create_study(store)
     _, number = start_trial(store, record)
     trial_id = store.optuna_storage.get_trial_id_from_study_id_trial_number(record.id, number)
     with store.engine.begin() as conn:
@@ -137,7 +112,7 @@ def test_a_heartbeat_that_cannot_be_written_is_logged_not_raised(
 def test_workers_racing_for_one_queued_trial_start_it_once(
     store: StudyStore, any_settings: Settings
 ) -> None:
-    record = create(store, budget={"n_trials": 8, "max_epochs": 2})
+    record = create_study(store, budget={"n_trials": 8, "max_epochs": 2})
     store.enqueue(record, {"lr": 0.0123}, source="test")
     racers = [StudyStore(any_settings) for _ in range(4)]
 

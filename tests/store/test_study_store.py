@@ -9,38 +9,18 @@ from typing import Any
 
 import optuna
 import pytest
-from sqlalchemy import inspect, text, update
+from sqlalchemy import inspect, update
 
 from service.config import Settings
 from service.errors import ConflictError, NotFoundError
 from service.store import StudyStore, utcnow
 from service.store._migrate import current_revision, head_revision
 from service.store._tables import studies
-from service.tuning import parse_spec_mapping, resolve_spec
-from tests.conftest import tiny_spec
-
-
-def create(store: StudyStore, **overrides: Any) -> Any:
-    spec = parse_spec_mapping(tiny_spec(**overrides))
-    resolved = resolve_spec(spec, spaces_dir=store.settings.search_spaces_dir)
-    return store.create(
-        name=spec.name, spec=resolved.stored_spec(), direction=resolved.direction,
-        n_trials=spec.budget.n_trials, timeout_s=spec.budget.timeout_s, baseline=None,
-        user_attrs={"task": "adding"}, priority=spec.priority, max_parallel=spec.max_parallel,
-    )
-
-
-def age_claims(store: StudyStore, record: Any) -> None:
-    """Every pending claim of the study was made a minute ago (by the database's clock)."""
-    past = ("datetime(claimed_at, '-60 seconds')" if store.settings.is_sqlite
-            else "claimed_at - interval '60 seconds'")
-    with store.engine.begin() as conn:
-        conn.execute(text(f"UPDATE rnntune_claims SET claimed_at = {past} "
-                          "WHERE study_id = :id"), {"id": record.id})
+from tests.factories import age_claims, create_study
 
 
 def test_create_get_list(store: StudyStore) -> None:
-    record = create(store, name="first")
+    record = create_study(store, name="first")
     assert store.get(record.id).name == "first"
     assert record.status == "queued" and record.claimed == 0
     assert [r.name for r in store.list_studies()] == ["first"]
@@ -50,9 +30,9 @@ def test_create_get_list(store: StudyStore) -> None:
 
 
 def test_duplicate_name_is_a_conflict_and_creates_nothing(store: StudyStore) -> None:
-    create(store, name="same")
+    create_study(store, name="same")
     with pytest.raises(ConflictError, match="same"):
-        create(store, name="same")
+        create_study(store, name="same")
     assert len(store.list_studies()) == 1
     assert len(optuna.get_all_study_names(storage=store.optuna_storage)) == 1
 
@@ -63,7 +43,7 @@ def test_unknown_study_is_not_found(store: StudyStore) -> None:
 
 
 def test_claims_never_exceed_the_budget_under_contention(store: StudyStore) -> None:
-    record = create(store, budget={"n_trials": 5, "max_epochs": 1})
+    record = create_study(store, budget={"n_trials": 5, "max_epochs": 1})
     with ThreadPoolExecutor(max_workers=8) as pool:
         claims = list(pool.map(lambda _: store.claim(), range(20)))
     granted = [c for c in claims if c is not None]
@@ -73,8 +53,8 @@ def test_claims_never_exceed_the_budget_under_contention(store: StudyStore) -> N
 
 
 def test_claims_round_robin_between_studies(store: StudyStore) -> None:
-    a = create(store, name="a", budget={"n_trials": 10, "max_epochs": 1})
-    b = create(store, name="b", budget={"n_trials": 10, "max_epochs": 1})
+    a = create_study(store, name="a", budget={"n_trials": 10, "max_epochs": 1})
+    b = create_study(store, name="b", budget={"n_trials": 10, "max_epochs": 1})
     order = []
     for _ in range(6):
         claim = store.claim()
@@ -85,7 +65,7 @@ def test_claims_round_robin_between_studies(store: StudyStore) -> None:
 
 
 def test_cancel_stops_claims_and_cannot_repeat(store: StudyStore) -> None:
-    record = create(store)
+    record = create_study(store)
     assert store.cancel(record.id).status == "cancelled"
     assert store.claim() is None
     with pytest.raises(ConflictError, match="cancelled"):
@@ -93,7 +73,7 @@ def test_cancel_stops_claims_and_cannot_repeat(store: StudyStore) -> None:
 
 
 def test_deadline_stops_claims_and_completes_the_study(store: StudyStore) -> None:
-    record = create(store, budget={"n_trials": 5, "max_epochs": 1, "timeout_s": 60})
+    record = create_study(store, budget={"n_trials": 5, "max_epochs": 1, "timeout_s": 60})
     with store.engine.begin() as conn:
         conn.execute(update(studies).where(studies.c.id == record.id)
                      .values(deadline=utcnow() - timedelta(seconds=1)))
@@ -103,7 +83,7 @@ def test_deadline_stops_claims_and_completes_the_study(store: StudyStore) -> Non
 
 
 def test_study_completes_when_budget_is_finished(store: StudyStore) -> None:
-    record = create(store, budget={"n_trials": 2, "max_epochs": 1})
+    record = create_study(store, budget={"n_trials": 2, "max_epochs": 1})
     study = store.load_study(record)
     for value in (0.5, 0.25):
         claim = store.claim()
@@ -117,7 +97,7 @@ def test_study_completes_when_budget_is_finished(store: StudyStore) -> None:
 
 
 def test_sweep_repairs_a_slot_leaked_by_a_dead_worker(store: StudyStore) -> None:
-    record = create(store, budget={"n_trials": 1, "max_epochs": 1})
+    record = create_study(store, budget={"n_trials": 1, "max_epochs": 1})
     assert store.claim() is not None  # the claimer dies before it asks for a trial
     assert store.claim() is None
     store.sweep()
@@ -129,7 +109,7 @@ def test_sweep_repairs_a_slot_leaked_by_a_dead_worker(store: StudyStore) -> None
 
 
 def test_delete_removes_study_trials_and_row(store: StudyStore) -> None:
-    record = create(store, name="gone")
+    record = create_study(store, name="gone")
     study = store.load_study(record)
     study.tell(study.ask(), 1.0)
     store.delete(record.id)
@@ -178,8 +158,8 @@ def test_upgrade_is_idempotent_and_safe_from_many_processes_at_once(
 
 
 def test_higher_priority_studies_are_served_first(store: StudyStore) -> None:
-    low = create(store, name="low", budget={"n_trials": 5, "max_epochs": 1})
-    high = create(store, name="high", priority=5, budget={"n_trials": 2, "max_epochs": 1})
+    low = create_study(store, name="low", budget={"n_trials": 5, "max_epochs": 1})
+    high = create_study(store, name="high", priority=5, budget={"n_trials": 2, "max_epochs": 1})
     order = []
     for _ in range(4):
         claim = store.claim()
@@ -189,7 +169,7 @@ def test_higher_priority_studies_are_served_first(store: StudyStore) -> None:
 
 
 def test_max_parallel_bounds_trials_in_flight(store: StudyStore) -> None:
-    record = create(store, max_parallel=1, budget={"n_trials": 3, "max_epochs": 1})
+    record = create_study(store, max_parallel=1, budget={"n_trials": 3, "max_epochs": 1})
     assert store.claim() is not None
     assert store.claim() is None, "a second trial must wait for the first"
     store.trial_ended(record.id)
@@ -203,12 +183,12 @@ def test_a_locked_database_is_waited_out_not_reported(tmp_path: Any) -> None:
     import threading
     import time
 
-    from tests.conftest import make_settings
+    from tests.factories import make_settings
 
     settings = make_settings(f"sqlite:///{tmp_path / 'locked.db'}", sqlite_busy_timeout_s=1)
     store = StudyStore(settings)
     store.initialize()
-    create(store)
+    create_study(store)
     holder = sqlite3.connect(tmp_path / "locked.db", check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock for 2.5 s
     release = threading.Timer(2.5, holder.commit)
@@ -228,14 +208,14 @@ def test_sql_summaries_agree_with_counting_the_trials(store: StudyStore) -> None
     from optuna.trial import TrialState
 
     from service.store import best_trial, count_trials
-    from service.store._store import requeue
+    from service.store._stale import requeue
 
-    record = create(store, budget={"n_trials": 10, "max_epochs": 2},
+    record = create_study(store, budget={"n_trials": 10, "max_epochs": 2},
                     search_space={"params": {"cell": {"type": "categorical",
                                                       "choices": ["gru", "lstm"]},
                                              "lr": {"type": "float", "low": 1e-3,
                                                     "high": 1e-1, "log": True}}})
-    empty = create(store, name="empty")
+    empty = create_study(store, name="empty")
     study = store.load_study(record)
     for value in (0.5, 0.2, 0.9):
         trial = study.ask()

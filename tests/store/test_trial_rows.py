@@ -3,6 +3,7 @@ same best trial as ``best_trial``, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -10,18 +11,19 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from service.specs import parse_spec_mapping
 from service.store import StudyStore, best_trial
-from service.store._store import requeue
+from service.store._stale import requeue
 from service.store._trial_rows import load_trials
-from service.tuning import parse_spec_mapping, resolve_spec
-from tests.conftest import tiny_spec
+from service.tuning import resolve_spec
+from tests.factories import tiny_spec
 
 
 def create(store: StudyStore, direction: str = "minimize", name: str | None = None) -> Any:
     spec = parse_spec_mapping(tiny_spec(name=name))
     resolved = resolve_spec(spec, spaces_dir=store.settings.search_spaces_dir)
-    return store.create(name=spec.name, spec=resolved.stored_spec(), direction=direction,
-                        n_trials=20, timeout_s=None, baseline=None, user_attrs={})
+    # Any direction, whatever the metric's natural one: the rows are written by hand below.
+    return store.create(dataclasses.replace(resolved, direction=direction))
 
 
 def fill(study: optuna.Study) -> None:

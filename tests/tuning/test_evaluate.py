@@ -12,7 +12,9 @@ import torch
 
 from service.config import default_search_spaces_dir
 from service.errors import SpecError
-from service.tuning import evaluate_best, make_objective, parse_spec_mapping, resolve_spec
+from service.models import SeedEnsemble, SequenceModel
+from service.specs import parse_spec_mapping
+from service.tuning import evaluate_best, make_objective, resolve_spec
 
 SPACES_DIR = default_search_spaces_dir()
 
@@ -105,3 +107,29 @@ def test_evaluation_stops_when_interrupted() -> None:
                            seeds=[0, 1], device=torch.device("cpu"),
                            should_interrupt=lambda: True)
     assert result is None
+
+
+@pytest.mark.parametrize("ensemble", [True, False])
+def test_the_seed_ensemble_is_scored_and_kept_as_the_model(ensemble: bool) -> None:
+    resolved = resolve(task={"name": "sunspots"}, search_space=SUNSPOTS_SPACE,
+                       objective={"metric": "val_mse"}, budget={"n_trials": 1, "max_epochs": 3},
+                       evaluation={"ensemble": ensemble})
+    kept: list[Any] = []
+    result = evaluate_best(resolved, trial_number=0, params={"window": 6, "hidden_size": 4},
+                           seeds=[0, 1], device=torch.device("cpu"),
+                           on_model=lambda model, data: kept.append((model, data)))
+    assert result is not None and len(kept) == 1
+    model, data = kept[0]
+    with torch.no_grad():
+        mse = float(((model(data.test.x) - data.test.y) * data.target_scale).square().mean())
+    if not ensemble:
+        assert "ensemble" not in result and isinstance(model, SequenceModel)
+        assert mse == pytest.approx(result["test"]["mse"], rel=1e-5)
+        return
+    assert isinstance(model, SeedEnsemble) and len(model.members) == 2
+    assert result["ensemble"]["seeds"] == [0, 1]
+    # The kept model is the one scored, and its MSE is no worse than its members' mean
+    # (squared error is convex: Jensen's inequality).
+    assert result["ensemble"]["test"]["mse"] == pytest.approx(mse, rel=1e-5)
+    members = [run["test"]["mse"] for run in result["runs"]]
+    assert mse <= statistics.fmean(members) + 1e-9

@@ -13,7 +13,8 @@ from service.config import default_search_spaces_dir
 from service.errors import MalformedDocumentError, SpecError, UnknownNameError
 from service.schemas import StudySpec
 from service.spaces import compile_space, list_space_names, load_space_file
-from service.tuning import parse_spec_document, parse_spec_mapping, resolve_spec
+from service.specs import parse_spec_document, parse_spec_mapping
+from service.tuning import resolve_spec
 
 SPACES_DIR = default_search_spaces_dir()
 

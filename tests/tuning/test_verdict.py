@@ -38,3 +38,14 @@ def test_a_classifier_tuned_on_its_loss_is_judged_on_accuracy() -> None:
 def test_nothing_to_compare_gives_no_verdict() -> None:
     assert verdict("regression", "mse", "minimize", [1.0], []) is None
     assert verdict("forecasting", "mse", "minimize", [None], _SUNSPOTS) is None
+
+
+def test_the_seed_ensemble_is_judged_beside_the_seeds() -> None:
+    line = verdict("forecasting", "mse", "minimize", [310.0, 320.0, 330.0], _SUNSPOTS,
+                   ensemble=290.0)
+    assert line is not None and line.endswith(
+        "0 of 3 seeds beat it; their ensemble scores 290 and beats it")
+    baselines = [{"name": "logistic", "metric": "val_accuracy", "test_value": 0.984}]
+    line = verdict("classification", "loss", "minimize", [0.97, 0.98], baselines,
+                   ensemble=0.98)
+    assert line is not None and line.endswith("their ensemble scores 0.98 and does not beat it")

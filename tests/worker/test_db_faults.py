@@ -16,11 +16,11 @@ from optuna.trial import TrialState
 from service.config import Settings
 from service.store import StudyStore, count_trials
 from service.worker import Worker
-from tests.conftest import POSTGRES_ADMIN_URL, make_settings
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.factories import create_study, make_settings, slow_spec, tiny_spec, wait_for
 from tests.store.test_exact_moves import LockHolder
 from tests.store.test_study_store import age_claims
 from tests.worker.test_faults import epochs_reported, start_worker
-from tests.worker.test_worker_pool import create, slow_spec, tiny_spec, wait_for
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -59,7 +59,7 @@ def test_an_outage_mid_trial_hands_it_back_to_resume_from_its_checkpoint(
 ) -> None:
     store = StudyStore(patient_settings)
     store.initialize()
-    record = create(store, slow_spec(budget={"n_trials": 1, "max_epochs": 6}))
+    record = create_study(store, slow_spec(budget={"n_trials": 1, "max_epochs": 6}))
     worker = start_worker(patient_settings, "w", tmp_path / "w")
     try:
         wait_for(lambda: epochs_reported(store, record, 2), timeout=120,
@@ -85,7 +85,7 @@ def test_an_outage_mid_trial_hands_it_back_to_resume_from_its_checkpoint(
 def test_a_trial_whose_claim_expired_is_given_back_uncounted(store: StudyStore) -> None:
     # The worker took longer than the grace period to start (a slow data set parse, a long
     # lock wait): the sweep gave its slot to another worker meanwhile.
-    record = create(store, tiny_spec(budget={"n_trials": 1, "max_epochs": 1}))
+    record = create_study(store, tiny_spec(budget={"n_trials": 1, "max_epochs": 1}))
     slow = Worker(store.settings, worker_id="slow", device="cpu")
     claim = slow.store.claim()
     assert claim is not None

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from service.store import StudyStore
-from tests.conftest import make_settings, tiny_spec
+from tests.factories import create_study, make_settings, tiny_spec, wait_for
 from tests.worker.test_db_faults import outage
 from tests.worker.test_faults import free_port, serve, start_worker, wait_healthy
-from tests.worker.test_worker_pool import create, wait_for
 
 
 @pytest.mark.postgres
@@ -30,7 +29,7 @@ def test_serve_and_worker_wait_for_a_database_that_is_not_up_yet(
     try:
         wait_healthy(f"http://127.0.0.1:{port}")
         store = StudyStore(settings)
-        record = create(store, tiny_spec(budget={"n_trials": 2, "max_epochs": 1}))
+        record = create_study(store, tiny_spec(budget={"n_trials": 2, "max_epochs": 1}))
         wait_for(lambda: store.get(record.id).status == "completed", timeout=120,
                  what="the study to complete")
         store.close()

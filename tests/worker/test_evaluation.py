@@ -11,21 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from service.store import StudyStore, study_public, utcnow
+from service.api._views import study_public
+from service.store import StudyStore, utcnow
 from service.store._tables import studies
-from service.tuning import parse_spec_mapping, resolve_spec
 from service.worker import Worker
-from tests.conftest import tiny_spec
-
-
-def create(store: StudyStore, spec: dict[str, Any]) -> Any:
-    parsed = parse_spec_mapping(spec)
-    resolved = resolve_spec(parsed, spaces_dir=store.settings.search_spaces_dir)
-    return store.create(
-        name=parsed.name, spec=resolved.stored_spec(), direction=resolved.direction,
-        n_trials=parsed.budget.n_trials, timeout_s=parsed.budget.timeout_s, baseline=None,
-        user_attrs={},
-    )
+from tests.factories import create_study, tiny_spec
 
 
 def run_until(worker: Worker, done: Any, *, timeout: float = 60) -> None:
@@ -37,7 +27,7 @@ def run_until(worker: Worker, done: Any, *, timeout: float = 60) -> None:
 
 
 def test_completed_study_is_evaluated_once_with_seeds(store: StudyStore) -> None:
-    record = create(store, tiny_spec(evaluation={"seeds": 2}))
+    record = create_study(store, tiny_spec(evaluation={"seeds": 2}))
     worker = Worker(store.settings, worker_id="w1", device="cpu")
     run_until(worker, lambda: store.get(record.id).eval_status == "done")
     study = study_public(store.get(record.id), store.trials(record))
@@ -56,7 +46,7 @@ def test_completed_study_is_evaluated_once_with_seeds(store: StudyStore) -> None
 
 
 def test_exactly_one_claim_and_takeover_after_the_lease(store: StudyStore) -> None:
-    record = create(store, tiny_spec(budget={"n_trials": 1, "max_epochs": 1}))
+    record = create_study(store, tiny_spec(budget={"n_trials": 1, "max_epochs": 1}))
     worker = Worker(store.settings, worker_id="trainer", device="cpu")
     claim = store.claim()
     assert claim is not None
@@ -90,7 +80,7 @@ def test_exactly_one_claim_and_takeover_after_the_lease(store: StudyStore) -> No
 
 
 def test_a_crashing_evaluation_gives_up_after_its_attempts(store: StudyStore) -> None:
-    record = create(store, tiny_spec(budget={"n_trials": 1, "max_epochs": 1}))
+    record = create_study(store, tiny_spec(budget={"n_trials": 1, "max_epochs": 1}))
     worker = Worker(store.settings, worker_id="trainer", device="cpu")
     claim = store.claim()
     assert claim is not None
@@ -112,7 +102,7 @@ def test_graceful_stop_hands_the_evaluation_back(store: StudyStore) -> None:
         budget={"n_trials": 1, "max_epochs": 1},
         evaluation={"seeds": 5},
     )
-    record = create(store, spec)
+    record = create_study(store, spec)
     stop = threading.Event()
     worker = Worker(store.settings, worker_id="stopper", device="cpu", stop=stop)
     run_until(worker, lambda: store.get(record.id).eval_status == "pending")
@@ -133,11 +123,11 @@ def test_graceful_stop_hands_the_evaluation_back(store: StudyStore) -> None:
 def test_cancelled_studies_are_not_evaluated_and_empty_ones_are_skipped(
     store: StudyStore,
 ) -> None:
-    cancelled = create(store, tiny_spec(name="c"))
+    cancelled = create_study(store, tiny_spec(name="c"))
     store.cancel(cancelled.id)
     assert store.get(cancelled.id).eval_status is None
     assert study_public(store.get(cancelled.id), []).evaluation is None
-    timed_out = create(store, tiny_spec(name="t", budget={"n_trials": 2, "timeout_s": 0.01}))
+    timed_out = create_study(store, tiny_spec(name="t", budget={"n_trials": 2, "timeout_s": 0.01}))
     time.sleep(0.05)
     assert store.refresh_status(timed_out.id).eval_status == "skipped"
 
@@ -145,7 +135,7 @@ def test_cancelled_studies_are_not_evaluated_and_empty_ones_are_skipped(
 def test_the_model_is_written_only_under_an_unexpired_lease(store: StudyStore) -> None:
     # Result and model go in one transaction fenced by the lease, on the database's clock:
     # a worker whose lease ran out (or whose study was deleted) writes neither.
-    record = create(store, tiny_spec(budget={"n_trials": 1, "max_epochs": 1}))
+    record = create_study(store, tiny_spec(budget={"n_trials": 1, "max_epochs": 1}))
     worker = Worker(store.settings, worker_id="trainer", device="cpu")
     claim = store.claim()
     assert claim is not None

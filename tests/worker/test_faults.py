@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from service.config import Settings
 from service.store import StudyStore, count_trials
 from service.worker import Supervisor, gpu_placements, worker_command, worker_env
-from tests.worker.test_worker_pool import create, slow_spec, tiny_spec, wait_for
+from tests.factories import create_study, slow_spec, tiny_spec, wait_for
 
 
 def start_worker(settings: Settings, name: str, cwd: Path) -> subprocess.Popen[bytes]:
@@ -34,7 +34,7 @@ def epochs_reported(store: StudyStore, record: Any, at_least: int) -> bool:
 def test_sigkilled_worker_trial_resumes_at_the_next_epoch_elsewhere(
     store: StudyStore, tmp_path: Path
 ) -> None:
-    record = create(store, slow_spec(budget={"n_trials": 1, "max_epochs": 6}))
+    record = create_study(store, slow_spec(budget={"n_trials": 1, "max_epochs": 6}))
     victim = start_worker(store.settings, "victim", tmp_path / "machine-a")
     try:
         wait_for(lambda: epochs_reported(store, record, 2), timeout=90,
@@ -70,7 +70,7 @@ def test_sigkilled_worker_trial_resumes_at_the_next_epoch_elsewhere(
 def test_sigterm_hands_the_trial_back_and_exits_promptly(
     store: StudyStore, tmp_path: Path
 ) -> None:
-    record = create(store, slow_spec(budget={"n_trials": 1, "max_epochs": 6}))
+    record = create_study(store, slow_spec(budget={"n_trials": 1, "max_epochs": 6}))
     worker = start_worker(store.settings, "stopping", tmp_path / "a")
     wait_for(lambda: epochs_reported(store, record, 1), timeout=90, what="an epoch")
     stopped_at = time.monotonic()
@@ -96,12 +96,12 @@ def test_sigterm_hands_the_trial_back_and_exits_promptly(
 
 @pytest.mark.postgres
 def test_postgres_restarted_mid_study_completes_exactly(postgres_url: str) -> None:
-    from tests.conftest import make_settings
+    from tests.factories import make_settings
 
     settings = make_settings(postgres_url)
     store = StudyStore(settings)
     store.initialize()
-    record = create(store, slow_spec(budget={"n_trials": 4, "max_epochs": 3}))
+    record = create_study(store, slow_spec(budget={"n_trials": 4, "max_epochs": 3}))
     supervisor = Supervisor(settings, count=2, name="pg-restart")
     supervisor.start()
     try:
@@ -196,7 +196,7 @@ def test_embedded_server_killed_hands_its_trials_back(
     port = free_port()
     store = StudyStore(sqlite_settings)
     store.initialize()
-    record = create(store, slow_spec(budget={"n_trials": 2, "max_epochs": 6}))
+    record = create_study(store, slow_spec(budget={"n_trials": 2, "max_epochs": 6}))
     server = serve(sqlite_settings, port, 2, tmp_path)
     wait_for(lambda: epochs_reported(store, record, 1), timeout=90, what="training")
     server.send_signal(signal.SIGKILL)

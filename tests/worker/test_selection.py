@@ -4,15 +4,16 @@ winner chosen on the seed mean, and the final evaluation beside fitted baselines
 from __future__ import annotations
 
 import statistics
-from typing import Any
 
 import pytest
 from optuna.trial import TrialState
 
-from service.store import StudyStore, study_public
-from service.tuning import parse_spec_mapping, resolve_spec, search_trials, selection_plan
+from service.api._views import study_public
+from service.models import load_model
+from service.specs import parse_spec_mapping, search_trials, selection_plan
+from service.store import StudyStore
 from service.worker import Worker
-from tests.conftest import tiny_spec
+from tests.factories import create_study, tiny_spec
 from tests.worker.test_evaluation import run_until
 
 
@@ -36,14 +37,6 @@ def test_selection_plan_keeps_its_runs_inside_the_budget(
     assert search_trials(spec) == n_trials - plan[1]
 
 
-def create(store: StudyStore, spec: dict[str, Any]) -> Any:
-    """As the API creates a study: the search gets the budget less the selection's share."""
-    parsed = parse_spec_mapping(spec)
-    resolved = resolve_spec(parsed, spaces_dir=store.settings.search_spaces_dir)
-    return store.create(
-        name=parsed.name, spec=resolved.stored_spec(), direction=resolved.direction,
-        n_trials=search_trials(parsed), timeout_s=None, baseline=None, user_attrs={},
-    )
 
 
 def test_selection_runs_count_in_the_budget_and_choose_on_the_seed_mean(
@@ -51,7 +44,7 @@ def test_selection_runs_count_in_the_budget_and_choose_on_the_seed_mean(
 ) -> None:
     spec = tiny_spec(budget={"n_trials": 10, "max_epochs": 2},
                      evaluation={"seeds": 2, "select_top_k": 2})
-    record = create(store, spec)
+    record = create_study(store, spec)
     worker = Worker(store.settings, worker_id="w1", device="cpu")
     run_until(worker, lambda: store.get(record.id).eval_status == "done", timeout=180)
     study = study_public(store.get(record.id), store.trials(record))
@@ -79,6 +72,13 @@ def test_selection_runs_count_in_the_budget_and_choose_on_the_seed_mean(
     assert evaluation.trial == selection.winner and str(selection.winner) in selection.reason
     # The winner's re-run is its evaluation run for that seed, not trained a second time.
     assert evaluation.runs[1].val["loss"] == pytest.approx(winner.values[1])
+    # By default the model served is the seed ensemble, the selection's re-run among its members.
+    assert evaluation.ensemble is not None and evaluation.ensemble.seeds == [0, 1]
+    stored = store.models.get(record.id)
+    assert stored is not None
+    loaded = load_model(stored.content)
+    assert loaded.n_members == 2
+    assert loaded.test["loss"] == pytest.approx(evaluation.ensemble.test["loss"])
 
     ridge = [b for b in evaluation.baselines if b.name == "ridge" and b.metric == "val_loss"]
     assert len(ridge) == 1 and ridge[0].value is not None and ridge[0].test_value is not None
@@ -86,7 +86,7 @@ def test_selection_runs_count_in_the_budget_and_choose_on_the_seed_mean(
 
 
 def test_small_budget_keeps_the_best_single_trial(store: StudyStore) -> None:
-    record = create(store, tiny_spec(evaluation={"seeds": 2}))
+    record = create_study(store, tiny_spec(evaluation={"seeds": 2}))
     worker = Worker(store.settings, worker_id="w1", device="cpu")
     run_until(worker, lambda: store.get(record.id).eval_status == "done")
     study = study_public(store.get(record.id), store.trials(record))

@@ -9,19 +9,8 @@ import optuna
 
 from service.config import Settings
 from service.store import StudyStore, count_trials
-from service.tuning import parse_spec_mapping, resolve_spec
 from service.worker import Worker
-from tests.conftest import tiny_spec
-
-
-def create(store: StudyStore, **overrides: Any) -> Any:
-    parsed = parse_spec_mapping(tiny_spec(**overrides))
-    resolved = resolve_spec(parsed, spaces_dir=store.settings.search_spaces_dir)
-    return store.create(
-        name=parsed.name, spec=resolved.stored_spec(), direction=resolved.direction,
-        n_trials=parsed.budget.n_trials, timeout_s=parsed.budget.timeout_s, baseline=None,
-        user_attrs={},
-    )
+from tests.factories import create_study
 
 
 def run_trials(worker: Worker, store: StudyStore, n: int) -> list[optuna.Study]:
@@ -43,7 +32,7 @@ def test_a_worker_reuses_its_study_with_a_new_sampler_per_trial(
 ) -> None:
     store = StudyStore(sqlite_settings)
     store.initialize()
-    record = create(store, name="reuse", budget={"n_trials": 3, "max_epochs": 1})
+    record = create_study(store, name="reuse", budget={"n_trials": 3, "max_epochs": 1})
     worker = Worker(sqlite_settings, worker_id="w", device="cpu")
     samplers = []
     original = worker._load_study
@@ -70,11 +59,11 @@ def test_a_recreated_study_with_the_same_name_is_loaded_afresh(
 ) -> None:
     store = StudyStore(sqlite_settings)
     store.initialize()
-    first = create(store, name="again", budget={"n_trials": 2, "max_epochs": 1})
+    first = create_study(store, name="again", budget={"n_trials": 2, "max_epochs": 1})
     worker = Worker(sqlite_settings, worker_id="w", device="cpu")
     [old] = run_trials(worker, store, 1)
     store.delete(first.id)
-    second = create(store, name="again", budget={"n_trials": 2, "max_epochs": 1})
+    second = create_study(store, name="again", budget={"n_trials": 2, "max_epochs": 1})
     [new] = run_trials(worker, store, 1)
     assert new is not old
     trials = store.trials(second)

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from service.config import Settings
+from tests.factories import wait_for
 from tests.worker.test_faults import free_port, serve, wait_healthy
-from tests.worker.test_worker_pool import wait_for
 
 
 def worker_children(pid: int) -> list[int]:

@@ -7,39 +7,17 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 from optuna.trial import TrialState
 
 from service.config import Settings
 from service.store import StudyStore, count_trials
-from service.tuning import parse_spec_mapping, resolve_spec
 from service.worker import Supervisor, Worker
-from tests.conftest import tiny_spec
-
-
-def create(store: StudyStore, spec: dict[str, Any]) -> Any:
-    parsed = parse_spec_mapping(spec)
-    resolved = resolve_spec(parsed, spaces_dir=store.settings.search_spaces_dir)
-    return store.create(
-        name=parsed.name, spec=resolved.stored_spec(), direction=resolved.direction,
-        n_trials=parsed.budget.n_trials, timeout_s=parsed.budget.timeout_s, baseline=None,
-        user_attrs={}, priority=parsed.priority, max_parallel=parsed.max_parallel,
-    )
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from tests.factories import create_study, slow_spec, tiny_spec, wait_for
 
 
 def test_two_worker_processes_finish_exactly_the_budget(store: StudyStore) -> None:
-    record = create(store, tiny_spec(budget={"n_trials": 7, "max_epochs": 1}))
+    record = create_study(store, tiny_spec(budget={"n_trials": 7, "max_epochs": 1}))
     supervisor = Supervisor(store.settings, count=2, name="budget")
     supervisor.start()
     try:
@@ -54,16 +32,6 @@ def test_two_worker_processes_finish_exactly_the_budget(store: StudyStore) -> No
     assert counts.running == counts.waiting == 0
     workers = {t.user_attrs["worker"] for t in trials}
     assert len(workers) == 2, "both processes should have run trials"
-
-
-def slow_spec(**overrides: Any) -> dict[str, Any]:
-    spec = tiny_spec(
-        task={"name": "adding", "seq_len": 40, "n_train": 2048, "n_val": 64, "n_test": 32},
-        search_space={"params": {"cell": "gru", "hidden_size": 8, "lr": 0.01, "batch_size": 16}},
-        budget={"n_trials": 1, "max_epochs": 5},
-    )
-    spec.update(overrides)
-    return spec
 
 
 def test_supervisor_restarts_a_dead_worker(sqlite_settings: Settings) -> None:
@@ -94,14 +62,15 @@ def test_supervisor_restarts_a_dead_worker(sqlite_settings: Settings) -> None:
 
 
 def test_diverging_trial_is_pruned_as_diverged_and_worker_goes_on(store: StudyStore) -> None:
-    diverging = create(store, tiny_spec(
+    diverging = create_study(store, tiny_spec(
         name="diverges",
         search_space={"params": {"cell": "rnn", "nonlinearity": "relu", "optimizer": "sgd",
                                  "lr": 10.0, "grad_clip": 0, "hidden_size": 8,
                                  "batch_size": 8}},
         budget={"n_trials": 1, "max_epochs": 3},
     ))
-    healthy = create(store, tiny_spec(name="healthy", budget={"n_trials": 1, "max_epochs": 1}))
+    healthy = create_study(store, tiny_spec(name="healthy",
+                                            budget={"n_trials": 1, "max_epochs": 1}))
     worker = Worker(store.settings, worker_id="w", device="cpu")
     worker.run_forever(max_trials=2)
     [trial] = store.trials(diverging)
@@ -112,8 +81,8 @@ def test_diverging_trial_is_pruned_as_diverged_and_worker_goes_on(store: StudySt
 
 
 def test_study_deleted_mid_trial_does_not_kill_the_worker(store: StudyStore) -> None:
-    doomed = create(store, slow_spec(name="doomed"))
-    after = create(store, tiny_spec(name="after", budget={"n_trials": 1, "max_epochs": 1}))
+    doomed = create_study(store, slow_spec(name="doomed"))
+    after = create_study(store, tiny_spec(name="after", budget={"n_trials": 1, "max_epochs": 1}))
     worker = Worker(store.settings, worker_id="w", device="cpu")
     runner = threading.Thread(target=worker.run_forever, kwargs={"max_trials": 2})
     runner.start()
@@ -126,9 +95,9 @@ def test_study_deleted_mid_trial_does_not_kill_the_worker(store: StudyStore) -> 
 
 
 def test_two_studies_progress_side_by_side_and_max_parallel_holds(store: StudyStore) -> None:
-    serial = create(store, tiny_spec(name="serial", max_parallel=1,
+    serial = create_study(store, tiny_spec(name="serial", max_parallel=1,
                                      budget={"n_trials": 4, "max_epochs": 1}))
-    other = create(store, tiny_spec(name="other", budget={"n_trials": 4, "max_epochs": 1}))
+    other = create_study(store, tiny_spec(name="other", budget={"n_trials": 4, "max_epochs": 1}))
     supervisor = Supervisor(store.settings, count=2, name="fair")
     supervisor.start()
     try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.spaces import CategoricalParam, FixedParam, SearchSpace
+from service.spaces._params import CategoricalParam, FixedParam
+from service.spaces._space import SearchSpace
 
 __all__ = ["BEST_PRACTICE", "best_practice_trials"]
 

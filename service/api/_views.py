@@ -1,9 +1,11 @@
-"""Turn stored studies and Optuna trials into the public wire models."""
+"""Stored studies and Optuna trials as the public wire models: the store keeps records and
+trials, the API says how they look on the wire."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,22 +20,29 @@ from service.schemas import (
     ObjectiveSpec,
     ParetoTrialPublic,
     StudyPublic,
+    TrialCounts,
     TrialPublic,
 )
-from service.store._counts import count_trials, primary_value, retry_of
-from service.store._store import StudyRecord
-from service.store._summary import TrialSummary
+from service.store import (
+    BestTrial,
+    StudyRecord,
+    TrialSummary,
+    best_trial,
+    count_trials,
+    primary_value,
+    retry_of,
+)
+from service.trial_attrs import (
+    ATTR_DEVICE,
+    ATTR_EPOCHS,
+    ATTR_MESSAGE,
+    ATTR_PRUNE_REASON,
+    ATTR_RESUMED_FROM,
+    ATTR_SOURCE,
+    ATTR_WORKER,
+)
 
-__all__ = [
-    "best_trial",
-    "evaluation_public",
-    "pareto_front",
-    "study_public",
-    "study_public_from_summary",
-    "task_label",
-    "trial_public",
-    "trials_public",
-]
+__all__ = ["study_public", "study_public_from_summary", "trial_public"]
 
 _STATE_NAMES = {
     TrialState.RUNNING: "running",
@@ -48,30 +57,18 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None else None
 
 
-def best_trial(record: StudyRecord, trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
-    complete = [
-        t for t in trials
-        if t.state == TrialState.COMPLETE and primary_value(t) is not None
-    ]
-    if not complete:
-        return None
-    maximize = record.spec["objective"]["direction"] == "maximize"
-    chooser = max if maximize else min
-    return chooser(complete, key=lambda t: primary_value(t) or 0.0)
-
-
 def study_public(record: StudyRecord, trials: Sequence[FrozenTrial]) -> StudyPublic:
     best = best_trial(record, trials)
     summary = TrialSummary(
         counts=count_trials(trials),
-        best=None if best is None else BestTrialPublic(
+        best=None if best is None else BestTrial(
             number=best.number, value=primary_value(best) or 0.0, params=best.params
         ),
     )
     return study_public_from_summary(record, summary)
 
 
-def pareto_front(trials: Sequence[FrozenTrial]) -> list[ParetoTrialPublic]:
+def _pareto_front(trials: Sequence[FrozenTrial]) -> list[ParetoTrialPublic]:
     """The feasible trials no other trial beats on every objective (Optuna's best_trials)."""
     return [ParetoTrialPublic(number=t.number, values=list(t.values), params=t.params)
             for t in sorted(trials, key=lambda t: t.number)]
@@ -84,21 +81,21 @@ def study_public_from_summary(
     the Pareto front of a multi-objective study."""
     return StudyPublic(
         objectives=[record.spec["objective"]["metric"], *record.spec.get("also_minimize", [])],
-        pareto_front=pareto_front(front),
+        pareto_front=_pareto_front(front),
         tags=record.spec.get("tags") or [],
         id=record.id,
         name=record.name,
         status=record.status,  # type: ignore[arg-type]
         stop_reason=record.stop_reason,
-        task=task_label(record.spec),
+        task=_task_label(record.spec),
         objective=ObjectiveSpec.model_validate(record.spec["objective"]),
         budget=BudgetSpec.model_validate(record.spec["budget"]),
         search_trials=record.n_trials,
-        trials=summary.counts,
-        best=summary.best,
+        trials=TrialCounts(**asdict(summary.counts)),
+        best=None if summary.best is None else BestTrialPublic(**asdict(summary.best)),
         baseline=None if record.baseline is None else BaselinePublic(**record.baseline),
         baselines=[BaselinePublic(**b) for b in record.baselines or []],
-        evaluation=evaluation_public(record),
+        evaluation=_evaluation_public(record),
         priority=record.priority,
         max_parallel=record.max_parallel,
         created_at=_utc(record.created_at),  # type: ignore[arg-type]
@@ -108,13 +105,13 @@ def study_public_from_summary(
     )
 
 
-def task_label(spec: dict[str, Any]) -> str:
+def _task_label(spec: dict[str, Any]) -> str:
     """A built-in task's name, or ``dataset-<id>``."""
     task = spec["task"]
     return str(task.get("name") or f"dataset-{task.get('dataset')}")
 
 
-def evaluation_public(record: StudyRecord) -> EvaluationPublic | None:
+def _evaluation_public(record: StudyRecord) -> EvaluationPublic | None:
     """The final evaluation as stored, with its status; None when there will be none."""
     if record.eval_status is None:
         return None
@@ -140,12 +137,12 @@ def trial_public(trial: FrozenTrial, *, retried_by: int | None = None) -> TrialP
             grad_norm_mean=_finite(e.get("grad_norm_mean")),
             grad_norm_max=_finite(e.get("grad_norm_max")),
         )
-        for e in attrs.get("epochs", [])
+        for e in attrs.get(ATTR_EPOCHS, [])
     ]
     duration = None
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
-    reason = attrs.get("prune_reason") if trial.state == TrialState.PRUNED else None
+    reason = attrs.get(ATTR_PRUNE_REASON) if trial.state == TrialState.PRUNED else None
     return TrialPublic(
         number=trial.number,
         state=_STATE_NAMES[trial.state],  # type: ignore[arg-type]
@@ -157,22 +154,15 @@ def trial_public(trial: FrozenTrial, *, retried_by: int | None = None) -> TrialP
         },
         epochs=epochs,
         prune_reason=reason,
-        message=attrs.get("message"),
+        message=attrs.get(ATTR_MESSAGE),
         duration_s=duration,
         started_at=_utc(trial.datetime_start),
         completed_at=_utc(trial.datetime_complete),
-        device=attrs.get("device"),
-        worker=attrs.get("worker"),
+        device=attrs.get(ATTR_DEVICE),
+        worker=attrs.get(ATTR_WORKER),
         retry_of=retry_of(trial),
         retried_by=retried_by,
-        resumed_from_epoch=attrs.get("resumed_from_epoch"),
-        source=attrs.get("source"),
+        resumed_from_epoch=attrs.get(ATTR_RESUMED_FROM),
+        source=attrs.get(ATTR_SOURCE),
     )
 
-
-def trials_public(trials: Sequence[FrozenTrial]) -> list[TrialPublic]:
-    """All trials, each linked both ways to the retries that replaced failed ones."""
-    replaced_by = {
-        origin: t.number for t in trials if (origin := retry_of(t)) is not None
-    }
-    return [trial_public(t, retried_by=replaced_by.get(t.number)) for t in trials]

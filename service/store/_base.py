@@ -1,0 +1,181 @@
+"""``StoreBase``: the connections of a store and the reads its parts share."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from functools import cached_property
+
+import optuna
+from optuna.trial import FrozenTrial
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
+
+from service.config import Settings
+from service.errors import NotFoundError
+from service.store._checkpoints import CheckpointStore
+from service.store._datasets import DatasetStore
+from service.store._engine import engine_kwargs, make_engine
+from service.store._evaluations import EvaluationStore
+from service.store._keys import KeyStore
+from service.store._migrate import upgrade
+from service.store._models import ModelStore
+from service.store._records import ACTIVE_STATUSES, StudyRecord, record_from_row
+from service.store._retry import is_transient, retry_transient
+from service.store._stale import ServiceStorage
+from service.store._summary import TrialSummary, summarize
+from service.store._tables import studies
+
+__all__ = ["StoreBase"]
+
+log = logging.getLogger(__name__)
+
+_INIT_ATTEMPTS = 5
+_MAX_INIT_DELAY_S = 10.0
+
+
+class StoreBase:
+    """Engines and sub-stores, each made on first use (nothing connects at construction)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -- connections -------------------------------------------------------------------
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings)
+
+    @cached_property
+    def optuna_storage(self) -> ServiceStorage:
+        return ServiceStorage(
+            self.settings.database_url,
+            engine_kwargs=engine_kwargs(self.settings),
+            heartbeat_interval=self.settings.heartbeat_interval_s,
+            grace_period=self.settings.grace_period_s,
+        )
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        return KeyStore(self.engine)
+
+    @cached_property
+    def datasets(self) -> DatasetStore:
+        return DatasetStore(self.engine)
+
+    @cached_property
+    def evaluations(self) -> EvaluationStore:
+        return EvaluationStore(self.engine)
+
+    @cached_property
+    def models(self) -> ModelStore:
+        """The best model of each evaluated study."""
+        return ModelStore(self.engine)
+
+    @cached_property
+    def checkpoints(self) -> CheckpointStore:
+        return CheckpointStore(self.engine)
+
+    def initialize(self) -> None:
+        """Create missing tables (ours and Optuna's). Safe to call from every process.
+
+        Waits for a database that is not up yet (a container starting beside this one), with
+        logged, growing pauses, for at most ``settings.db_wait_s`` seconds.
+        """
+        deadline = time.monotonic() + self.settings.db_wait_s
+        delay = 0.5
+        for attempt in itertools.count(1):
+            try:
+                _ = self.optuna_storage  # creates or checks Optuna's own tables
+                upgrade(self.engine)
+                return
+            except (DBAPIError, optuna.exceptions.StorageInternalError) as error:
+                self.__dict__.pop("optuna_storage", None)  # made afresh on the next try
+                if is_transient(error) and time.monotonic() + delay < deadline:
+                    reason = str(error).strip().splitlines()[0][:200]
+                    log.warning("database not reachable yet (attempt %d): %s; retrying in "
+                                "%.1fs", attempt, reason, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, _MAX_INIT_DELAY_S)
+                    continue
+                # Processes starting together race to create the same tables; the loser
+                # finds them there on its next try.
+                if attempt >= _INIT_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * attempt)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+        if "optuna_storage" in self.__dict__:
+            self.optuna_storage.remove_session()
+            self.optuna_storage.engine.dispose()
+
+    # -- reads -------------------------------------------------------------------------
+
+    @retry_transient
+    def get(self, study_id: int) -> StudyRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(studies).where(studies.c.id == study_id)).first()
+        if row is None:
+            raise NotFoundError(f"study {study_id} does not exist")
+        return record_from_row(row._mapping)
+
+    @retry_transient
+    def list_studies(
+        self, *, status: str | None = None, owner_key_id: int | None = None
+    ) -> list[StudyRecord]:
+        """Studies by id; ``owner_key_id`` keeps those one API key submitted."""
+        query = select(studies).order_by(studies.c.id)
+        if status is not None:
+            query = query.where(studies.c.status == status)
+        if owner_key_id is not None:
+            query = query.where(studies.c.owner_key_id == owner_key_id)
+        with self.engine.connect() as conn:
+            return [record_from_row(row._mapping) for row in conn.execute(query)]
+
+    @retry_transient
+    def count_active(self, *, owner_key_id: int | None) -> int:
+        """Queued or running studies submitted with this key (None: without a key)."""
+        owner = (studies.c.owner_key_id.is_(None) if owner_key_id is None
+                 else studies.c.owner_key_id == owner_key_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(studies)
+                .where(owner, studies.c.status.in_(ACTIVE_STATUSES))
+            ).scalar_one())
+
+    @retry_transient
+    def summaries(self, records: Sequence[StudyRecord]) -> dict[int, TrialSummary]:
+        """Trial counts and best trial of each study, aggregated in the database."""
+        return summarize(self.engine, [
+            (r.id, str(r.spec["objective"]["direction"])) for r in records
+        ])
+
+    def owns(self, study_id: int) -> bool:
+        """Whether the Optuna study with this id is one of the service's studies."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(studies.c.id).where(studies.c.id == study_id)).first() \
+                is not None
+
+    def load_study(
+        self,
+        record: StudyRecord,
+        *,
+        sampler: optuna.samplers.BaseSampler | None = None,
+        pruner: optuna.pruners.BasePruner | None = None,
+    ) -> optuna.Study:
+        return optuna.load_study(
+            study_name=record.name, storage=self.optuna_storage, sampler=sampler, pruner=pruner
+        )
+
+    @retry_transient
+    def trials(self, record: StudyRecord) -> list[FrozenTrial]:
+        return self.optuna_storage.get_all_trials(record.id, deepcopy=False)
+
+    def _delete_optuna_study(self, name: str) -> None:
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=self.optuna_storage)

@@ -1,0 +1,193 @@
+"""A study's life in the store: created with its Optuna study, completed, cancelled, failed,
+deleted; each move a conditional UPDATE so API and workers apply the same rules."""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from service.errors import ConflictError
+from service.store._base import StoreBase
+from service.store._counts import TrialCounts
+from service.store._engine import utcnow
+from service.store._records import ACTIVE_STATUSES, StudyRecord
+from service.store._retry import retry_transient
+from service.store._tables import claims, studies
+from service.trial_attrs import ATTR_SOURCE
+
+if TYPE_CHECKING:  # read, not imported: the store does not depend on tuning or tasks
+    from service.tasks import Baseline
+    from service.tuning import ResolvedStudy
+
+__all__ = ["Lifecycle"]
+
+
+class Lifecycle(StoreBase):
+    """The lifecycle part of ``StudyStore``."""
+
+    def create(self, resolved: ResolvedStudy, *, owner_key_id: int | None = None) -> StudyRecord:
+        """Create the Optuna study and our row together; on any failure neither remains.
+
+        Nothing is checked here beyond the name: ``service.studies.submit_study`` checks
+        limits and quota first.
+        """
+        source = resolved.spec
+        spec = resolved.stored_spec()
+        task = spec["task"]
+        label = task.get("name") or f"dataset-{task.get('dataset')}"
+        study_name = source.name or f"{label}-{uuid.uuid4().hex[:8]}"
+        spec = {**spec, "name": study_name}
+        timeout_s = source.budget.timeout_s
+        try:
+            study = optuna.create_study(
+                study_name=study_name,
+                storage=self.optuna_storage,
+                directions=[optuna.study.StudyDirection[d.upper()] for d in resolved.directions],
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            raise ConflictError(f"a study named {study_name!r} already exists") from None
+        try:
+            for key, value in _user_attrs(resolved).items():
+                study.set_user_attr(key, value)
+            _name_metrics(study, spec)
+            now = utcnow()
+            with self.engine.begin() as conn:
+                conn.execute(insert(studies).values(
+                    id=study._study_id,
+                    name=study_name,
+                    status="queued",
+                    spec=spec,
+                    # The selection step's re-runs are part of the budget: the search runs
+                    # the rest.
+                    n_trials=resolved.search_trials,
+                    claimed=0,
+                    in_flight=0,
+                    priority=source.priority,
+                    max_parallel=source.max_parallel,
+                    owner_key_id=owner_key_id,
+                    baseline=None if resolved.baseline is None else _baseline_row(
+                        resolved.baseline),
+                    baselines=[_baseline_row(b) for b in resolved.baselines],
+                    timeout_s=timeout_s,
+                    deadline=now + timedelta(seconds=timeout_s) if timeout_s else None,
+                    created_at=now,
+                ))
+        except IntegrityError:
+            self._delete_optuna_study(study_name)
+            raise ConflictError(f"a study named {study_name!r} already exists") from None
+        except BaseException:
+            self._delete_optuna_study(study_name)
+            raise
+        return self.get(study._study_id)
+
+    def enqueue(self, record: StudyRecord, params: dict[str, Any], *, source: str) -> None:
+        """Queue a configuration as the study's next trial (workers take queued ones first)."""
+        study = self.load_study(record)
+        study.enqueue_trial(params, user_attrs={ATTR_SOURCE: source}, skip_if_exists=True)
+
+    @retry_transient
+    def cancel(self, study_id: int) -> StudyRecord:
+        """Stop handing out trials; trials already running finish normally."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
+                .values(status="cancelled", stop_reason="cancelled by request", completed_at=now)
+            )
+        if result.rowcount == 0:
+            record = self.get(study_id)  # raises NotFoundError
+            raise ConflictError(f"study {study_id} is already {record.status}; nothing to cancel")
+        self.checkpoints.delete_study(study_id)  # no trial of it will be resumed
+        return self.get(study_id)
+
+    @retry_transient
+    def fail_study(self, study_id: int, reason: str) -> None:
+        """Mark a study that cannot run at all as failed, with the reason."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
+                .values(status="failed", stop_reason=reason[:256], completed_at=utcnow())
+            )
+        self.checkpoints.delete_study(study_id)
+
+    def delete(self, study_id: int) -> None:
+        """Remove the study, its trials and our row. Workers still on it drop their trial."""
+        record = self.get(study_id)
+        # Optuna's study first: a crash after it leaves our row without a study, which the
+        # sweep finds and fails; the other order would leave an Optuna study nobody owns.
+        self._delete_optuna_study(record.name)
+        with self.engine.begin() as conn:
+            conn.execute(delete(studies).where(studies.c.id == study_id))
+            conn.execute(delete(claims).where(claims.c.study_id == study_id))
+        self.checkpoints.delete_study(study_id)
+        self.models.delete(study_id)
+
+    @retry_transient
+    def refresh_status(self, study_id: int, *, counts: TrialCounts | None = None) -> StudyRecord:
+        """Complete a study whose budget is spent, or whose deadline passed with nothing left.
+
+        ``counts``: the study's trial counts when the caller has just aggregated them.
+        """
+        record = self.get(study_id)
+        if record.status not in ACTIVE_STATUSES:
+            return record
+        # Aggregated in SQL: this runs after every trial, and loading every trial would make
+        # each trial cost O(trials so far).
+        if counts is None:
+            counts = self.summaries([record])[record.id].counts
+        now = utcnow()
+        reason: str | None = None
+        if counts.finished >= record.n_trials:
+            reason = "budget"
+        elif record.deadline is not None and now >= record.deadline and counts.running == 0:
+            reason = "timeout"
+        if reason is None:
+            return record
+        # A worker evaluates the best configuration on the test split once it completes.
+        evaluation = "pending" if counts.complete else "skipped"
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(studies)
+                .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
+                .values(status="completed", stop_reason=reason, completed_at=now,
+                        eval_status=evaluation)
+            )
+        self.checkpoints.delete_study(study_id)  # abandoned lineages' too
+        return self.get(study_id)
+
+
+def _name_metrics(study: optuna.Study, spec: dict[str, Any]) -> None:
+    """Name the objectives (``val_loss``, ``params``, ...), so the dashboard and Optuna's own
+    tools show them instead of "Objective 0"."""
+    names = [(spec.get("objective") or {}).get("metric"), *spec.get("also_minimize", [])]
+    if all(isinstance(n, str) for n in names) and len(names) == len(study.directions):
+        with warnings.catch_warnings():  # experimental in Optuna 5, and what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
+
+
+def _user_attrs(resolved: ResolvedStudy) -> dict[str, Any]:
+    """What the study was made of, kept on the Optuna study for the dashboard's readers."""
+    return {
+        "task": resolved.task.name,
+        "search_space": resolved.space_name or "inline",
+        "objective": resolved.metric,
+        "sampler": resolved.spec.sampler.name,
+        "pruner": resolved.spec.pruner.name,
+    }
+
+
+def _baseline_row(baseline: Baseline) -> dict[str, Any]:
+    """A task's baseline as the study row keeps it, named by the validation metric."""
+    return {
+        "name": baseline.name, "metric": f"val_{baseline.metric}", "value": baseline.value,
+        "description": baseline.description, "test_value": baseline.test_value,
+    }

@@ -1,0 +1,92 @@
+"""Plain SQL over Optuna's own tables (``studies``, ``trials``, ``trial_heartbeats``, ...).
+
+Optuna's storage API loads whole studies; the reads here need a page, a count or a join with
+the service's rows. With ``_summary`` and ``_trial_rows`` this is where the store reads
+Optuna's tables directly, and no package outside the store does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from optuna.trial import FrozenTrial
+from sqlalchemy import Connection, text
+
+from service.store._tables import studies
+from service.store._trial_rows import load_trials
+
+__all__ = [
+    "heartbeat_ages",
+    "lost_studies",
+    "orphan_empty_studies",
+    "stopped_studies_with_running_trials",
+    "trials_page",
+]
+
+
+def trials_page(
+    conn: Connection, study_id: int, *, offset: int, limit: int, state: str | None
+) -> tuple[int, list[FrozenTrial], dict[int, int]]:
+    """(total, the page's trials by number, {retried number: retry number})."""
+    where = "study_id = :study" + (" AND state = :state" if state else "")
+    values: dict[str, Any] = {"study": study_id, "state": (state or "").upper()}
+    total = conn.execute(text(f"SELECT count(*) FROM trials WHERE {where}"), values).scalar_one()
+    ids = conn.execute(text(
+        f"SELECT trial_id FROM trials WHERE {where} ORDER BY number "
+        "LIMIT :limit OFFSET :offset"), {**values, "limit": limit, "offset": offset}
+    ).scalars().all()
+    histories = conn.execute(text(
+        "SELECT t.number, a.value_json FROM trial_system_attributes a "
+        "JOIN trials t ON t.trial_id = a.trial_id "
+        "WHERE a.key = 'retry_history' AND t.study_id = :study"), values).all()
+    # Plain SQL per table: Optuna's ORM loader costs ~10x more for a page.
+    trials = load_trials(conn, ids)
+    retried_by = {int(json.loads(history)[-1]): int(number)
+                  for number, history in histories if json.loads(history)}
+    return int(total), trials, retried_by
+
+
+def heartbeat_ages(conn: Connection) -> list[tuple[int, int, float]]:
+    """(study id, trial number, seconds since its last heartbeat) of running trials."""
+    rows = conn.execute(text(
+        "SELECT t.study_id, t.number, h.heartbeat, CURRENT_TIMESTAMP "
+        "FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id "
+        "WHERE t.state = 'RUNNING'"
+    )).all()
+    ages = []
+    for study_id, number, beat, now in rows:
+        beat_at, now_at = _as_datetime(beat), _as_datetime(now)
+        ages.append((int(study_id), int(number), (now_at - beat_at).total_seconds()))
+    return ages
+
+
+def lost_studies(conn: Connection) -> list[int]:
+    """Active service studies whose Optuna study is gone (deleted, or renamed: a copy)."""
+    return [int(i) for i in conn.execute(text(
+        f"SELECT s.id FROM {studies.name} s LEFT JOIN studies o "
+        "ON o.study_id = s.id AND o.study_name = s.name "
+        "WHERE o.study_id IS NULL AND s.status IN ('queued', 'running')")).scalars().all()]
+
+
+def orphan_empty_studies(conn: Connection) -> set[str]:
+    """Names of Optuna studies without a service row and without trials."""
+    return set(conn.execute(text(
+        f"SELECT o.study_name FROM studies o LEFT JOIN {studies.name} s "
+        "ON s.id = o.study_id WHERE s.id IS NULL AND NOT EXISTS "
+        "(SELECT 1 FROM trials t WHERE t.study_id = o.study_id)")).scalars().all())
+
+
+def stopped_studies_with_running_trials(conn: Connection) -> list[int]:
+    """Cancelled, failed or completed service studies that still have a RUNNING trial."""
+    return [int(i) for i in conn.execute(text(
+        f"SELECT s.id FROM {studies.name} s "
+        "WHERE s.status NOT IN ('queued', 'running') AND EXISTS (SELECT 1 FROM trials t "
+        "WHERE t.study_id = s.id AND t.state = 'RUNNING')")).scalars().all()]
+
+
+def _as_datetime(value: Any) -> datetime:
+    # SQLite returns timestamps as text, PostgreSQL as (possibly aware) datetimes.
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=None)
