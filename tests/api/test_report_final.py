@@ -82,7 +82,7 @@ def test_cli_lines_show_the_candidates_the_winner_and_the_verdict() -> None:
 
 
 def test_the_seed_ensemble_shows_in_the_report_and_the_cli() -> None:
-    from service.cli import _evaluation_brief, _evaluation_lines
+    from service.cli._format import evaluation_brief, evaluation_lines
 
     study = _study(
         trial=3, test={"mse": 281.5},
@@ -96,7 +96,7 @@ def test_the_seed_ensemble_shows_in_the_report_and_the_cli() -> None:
     section = page[page.index("<h2>Final evaluation</h2>"):page.index("<h2>Search</h2>")]
     assert "ensemble of seeds [0, 1]" in section and "266.1" in section
     assert "seed ensemble, test mse" in section, "a point of its own in the chart"
-    lines = _evaluation_lines(study)
+    lines = evaluation_lines(study)
     assert ("test (ensemble of seeds [0, 1], the model served): mse=266.125 mae=12.5"
             in lines), lines
-    assert _evaluation_brief(study).endswith("(n=2) ensemble 266.125")
+    assert evaluation_brief(study).endswith("(n=2) ensemble 266.125")
