@@ -88,7 +88,9 @@ def code_fact() -> str:
                                   "service"], capture_output=True, text=True,
                                  check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "rnntune (commit unknown)"
+        # A copy of the tree without its git folder (say, on a lent GPU machine) names its
+        # commit in RNNTUNE_COMMIT.
+        return f"rnntune at {os.environ.get('RNNTUNE_COMMIT', 'an unknown commit')}"
     return f"rnntune at {commit}" + (" with local changes to service/" if changed else "")
 
 
