@@ -5,8 +5,9 @@ Setups, each on the same task data, the same 6-parameter search space (``SPACE``
 maximum epochs per trial, each trial trained by rnntune's own code (the space's ``suggest``,
 the model, the ``Trainer``):
 
-1. rnntune's default: the study spec with ``sampler`` and ``pruner`` left out (whatever the
-   default is), POSTed to ``rnntune serve`` with one worker process per core;
+1. rnntune's default: the study spec with the sampler's name and options and ``pruner`` left
+   out (whatever the default is; only the sampler's seed is set, to the run's seed), POSTed to
+   ``rnntune serve`` with one worker process per core;
 2. random search without pruning, through the same service (``sampler: {name: random}``,
    ``pruner: {name: none}``): the reference for "x-fold less compute";
 3. a plain Optuna script: TPE + ``HyperbandPruner(min_resource=1, max_resource=max_epochs)``,
@@ -144,14 +145,18 @@ def study_spec(task: TaskDef, *, seed: int, max_epochs: int) -> dict[str, Any]:
 
 def service_spec(spec: dict[str, Any], setup: str, *, name: str, seed: int, budget_s: float,
                  n_trials: int, default_extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The study POSTed for setup 1 or 2. The default leaves ``sampler``, ``pruner`` and
-    ``warm_start`` out, so it measures whatever rnntune's default is (``default_extra``: keys
-    set on it, to measure a variant); random search names the random sampler, no pruner and
-    no warm start."""
+    """The study POSTed for setup 1 or 2. The default leaves the sampler's name and options,
+    ``pruner`` and ``warm_start`` out, so it measures whatever rnntune's default is
+    (``default_extra``: keys set on it, to measure a variant); random search names the random
+    sampler, no pruner and no warm start. Both seed their sampler with the run's seed: the
+    default sampler's random start-up then draws the configurations random search draws in
+    the same seed, so the two (and two variants of the default) differ by what they do with
+    those draws, not by luck."""
     out = {**spec, "name": name, "evaluation": {"seeds": 1},
            "budget": {**spec["budget"], "n_trials": n_trials, "timeout_s": budget_s}}
-    if setup == "default" and default_extra:
-        out.update(default_extra)
+    if setup == "default":
+        out.update(default_extra or {})
+        out["sampler"] = {"seed": seed, **out.get("sampler", {})}
     if setup == "random":
         # Pure random search, stated in full (no warm start either), so that it stays the
         # reference the others are measured by whatever the defaults become.
@@ -168,6 +173,8 @@ def run_config(task: TaskDef, setup: str, args: argparse.Namespace) -> dict[str,
               "workers": args.workers}
     if setup in ("default", "random"):
         config["service_trials"] = args.service_trials
+    if setup == "default":
+        config["sampler_seed"] = "the run's seed"
     if setup == "default" and args.default_spec:
         config["default_spec"] = args.default_spec
     if setup == "one-epoch":
