@@ -5,7 +5,7 @@ with every other trial that reached the same rung, finished or still running, so
 from the first few trials on (unlike the median rule, which waits for finished ones). It is
 stopped only when all of the following hold:
 
-- at least ``min_trials`` trials (itself included) have reached the rung;
+- at least ``min_trials`` trials (itself included, 2 by default) have reached the rung;
 - the trial is outside the top ``1/reduction_factor`` of the rung and worse than the worst
   kept score by more than ``min_improvement`` (relative), on a rung that carries signal (its
   kept scores beat its median by that much);
@@ -15,7 +15,9 @@ stopped only when all of the following hold:
   has stalled: past the first rung, neither its validation score nor its training loss
   improved by ``min_improvement`` in its last epoch. A noisy run that is still moving is kept
   (the high-learning-rate gated cells that break through look worst just before), a flat
-  one makes room for a fresh configuration;
+  one makes room for a fresh configuration. Past the first rung, a stalled trial whose best
+  score is still within ``min_improvement`` of its first epoch's has learned nothing: it is
+  stopped whatever its rank, since on a plateau the top third is the luckiest noise;
 - it is not breaking away right now: neither its validation score nor its training loss
   improved by ``breakthrough`` (relative) in its last epoch.
 
