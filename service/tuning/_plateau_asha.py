@@ -5,7 +5,7 @@ with every other trial that reached the same rung, finished or still running, so
 from the first few trials on (unlike the median rule, which waits for finished ones). It is
 stopped only when all of the following hold:
 
-- at least ``min_trials`` trials (itself included) have reached the rung;
+- at least ``min_trials`` trials (itself included, 2 by default) have reached the rung;
 - the trial is outside the top ``1/reduction_factor`` of the rung and worse than the worst
   kept score by more than ``min_improvement`` (relative), on a rung that carries signal (its
   kept scores beat its median by that much);
@@ -15,7 +15,9 @@ stopped only when all of the following hold:
   has stalled: past the first rung, neither its validation score nor its training loss
   improved by ``min_improvement`` in its last epoch. A noisy run that is still moving is kept
   (the high-learning-rate gated cells that break through look worst just before), a flat
-  one makes room for a fresh configuration;
+  one makes room for a fresh configuration. Past the first rung, a stalled trial whose best
+  score is still within ``min_improvement`` of its first epoch's has learned nothing: it is
+  stopped whatever its rank, since on a plateau the top third is the luckiest noise;
 - it is not breaking away right now: neither its validation score nor its training loss
   improved by ``breakthrough`` (relative) in its last epoch.
 
@@ -63,7 +65,9 @@ class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
                 f"{reduction_factor} >= 2 and max_resource {max_resource} >= 1")
         self.rungs = _rungs(min_resource, reduction_factor, max_resource)
         self.reduction_factor = reduction_factor
-        self.min_trials = reduction_factor if min_trials is None else min_trials
+        # Two suffice (as in Ray Tune's ASHA): with one worker per core on a small machine,
+        # waiting for a third trial leaves the first two unjudged until one of them ends.
+        self.min_trials = 2 if min_trials is None else min_trials
         self.min_improvement = min_improvement
         self.breakthrough = breakthrough
         self.plateau_margin = plateau_margin
@@ -84,18 +88,26 @@ class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
             return False
         keep = max(1, len(values) // self.reduction_factor)
         cutoff = sorted(values, key=lambda v: _sort_key(v, minimize))[keep - 1]
-        if _sort_key(own, minimize) <= _sort_key(cutoff, minimize):
-            return False  # among the kept
         signal = has_signal(values, minimize=minimize, min_improvement=self.min_improvement,
                             top_fraction=keep / len(values))
+        first_rung = rung == min(self.rungs)
+        stalled = not first_rung and not self._moving(trial, step, self.min_improvement,
+                                                      minimize=minimize)
+        if not signal and stalled and self._flat_since_start(trial, own, minimize=minimize):
+            return True  # learned nothing yet on a plateau: its rank there is noise
+        if _sort_key(own, minimize) <= _sort_key(cutoff, minimize):
+            return False  # among the kept
         gap = relative_gain(cutoff, own, minimize=minimize)
         if signal:
             return gap > self.min_improvement
-        if gap > self.plateau_margin:
-            return True
-        first_rung = rung == min(self.rungs)
-        return not first_rung and not self._moving(trial, step, self.min_improvement,
-                                                   minimize=minimize)
+        return gap > self.plateau_margin or stalled
+
+    def _flat_since_start(self, trial: FrozenTrial, own: float, *, minimize: bool) -> bool:
+        """Whether the trial's best score is within ``min_improvement`` of its first one."""
+        first = trial.intermediate_values.get(min(trial.intermediate_values))
+        if first is None or not math.isfinite(first):
+            return False
+        return relative_gain(own, first, minimize=minimize) < self.min_improvement
 
     def _rung_scores(self, study: optuna.Study, trial: FrozenTrial, step: int, *,
                      minimize: bool) -> list[float]:

@@ -81,8 +81,9 @@ class PlateauASHAOptions(StrictOptions):
         "min_resource * reduction_factor**k epochs")
     min_trials: int | None = Field(
         default=None, ge=1,
-        description="trials that must reach a rung before it prunes; defaults to "
-        "reduction_factor")
+        description="trials that must reach a rung before it prunes; defaults to 2 (with "
+        "one worker per core on a small machine, a third would leave the first two "
+        "unjudged until one of them ends)")
     min_improvement: float = Field(
         default=0.05, ge=0, le=10,
         description="relative gap by which the rung's kept scores must beat its median for "

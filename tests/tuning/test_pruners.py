@@ -167,7 +167,7 @@ def test_plateau_asha_rungs_follow_the_reduction_factor() -> None:
                           max_epochs=27)
     assert isinstance(pruner, PlateauAwareASHAPruner)
     assert sorted(pruner.rungs) == [1, 3, 9]  # 27 is the end of a trial, not a rung
-    assert pruner.min_trials == 3
+    assert pruner.min_trials == 2
     # By default the first rung is at max_epochs / 27: at most four judgements per trial.
     long = build_pruner("plateau_asha", {}, max_epochs=100)
     assert sorted(long.rungs) == [3, 9, 27, 81]  # type: ignore[attr-defined]
@@ -182,10 +182,29 @@ def test_plateau_asha_on_a_plateau_keeps_what_moves_and_stops_what_stalls() -> N
     # kind that breaks through) is kept.
     study = _asha()
     flat = [_pruned_at(study, _on_plateau(jitter)) for jitter in (-0.002, -0.001, 0.0, 0.001)]
-    assert flat == [None, None, 3, 3]  # the first two: too few trials at the rungs yet
+    assert flat == [None, 3, 3, 3]  # the first: alone at its rungs
     assert _pruned_at(study, [0.19, 0.18, 0.17, *SOLVED[:6]]) is None  # moving: 0.18 -> 0.17
     assert _pruned_at(study, [0.19, 0.185, 0.184] + [0.184] * 6) == 3  # 0.5%: stalled
     assert _pruned_at(study, [0.4] * 9) == 1  # far above the plateau (plateau_margin)
+
+
+def test_plateau_asha_stops_a_curve_flat_since_its_first_epoch_whatever_its_rank() -> None:
+    # On a plateau the best score is the luckiest noise: a trial that has learned nothing
+    # since its first epoch makes room even when it ranks first. One that has learned (its
+    # score fell since its first epoch) and leads the rung is kept.
+    study = _asha()
+    for _ in range(2):
+        _complete(study, _on_plateau(0.0))
+    assert _pruned_at(study, _on_plateau(-0.002)) == 3  # best at every rung, but flat
+    assert _pruned_at(study, [0.2, 0.17, 0.16] + [0.158] * 6) is None
+
+
+def test_plateau_asha_decides_with_two_trials_at_a_rung() -> None:
+    # With one worker per core on two cores, the first two trials run side by side: the
+    # second trial at a rung is judged against the first, not only once a third arrives.
+    study = _asha()
+    _complete(study, SOLVED)
+    assert _pruned_at(study, _on_plateau(0.0)) == 1
 
 
 def test_plateau_asha_prunes_a_dead_flat_curve_once_others_broke_away() -> None:
