@@ -168,15 +168,19 @@ def test_the_default_setup_leaves_sampler_and_pruner_to_the_service() -> None:
     spec = module.study_spec(module.TASKS["adding"], seed=3, max_epochs=10)
     default = module.service_spec(spec, "default", name="x", seed=3, budget_s=90.0,
                                   n_trials=1000)
-    assert "sampler" not in default and "pruner" not in default and "warm_start" not in default
+    assert default["sampler"] == {"seed": 3}  # the default sampler, seeded like random search
+    assert "pruner" not in default and "warm_start" not in default
+    variant = module.service_spec(spec, "default", name="x", seed=3, budget_s=90.0,
+                                  n_trials=1000, default_extra={"sampler": {"name": "gp"}})
+    assert variant["sampler"] == {"seed": 3, "name": "gp"}
     assert default["budget"] == {"max_epochs": 10, "n_trials": 1000, "timeout_s": 90.0}
     random = module.service_spec(spec, "random", name="x", seed=3, budget_s=90.0,
                                  n_trials=1000)
     assert random["sampler"] == {"name": "random", "seed": 3}
     assert random["pruner"] == {"name": "none"}
     assert random["warm_start"] is None  # pure random search: no best-practice trials first
-    assert {k: v for k, v in random.items()
-            if k not in ("sampler", "pruner", "warm_start")} == default
+    assert {k: v for k, v in random.items() if k not in ("sampler", "pruner", "warm_start")
+            } == {k: v for k, v in default.items() if k != "sampler"}
 
 
 def test_the_plan_turns_the_setups_with_the_seed_and_estimates_its_time() -> None:
