@@ -18,7 +18,7 @@ from service.store._counts import TrialCounts
 from service.store._engine import utcnow
 from service.store._records import ACTIVE_STATUSES, StudyRecord
 from service.store._retry import retry_transient
-from service.store._tables import claims, studies
+from service.store._tables import claims, retry_links, studies, study_counters
 from service.trial_attrs import ATTR_SOURCE
 
 if TYPE_CHECKING:  # read, not imported: the store does not depend on tuning or tasks
@@ -78,6 +78,9 @@ class Lifecycle(StoreBase):
                     deadline=now + timedelta(seconds=timeout_s) if timeout_s else None,
                     created_at=now,
                 ))
+                conn.execute(insert(study_counters).values(
+                    study_id=study._study_id, maximize=resolved.directions[0] == "maximize",
+                    running=0, waiting=0, complete=0, pruned=0, fail=0, retried=0))
         except IntegrityError:
             self._delete_optuna_study(study_name)
             raise ConflictError(f"a study named {study_name!r} already exists") from None
@@ -127,6 +130,8 @@ class Lifecycle(StoreBase):
         with self.engine.begin() as conn:
             conn.execute(delete(studies).where(studies.c.id == study_id))
             conn.execute(delete(claims).where(claims.c.study_id == study_id))
+            conn.execute(delete(study_counters).where(study_counters.c.study_id == study_id))
+            conn.execute(delete(retry_links).where(retry_links.c.study_id == study_id))
         self.checkpoints.delete_study(study_id)
         self.models.delete(study_id)
 
@@ -134,13 +139,13 @@ class Lifecycle(StoreBase):
     def refresh_status(self, study_id: int, *, counts: TrialCounts | None = None) -> StudyRecord:
         """Complete a study whose budget is spent, or whose deadline passed with nothing left.
 
-        ``counts``: the study's trial counts when the caller has just aggregated them.
+        ``counts``: the study's trial counts when the caller has just read them.
         """
         record = self.get(study_id)
         if record.status not in ACTIVE_STATUSES:
             return record
-        # Aggregated in SQL: this runs after every trial, and loading every trial would make
-        # each trial cost O(trials so far).
+        # From the counters row: this runs after every trial, and counting the trials would
+        # make each trial cost O(trials so far).
         if counts is None:
             counts = self.summaries([record])[record.id].counts
         now = utcnow()
