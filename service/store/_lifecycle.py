@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from service.errors import ConflictError
 from service.store._base import StoreBase
 from service.store._counts import TrialCounts
+from service.store._duplicates import has_trial_with
 from service.store._engine import utcnow
 from service.store._records import ACTIVE_STATUSES, StudyRecord
 from service.store._retry import retry_transient
@@ -90,9 +91,14 @@ class Lifecycle(StoreBase):
         return self.get(study._study_id)
 
     def enqueue(self, record: StudyRecord, params: dict[str, Any], *, source: str) -> None:
-        """Queue a configuration as the study's next trial (workers take queued ones first)."""
+        """Queue a configuration as the study's next trial (workers take queued ones first),
+        unless a trial of it exists already."""
+        # Checked over plain rows: Optuna's own check builds every trial of the study.
+        with self.engine.connect() as conn:
+            if has_trial_with(conn, record.id, params):
+                return
         study = self.load_study(record)
-        study.enqueue_trial(params, user_attrs={ATTR_SOURCE: source}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={ATTR_SOURCE: source}, skip_if_exists=False)
 
     @retry_transient
     def cancel(self, study_id: int) -> StudyRecord:

@@ -2,8 +2,9 @@
 
 One object holds the engines and the sub-stores (keys, datasets, models, checkpoints,
 evaluations); the study methods come from its parts: ``_lifecycle`` (create, cancel,
-complete, delete), ``_claims`` (budget slots for workers) and, here, the reads of Optuna's
-tables and the periodic sweep that needs all of them.
+complete, delete), ``_claims`` (budget slots for workers), ``_reads`` (pages, best trial,
+Pareto front, aggregates) and, here, the periodic sweep that needs all of them and the
+counters' recount and repair.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import contextlib
 import logging
 import time
 
-from optuna.trial import FrozenTrial
-
 from service.config import Settings
 from service.errors import NotFoundError
 from service.store import _due, _optuna_tables, _recount
@@ -21,7 +20,7 @@ from service.store._claims import Claims
 from service.store._dbtime import ago_params
 from service.store._engine import utcnow
 from service.store._lifecycle import Lifecycle
-from service.store._records import StudyRecord
+from service.store._reads import Reads
 from service.store._recount import Counted
 from service.store._retry import retry_transient
 from service.store._stale import fail_stale_trials
@@ -31,35 +30,12 @@ __all__ = ["StudyStore"]
 log = logging.getLogger(__name__)
 
 
-class StudyStore(Lifecycle, Claims):
+class StudyStore(Lifecycle, Claims, Reads):
     orphan_grace_s: float = 60.0  # see _reconcile
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._empty_orphans: dict[str, float] = {}  # name -> first seen (monotonic)
-
-    @retry_transient
-    def trials_page(
-        self, record: StudyRecord, *, offset: int, limit: int, state: str | None = None
-    ) -> tuple[int, list[FrozenTrial], dict[int, int]]:
-        """One page of trials by number: (total, trials, {retried number: retry number}).
-
-        Only the page's trials are loaded, so a page costs the same in a study of 10,000.
-        """
-        with self.engine.connect() as conn:
-            return _optuna_tables.trials_page(conn, record.id, offset=offset, limit=limit,
-                                              state=state)
-
-    @retry_transient
-    def pareto_trials(self, record: StudyRecord) -> list[FrozenTrial]:
-        """Optuna's Pareto-optimal feasible trials of a multi-objective study."""
-        return list(self.load_study(record).best_trials)
-
-    @retry_transient
-    def heartbeat_ages(self) -> list[tuple[int, int, float]]:
-        """(study id, trial number, seconds since its last heartbeat) of running trials."""
-        with self.engine.connect() as conn:
-            return _optuna_tables.heartbeat_ages(conn)
 
     def sweep(self) -> None:
         """Fail stale trials (retrying them), repair leaked slots, refresh statuses.
