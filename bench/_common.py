@@ -346,7 +346,9 @@ def add_trials_fast(database_url: str, study_name: str, trials: Sequence[FrozenT
 
     ``study.add_trials`` numbers each new trial by counting the study's trials, so filling a
     study of N trials costs O(N^2) (about 150 s for 10,000); this writes the same rows in a
-    second. Benchmarks only: the service itself never writes Optuna's tables directly.
+    second. Benchmarks only: the service itself never writes Optuna's tables directly, so
+    a service study filled this way must have its counters recounted afterwards
+    (``StudyStore.repair_counters``).
     """
     import json
 
