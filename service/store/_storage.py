@@ -96,10 +96,14 @@ class ServiceStorage(RDBStorage):
             return
         # A mark for re-run takes the trial out of the budget's count: with the counters.
         with _create_scoped_session(self.scoped_session, True) as session:
+            conn = session.connection()
+            study_id, number = _study_and_number(conn, trial_id)
+            # The counters row before the attribute, as a stale fail takes them: the other
+            # order could deadlock with it on PostgreSQL.
+            _counters.lock(conn, study_id)
             self._set_trial_attr_without_commit(
                 session, models.TrialSystemAttributeModel, trial_id, key, value)
-            study_id, number = _study_and_number(session.connection(), trial_id)
-            _counters.marked(session.connection(), study_id=study_id, number=number)
+            _counters.marked(conn, study_id=study_id, number=number)
 
     def _grace_params(self) -> dict[str, Any]:
         return ago_params(self.grace_period or 2 * (self.heartbeat_interval or 1))
