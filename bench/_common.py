@@ -354,7 +354,7 @@ def add_trials_fast(database_url: str, study_name: str, trials: Sequence[FrozenT
 
     from optuna.distributions import distribution_to_json
     from optuna.storages._rdb import models
-    from sqlalchemy import create_engine, func, insert, select
+    from sqlalchemy import create_engine, func, insert, select, text
 
     engine = create_engine(database_url)
     try:
@@ -403,6 +403,9 @@ def add_trials_fast(database_url: str, study_name: str, trials: Sequence[FrozenT
             for name, model in tables.items():
                 if rows[name]:
                     conn.execute(insert(model.__table__), rows[name])
+            if conn.dialect.name == "postgresql":  # explicit ids leave the sequence behind
+                conn.execute(text("SELECT setval(pg_get_serial_sequence('trials', 'trial_id'), "
+                                  "(SELECT max(trial_id) FROM trials))"))
     finally:
         engine.dispose()
 
