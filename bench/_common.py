@@ -348,13 +348,15 @@ def add_trials_fast(database_url: str, study_name: str, trials: Sequence[FrozenT
 
     ``study.add_trials`` numbers each new trial by counting the study's trials, so filling a
     study of N trials costs O(N^2) (about 150 s for 10,000); this writes the same rows in a
-    second. Benchmarks only: the service itself never writes Optuna's tables directly.
+    second. Benchmarks only: the service itself never writes Optuna's tables directly, so
+    a service study filled this way must have its counters recounted afterwards
+    (``StudyStore.repair_counters``).
     """
     import json
 
     from optuna.distributions import distribution_to_json
     from optuna.storages._rdb import models
-    from sqlalchemy import create_engine, func, insert, select
+    from sqlalchemy import create_engine, func, insert, select, text
 
     engine = create_engine(database_url)
     try:
@@ -403,6 +405,9 @@ def add_trials_fast(database_url: str, study_name: str, trials: Sequence[FrozenT
             for name, model in tables.items():
                 if rows[name]:
                     conn.execute(insert(model.__table__), rows[name])
+            if conn.dialect.name == "postgresql":  # explicit ids leave the sequence behind
+                conn.execute(text("SELECT setval(pg_get_serial_sequence('trials', 'trial_id'), "
+                                  "(SELECT max(trial_id) FROM trials))"))
     finally:
         engine.dispose()
 

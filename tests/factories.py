@@ -14,11 +14,12 @@ from sqlalchemy import text
 
 from service.config import Settings
 from service.specs import parse_spec_mapping
-from service.store import StudyRecord, StudyStore
+from service.store import StudyRecord, StudyStore, best_trial, count_trials
 from service.tuning import resolve_spec
 
 __all__ = [
     "age_claims",
+    "assert_counters_exact",
     "create_study",
     "make_settings",
     "make_stale",
@@ -122,3 +123,20 @@ def age_claims(store: StudyStore, record: Any) -> None:
     with store.engine.begin() as conn:
         conn.execute(text(f"UPDATE rnntune_claims SET claimed_at = {past} "
                           "WHERE study_id = :id"), {"id": record.id})
+
+
+def assert_counters_exact(store: StudyStore, study_id: int) -> None:
+    """The study's kept counters and retry links equal a full recount in SQL, and the counts
+    and best trial equal Python's own count over every trial (``count_trials``)."""
+    kept = store.kept_counters(study_id)
+    truth = store.recount_counters(study_id)
+    assert kept == truth, f"study {study_id}: kept {kept} != recounted {truth}"
+    record = store.get(study_id)
+    trials = store.trials(record)
+    assert kept.counts == count_trials(trials)
+    best = best_trial(record, trials)
+    assert (kept.best_number, kept.best_value) == (
+        (None, None) if best is None else (best.number, best.values[0]))
+    retried_by = {int(t.system_attrs["retry_history"][-1]): t.number for t in trials
+                  if t.system_attrs.get("retry_history")}
+    assert {n: r for n, r in kept.links.items() if r is not None} == retried_by

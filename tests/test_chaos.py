@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from service.config import Settings
 from service.store import StudyStore, count_trials
-from tests.factories import create_study, make_settings, slow_spec, wait_for
+from tests.factories import assert_counters_exact, create_study, make_settings, slow_spec, wait_for
 from tests.worker.test_faults import free_port, serve, start_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -151,6 +151,7 @@ def run_chaos(settings: Settings, tmp_path: Path, *, restart_database: bool) -> 
             f"no retry of trial {number} resumed from its epoch-{epoch} checkpoint")
     assert store.get(record.id).evaluation["test"]
     assert store.checkpoints.count(record.id) == 0
+    assert_counters_exact(store, record.id)
     store.close()
 
 

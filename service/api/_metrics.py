@@ -41,16 +41,9 @@ def render_metrics(store: StudyStore, principal: Principal | None = None) -> str
     family("rnntune_studies", "gauge", "Studies by status.")
     lines += [f'rnntune_studies{{status="{s}"}} {statuses.get(s, 0)}' for s in _STATUSES]
 
-    states: Counter[str] = Counter()
-    durations: list[float] = []
-    for record in records:
-        for trial in store.trials(record):
-            states[trial.state.name.lower()] += 1
-            if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and (
-                trial.datetime_start and trial.datetime_complete
-            ):
-                durations.append(
-                    (trial.datetime_complete - trial.datetime_start).total_seconds())
+    # From the counters rows and SQL aggregates: no trial is loaded.
+    states = store.trial_totals(records)
+    durations = store.duration_histogram(records, _DURATION_BUCKETS_S)
     family("rnntune_trials", "gauge", "Trials by state, over all studies.")
     lines += [f'rnntune_trials{{state="{s.name.lower()}"}} {states.get(s.name.lower(), 0)}'
               for s in TrialState]
@@ -58,11 +51,11 @@ def render_metrics(store: StudyStore, principal: Principal | None = None) -> str
     family("rnntune_trial_duration_seconds", "histogram",
            "Wall time of finished (complete or pruned) trials.")
     for bound in _DURATION_BUCKETS_S:
-        count = sum(1 for d in durations if d <= bound)
-        lines.append(f'rnntune_trial_duration_seconds_bucket{{le="{bound}"}} {count}')
-    lines.append(f'rnntune_trial_duration_seconds_bucket{{le="+Inf"}} {len(durations)}')
-    lines.append(f"rnntune_trial_duration_seconds_sum {sum(durations):.3f}")
-    lines.append(f"rnntune_trial_duration_seconds_count {len(durations)}")
+        lines.append(f'rnntune_trial_duration_seconds_bucket{{le="{bound}"}} '
+                     f"{durations.buckets[bound]}")
+    lines.append(f'rnntune_trial_duration_seconds_bucket{{le="+Inf"}} {durations.count}')
+    lines.append(f"rnntune_trial_duration_seconds_sum {durations.sum_s:.3f}")
+    lines.append(f"rnntune_trial_duration_seconds_count {durations.count}")
 
     ages = [(sid, num, age) for sid, num, age in store.heartbeat_ages() if sid in visible]
     family("rnntune_running_trial_heartbeat_age_seconds", "gauge",

@@ -20,7 +20,6 @@ from service.store import (
     ACTIVE_STATUSES,
     StudyRecord,
     StudyStore,
-    count_trials,
     primary_value,
 )
 from service.studies import enqueue_planned, plan_warm_start
@@ -100,7 +99,7 @@ def enqueue(study_id: StudyId, request: EnqueueRequest, store: StoreDep,
     record = visible_study(store, principal, study_id)
     if record.status not in ACTIVE_STATUSES:
         raise ConflictError(f"study {study_id} is {record.status}; nothing more will run")
-    counts = count_trials(store.trials(record))
+    counts = store.summaries([record])[record.id].counts
     room = record.n_trials - counts.finished - counts.running - counts.waiting
     planned = plan_warm_start(store, functools.partial(can_see, principal), _space(record),
                               request, room=room)

@@ -24,7 +24,7 @@ from service.schemas import (
     TrialsPage,
 )
 from service.specs import parse_spec_document
-from service.store import StudyStore, best_trial
+from service.store import StudyStore
 from service.studies import Submitted, Submitter
 
 __all__ = ["router", "submitted_public", "submitter"]
@@ -118,7 +118,7 @@ def list_trials(
 @router.get("/{study_id}/best", response_model=TrialPublic)
 def get_best(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> TrialPublic:
     record = visible_study(store, principal, study_id)
-    best = best_trial(record, store.trials(record))
+    best = store.best_trial_of(record)
     if best is None:
         raise NotFoundError(f"study {study_id} has no completed trial yet")
     return trial_public(best)
@@ -128,7 +128,7 @@ def get_best(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> Tr
 def cancel_study(study_id: StudyId, store: StoreDep, principal: SubmitPrincipal) -> StudyPublic:
     visible_study(store, principal, study_id)
     record = store.cancel(study_id)
-    return study_public(record, store.trials(record))
+    return study_public_from_summary(record, store.summaries([record])[record.id])
 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -24,6 +24,7 @@ from service.store._keys import KeyStore
 from service.store._migrate import upgrade
 from service.store._models import ModelStore
 from service.store._records import ACTIVE_STATUSES, StudyRecord, record_from_row
+from service.store._recount import missing_studies, repair
 from service.store._retry import is_transient, retry_transient
 from service.store._stale import ServiceStorage
 from service.store._summary import TrialSummary, summarize
@@ -91,6 +92,7 @@ class StoreBase:
             try:
                 _ = self.optuna_storage  # creates or checks Optuna's own tables
                 upgrade(self.engine)
+                self._fill_counters()
                 return
             except (DBAPIError, optuna.exceptions.StorageInternalError) as error:
                 self.__dict__.pop("optuna_storage", None)  # made afresh on the next try
@@ -106,6 +108,15 @@ class StoreBase:
                 if attempt >= _INIT_ATTEMPTS:
                     raise
                 time.sleep(0.2 * attempt)
+
+    def _fill_counters(self) -> None:
+        """Count, once, the studies made before their counters were kept (an upgrade)."""
+        with self.engine.connect() as conn:
+            missing = missing_studies(conn)
+        for study_id in missing:
+            repair(self.engine, study_id)
+        if missing:
+            log.info("counted the trials of %d studies into their counters", len(missing))
 
     def close(self) -> None:
         if "engine" in self.__dict__:
@@ -150,10 +161,8 @@ class StoreBase:
 
     @retry_transient
     def summaries(self, records: Sequence[StudyRecord]) -> dict[int, TrialSummary]:
-        """Trial counts and best trial of each study, aggregated in the database."""
-        return summarize(self.engine, [
-            (r.id, str(r.spec["objective"]["direction"])) for r in records
-        ])
+        """Trial counts and best trial of each study, from its counters row."""
+        return summarize(self.engine, [r.id for r in records])
 
     def owns(self, study_id: int) -> bool:
         """Whether the Optuna study with this id is one of the service's studies."""

@@ -15,10 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from service.errors import ConflictError
 from service.store._base import StoreBase
 from service.store._counts import TrialCounts
+from service.store._duplicates import has_trial_with
 from service.store._engine import utcnow
 from service.store._records import ACTIVE_STATUSES, StudyRecord
 from service.store._retry import retry_transient
-from service.store._tables import claims, studies
+from service.store._tables import claims, retry_links, studies, study_counters
 from service.trial_attrs import ATTR_SOURCE
 
 if TYPE_CHECKING:  # read, not imported: the store does not depend on tuning or tasks
@@ -78,6 +79,9 @@ class Lifecycle(StoreBase):
                     deadline=now + timedelta(seconds=timeout_s) if timeout_s else None,
                     created_at=now,
                 ))
+                conn.execute(insert(study_counters).values(
+                    study_id=study._study_id, maximize=resolved.directions[0] == "maximize",
+                    running=0, waiting=0, complete=0, pruned=0, fail=0, retried=0))
         except IntegrityError:
             self._delete_optuna_study(study_name)
             raise ConflictError(f"a study named {study_name!r} already exists") from None
@@ -87,9 +91,14 @@ class Lifecycle(StoreBase):
         return self.get(study._study_id)
 
     def enqueue(self, record: StudyRecord, params: dict[str, Any], *, source: str) -> None:
-        """Queue a configuration as the study's next trial (workers take queued ones first)."""
+        """Queue a configuration as the study's next trial (workers take queued ones first),
+        unless a trial of it exists already."""
+        # Checked over plain rows: Optuna's own check builds every trial of the study.
+        with self.engine.connect() as conn:
+            if has_trial_with(conn, record.id, params):
+                return
         study = self.load_study(record)
-        study.enqueue_trial(params, user_attrs={ATTR_SOURCE: source}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={ATTR_SOURCE: source}, skip_if_exists=False)
 
     @retry_transient
     def cancel(self, study_id: int) -> StudyRecord:
@@ -127,6 +136,8 @@ class Lifecycle(StoreBase):
         with self.engine.begin() as conn:
             conn.execute(delete(studies).where(studies.c.id == study_id))
             conn.execute(delete(claims).where(claims.c.study_id == study_id))
+            conn.execute(delete(study_counters).where(study_counters.c.study_id == study_id))
+            conn.execute(delete(retry_links).where(retry_links.c.study_id == study_id))
         self.checkpoints.delete_study(study_id)
         self.models.delete(study_id)
 
@@ -134,13 +145,13 @@ class Lifecycle(StoreBase):
     def refresh_status(self, study_id: int, *, counts: TrialCounts | None = None) -> StudyRecord:
         """Complete a study whose budget is spent, or whose deadline passed with nothing left.
 
-        ``counts``: the study's trial counts when the caller has just aggregated them.
+        ``counts``: the study's trial counts when the caller has just read them.
         """
         record = self.get(study_id)
         if record.status not in ACTIVE_STATUSES:
             return record
-        # Aggregated in SQL: this runs after every trial, and loading every trial would make
-        # each trial cost O(trials so far).
+        # From the counters row: this runs after every trial, and counting the trials would
+        # make each trial cost O(trials so far).
         if counts is None:
             counts = self.summaries([record])[record.id].counts
         now = utcnow()

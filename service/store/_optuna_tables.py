@@ -7,7 +7,6 @@ Optuna's tables directly, and no package outside the store does.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -21,31 +20,23 @@ __all__ = [
     "heartbeat_ages",
     "lost_studies",
     "orphan_empty_studies",
+    "page_of_trials",
     "stopped_studies_with_running_trials",
-    "trials_page",
 ]
 
 
-def trials_page(
+def page_of_trials(
     conn: Connection, study_id: int, *, offset: int, limit: int, state: str | None
-) -> tuple[int, list[FrozenTrial], dict[int, int]]:
-    """(total, the page's trials by number, {retried number: retry number})."""
+) -> list[FrozenTrial]:
+    """The page's trials by number (by the index on study, state and number)."""
     where = "study_id = :study" + (" AND state = :state" if state else "")
     values: dict[str, Any] = {"study": study_id, "state": (state or "").upper()}
-    total = conn.execute(text(f"SELECT count(*) FROM trials WHERE {where}"), values).scalar_one()
     ids = conn.execute(text(
         f"SELECT trial_id FROM trials WHERE {where} ORDER BY number "
         "LIMIT :limit OFFSET :offset"), {**values, "limit": limit, "offset": offset}
     ).scalars().all()
-    histories = conn.execute(text(
-        "SELECT t.number, a.value_json FROM trial_system_attributes a "
-        "JOIN trials t ON t.trial_id = a.trial_id "
-        "WHERE a.key = 'retry_history' AND t.study_id = :study"), values).all()
     # Plain SQL per table: Optuna's ORM loader costs ~10x more for a page.
-    trials = load_trials(conn, ids)
-    retried_by = {int(json.loads(history)[-1]): int(number)
-                  for number, history in histories if json.loads(history)}
-    return int(total), trials, retried_by
+    return load_trials(conn, ids)
 
 
 def heartbeat_ages(conn: Connection) -> list[tuple[int, int, float]]:

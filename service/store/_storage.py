@@ -6,6 +6,11 @@ first wins and the other is told the trial is already finished. A trial gets its
 heartbeat when it starts, and staleness is judged with the database's clock in the statement
 that fails the trial, so neither a missing heartbeat row nor clock skew between hosts can
 leave a dead worker's trial RUNNING for ever or fail a live one.
+
+Every move also updates the study's counters row in its own transaction (``_counters``): a
+trial created (``ask``, a re-queue, an enqueue), started, finished (``tell``), failed as
+stale, or marked for re-run. Moves made through Optuna's API by another program on the same
+database are not seen; ``_recount.repair`` rebuilds the row then.
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
+from service.store import _counters
+from service.store._counts import REQUEUE_ATTR
 from service.store._dbtime import ago, ago_params
 from service.store._retry import retry_transient
 
@@ -68,6 +77,34 @@ class ServiceStorage(RDBStorage):
             self.record_heartbeat(trial._trial_id)
         return trial
 
+    def _get_prepared_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None, session: Session
+    ) -> models.TrialModel:
+        # Inside Optuna's transaction that creates the trial: the counters move with it.
+        trial = super()._get_prepared_new_trial(study_id, template_trial, session)
+        session.flush()
+        _counters.created(
+            session.connection(), study_id=study_id, trial_id=int(trial.trial_id),
+            number=int(trial.number), state=TrialState[str(trial.state.name)],
+            values=None if template_trial is None else template_trial.values,
+            system_attrs={} if template_trial is None else template_trial.system_attrs)
+        return trial
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if key != REQUEUE_ATTR or not value:
+            super().set_trial_system_attr(trial_id, key, value)
+            return
+        # A mark for re-run takes the trial out of the budget's count: with the counters.
+        with _create_scoped_session(self.scoped_session, True) as session:
+            conn = session.connection()
+            study_id, number = _study_and_number(conn, trial_id)
+            # The counters row before the attribute, as a stale fail takes them: the other
+            # order could deadlock with it on PostgreSQL.
+            _counters.lock(conn, study_id)
+            self._set_trial_attr_without_commit(
+                session, models.TrialSystemAttributeModel, trial_id, key, value)
+            _counters.marked(conn, study_id=study_id, number=number)
+
     def _grace_params(self) -> dict[str, Any]:
         return ago_params(self.grace_period or 2 * (self.heartbeat_interval or 1))
 
@@ -82,6 +119,17 @@ class ServiceStorage(RDBStorage):
                 {"study": study_id, **self._grace_params()},
             ).scalars()]
 
+    def stale_study_ids(self) -> list[int]:
+        """Queued or running service studies with at least one stale trial."""
+        with self.engine.connect() as conn:
+            condition = _STALE.format(cutoff=ago(conn))
+            return [int(i) for i in conn.execute(
+                text(f"SELECT DISTINCT t.study_id FROM trials t JOIN rnntune_studies s "
+                     f"ON s.id = t.study_id WHERE s.status IN ('queued', 'running') AND "
+                     f"{condition} ORDER BY t.study_id"),
+                self._grace_params(),
+            ).scalars()]
+
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         # Called by Optuna inside ``optimize``, where a stale trial would be failed before
         # being marked for its retry. The service runs ``fail_stale_trials`` itself.
@@ -93,18 +141,26 @@ class ServiceStorage(RDBStorage):
         budget never counts a marked failure). True when this call failed it."""
         with self.engine.begin() as conn:
             condition = _STALE.format(cutoff=ago(conn))
-            moved = conn.execute(
+            row = conn.execute(
                 # ``state`` on the target row itself: PostgreSQL re-checks that after waiting
                 # on a concurrent failer's row lock; a subquery's view would be stale.
                 text(f"UPDATE trials SET state = 'FAIL', datetime_complete = :now "
                      f"WHERE trial_id = :id AND state = 'RUNNING' AND trial_id IN ("
-                     f"SELECT t.trial_id FROM trials t WHERE t.trial_id = :id AND {condition})")
+                     f"SELECT t.trial_id FROM trials t WHERE t.trial_id = :id AND {condition}) "
+                     "RETURNING study_id, number")
                 .bindparams(bindparam("now", type_=DateTime())),
                 {"id": trial_id, "now": datetime.now(), **self._grace_params()},
-            ).rowcount
-            if moved == 1 and requeue_attr is not None:
+            ).first()
+            if row is None:
+                return False
+            study_id, number = int(row[0]), int(row[1])
+            _counters.moved(conn, study_id=study_id, trial_id=trial_id, number=number,
+                            old=TrialState.RUNNING, new=TrialState.FAIL)
+            if requeue_attr is not None:
                 _set_system_attr(conn, trial_id, requeue_attr, True)
-        return moved == 1
+                if requeue_attr == REQUEUE_ATTR:
+                    _counters.marked(conn, study_id=study_id, number=number)
+        return True
 
     # -- per-epoch writes: idempotent, so retried through a database hiccup ------------
 
@@ -135,13 +191,16 @@ class ServiceStorage(RDBStorage):
 
     def _start_waiting(self, trial_id: int) -> bool:
         with self.engine.begin() as conn:
-            moved = conn.execute(
+            row = conn.execute(
                 text("UPDATE trials SET state = 'RUNNING', datetime_start = :now "
-                     "WHERE trial_id = :id AND state = 'WAITING'")
+                     "WHERE trial_id = :id AND state = 'WAITING' RETURNING study_id, number")
                 .bindparams(bindparam("now", type_=DateTime())),
                 {"now": datetime.now(), "id": trial_id},
-            ).rowcount
-            if moved == 1:
+            ).first()
+            if row is not None:
+                _counters.moved(conn, study_id=int(row[0]), trial_id=trial_id,
+                                number=int(row[1]), old=TrialState.WAITING,
+                                new=TrialState.RUNNING)
                 # The first heartbeat goes with the start (see ``create_new_trial``).
                 conn.execute(text("DELETE FROM trial_heartbeats WHERE trial_id = :id"),
                              {"id": trial_id})
@@ -154,19 +213,24 @@ class ServiceStorage(RDBStorage):
     def _finish(self, trial_id: int, state: TrialState, values: Sequence[float] | None) -> bool:
         session = self.scoped_session()
         try:
-            moved = session.connection().execute(
+            row = session.connection().execute(
                 text("UPDATE trials SET state = :state, datetime_complete = :now "
-                     "WHERE trial_id = :id AND state = 'RUNNING'")
+                     "WHERE trial_id = :id AND state = 'RUNNING' RETURNING study_id, number")
                 .bindparams(bindparam("now", type_=DateTime())),
                 {"state": state.name, "now": datetime.now(), "id": trial_id},
-            ).rowcount
-            if moved == 1:
+            ).first()
+            moved = 0 if row is None else 1
+            if row is not None:
                 for objective, value in enumerate(values or ()):
                     stored, kind = models.TrialValueModel.value_to_stored_repr(value)
                     session.query(models.TrialValueModel).filter_by(
                         trial_id=trial_id, objective=objective).delete()
                     session.add(models.TrialValueModel(
                         trial_id=trial_id, objective=objective, value=stored, value_type=kind))
+                # ``tell`` lands here: its counters move in the same transaction.
+                _counters.moved(session.connection(), study_id=int(row[0]), trial_id=trial_id,
+                                number=int(row[1]), old=TrialState.RUNNING, new=state,
+                                values=values)
             session.commit()
         except Exception as error:
             session.rollback()
@@ -193,6 +257,12 @@ class ServiceStorage(RDBStorage):
             raise KeyError(f"no trial with id {trial_id}")
         # Raises UpdateFinishedTrialError for a finished trial, as Optuna's own method does.
         self.check_trial_is_updatable(trial_id, TrialState[str(current)])
+
+
+def _study_and_number(conn: Connection, trial_id: int) -> tuple[int, int]:
+    row = conn.execute(text("SELECT study_id, number FROM trials WHERE trial_id = :id"),
+                       {"id": trial_id}).one()
+    return int(row[0]), int(row[1])
 
 
 def _set_system_attr(conn: Connection, trial_id: int, key: str, value: Any) -> None:

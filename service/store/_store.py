@@ -2,8 +2,9 @@
 
 One object holds the engines and the sub-stores (keys, datasets, models, checkpoints,
 evaluations); the study methods come from its parts: ``_lifecycle`` (create, cancel,
-complete, delete), ``_claims`` (budget slots for workers) and, here, the reads of Optuna's
-tables and the periodic sweep that needs all of them.
+complete, delete), ``_claims`` (budget slots for workers), ``_reads`` (pages, best trial,
+Pareto front, aggregates) and, here, the periodic sweep that needs all of them and the
+counters' recount and repair.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import contextlib
 import logging
 import time
 
-from optuna.trial import FrozenTrial
-
 from service.config import Settings
 from service.errors import NotFoundError
-from service.store import _optuna_tables
+from service.store import _due, _optuna_tables, _recount
 from service.store._claims import Claims
+from service.store._dbtime import ago_params
+from service.store._engine import utcnow
 from service.store._lifecycle import Lifecycle
-from service.store._records import ACTIVE_STATUSES, StudyRecord
+from service.store._reads import Reads
+from service.store._recount import Counted
 from service.store._retry import retry_transient
 from service.store._stale import fail_stale_trials
 
@@ -28,35 +30,12 @@ __all__ = ["StudyStore"]
 log = logging.getLogger(__name__)
 
 
-class StudyStore(Lifecycle, Claims):
+class StudyStore(Lifecycle, Claims, Reads):
     orphan_grace_s: float = 60.0  # see _reconcile
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._empty_orphans: dict[str, float] = {}  # name -> first seen (monotonic)
-
-    @retry_transient
-    def trials_page(
-        self, record: StudyRecord, *, offset: int, limit: int, state: str | None = None
-    ) -> tuple[int, list[FrozenTrial], dict[int, int]]:
-        """One page of trials by number: (total, trials, {retried number: retry number}).
-
-        Only the page's trials are loaded, so a page costs the same in a study of 10,000.
-        """
-        with self.engine.connect() as conn:
-            return _optuna_tables.trials_page(conn, record.id, offset=offset, limit=limit,
-                                              state=state)
-
-    @retry_transient
-    def pareto_trials(self, record: StudyRecord) -> list[FrozenTrial]:
-        """Optuna's Pareto-optimal feasible trials of a multi-objective study."""
-        return list(self.load_study(record).best_trials)
-
-    @retry_transient
-    def heartbeat_ages(self) -> list[tuple[int, int, float]]:
-        """(study id, trial number, seconds since its last heartbeat) of running trials."""
-        with self.engine.connect() as conn:
-            return _optuna_tables.heartbeat_ages(conn)
 
     def sweep(self) -> None:
         """Fail stale trials (retrying them), repair leaked slots, refresh statuses.
@@ -69,18 +48,44 @@ class StudyStore(Lifecycle, Claims):
         collected = self.checkpoints.collect()
         if collected:
             log.info("deleted %d checkpoints nobody will resume", collected)
-        for record in self.list_studies():
-            if record.status not in ACTIVE_STATUSES:
-                continue
-            try:
-                self.fail_stale_trials(self.load_study(record))
-            except KeyError:
-                continue  # deleted meanwhile
-            try:
-                counts = self.repair_slots(record.id)
-            except NotFoundError:
-                continue
-            self.refresh_status(record.id, counts=counts)
+        # Only studies with something to do: each kind is found by one query, so a sweep
+        # over studies of thousands of trials with nothing off costs a few index reads.
+        for study_id in self.optuna_storage.stale_study_ids():
+            with contextlib.suppress(KeyError, NotFoundError):  # deleted meanwhile
+                self.fail_stale_trials(self.load_study(self.get(study_id)))
+        grace = ago_params(self.settings.grace_period_s)
+        with self.engine.connect() as conn:
+            off = _due.slots_off(conn, grace)
+        for study_id in off:
+            with contextlib.suppress(NotFoundError):
+                self.repair_slots(study_id)
+        with self.engine.connect() as conn:
+            due = _due.due_studies(conn, utcnow())
+        for study_id in due:
+            with contextlib.suppress(NotFoundError):
+                self.refresh_status(study_id)
+
+    @retry_transient
+    def kept_counters(self, study_id: int) -> Counted | None:
+        """The study's counters row and retry links as kept (None: no row yet)."""
+        with self.engine.connect() as conn:
+            return _recount.kept(conn, study_id)
+
+    @retry_transient
+    def recount_counters(self, study_id: int) -> Counted:
+        """The study's counters from a full recount of its trials (reads every trial)."""
+        with self.engine.connect() as conn:
+            return _recount.recount(conn, study_id)
+
+    @retry_transient
+    def repair_counters(self, study_id: int) -> bool:
+        """Overwrite the study's counters with a full recount; True when they were off
+        (after an upgrade, or trials moved through Optuna's API by another program)."""
+        self.get(study_id)  # raises NotFoundError
+        changed = _recount.repair(self.engine, study_id)
+        if changed:
+            log.warning("study %s: trial counters were off; recounted", study_id)
+        return changed
 
     def _reconcile(self) -> None:
         """Our rows and Optuna's studies must agree. An active study whose Optuna study is

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -15,7 +16,17 @@ from sqlalchemy import (
     Table,
 )
 
-__all__ = ["api_keys", "checkpoints", "claims", "datasets", "metadata", "models", "studies"]
+__all__ = [
+    "api_keys",
+    "checkpoints",
+    "claims",
+    "datasets",
+    "metadata",
+    "models",
+    "retry_links",
+    "studies",
+    "study_counters",
+]
 
 # A metadata object of our own: nothing here ever touches Optuna's tables.
 metadata = MetaData()
@@ -53,6 +64,38 @@ studies = Table(
     Column("eval_lease_until", DateTime, nullable=True),
     Column("eval_attempts", Integer, nullable=False, default=0),
     Column("evaluation", JSON, nullable=True),
+)
+
+# A study's trials by state and its best trial, kept by every trial state move the service
+# makes, in the transaction of the move (``_counters``), so that reading them costs one row
+# however many trials the study has. ``retried``: failed trials that a retry re-runs (the
+# budget does not count them). A full recount can always rebuild the row (``_recount``).
+study_counters = Table(
+    "rnntune_study_counters",
+    metadata,
+    Column("study_id", Integer, primary_key=True, autoincrement=False),
+    Column("maximize", Boolean, nullable=False),
+    Column("running", Integer, nullable=False, default=0),
+    Column("waiting", Integer, nullable=False, default=0),
+    Column("complete", Integer, nullable=False, default=0),
+    Column("pruned", Integer, nullable=False, default=0),
+    Column("fail", Integer, nullable=False, default=0),
+    Column("retried", Integer, nullable=False, default=0),
+    # The best finite first objective among complete trials; the earliest trial on a tie.
+    Column("best_value", Float(precision=53), nullable=True),
+    Column("best_number", Integer, nullable=True),
+    Column("best_trial_id", Integer, nullable=True),
+)
+
+# Trials that are re-run (or about to be): a retry's ``retry_history`` names them, or they
+# were marked for re-run before they failed. ``retry_number``: the latest trial re-running it
+# (null while only marked).
+retry_links = Table(
+    "rnntune_retry_links",
+    metadata,
+    Column("study_id", Integer, primary_key=True, autoincrement=False),
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("retry_number", Integer, nullable=True),
 )
 
 # Budget slots claimed but not yet turned into a trial. A claim is redeemed (deleted) by the

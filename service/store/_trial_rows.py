@@ -20,7 +20,7 @@ from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial
 from sqlalchemy import Connection, select
 
-__all__ = ["load_trials"]
+__all__ = ["load_trials", "parse_distribution"]
 
 _trials = models.TrialModel.__table__
 _params = models.TrialParamModel.__table__
@@ -31,7 +31,7 @@ _system_attrs = models.TrialSystemAttributeModel.__table__
 
 
 @lru_cache(maxsize=1024)
-def _distribution(text: str) -> BaseDistribution:
+def parse_distribution(text: str) -> BaseDistribution:
     # A study's trials share a few distinct distributions; parse each once.
     return json_to_distribution(text)
 
@@ -82,9 +82,9 @@ def load_trials(conn: Connection, trial_ids: Collection[int]) -> list[FrozenTria
             values=None if not objectives else [objectives[k] for k in sorted(objectives)],
             datetime_start=row.datetime_start,
             datetime_complete=row.datetime_complete,
-            params={name: _distribution(dist).to_external_repr(value)
+            params={name: parse_distribution(dist).to_external_repr(value)
                     for _, name, value, dist in ordered},
-            distributions={name: _distribution(dist) for _, name, _, dist in ordered},
+            distributions={name: parse_distribution(dist) for _, name, _, dist in ordered},
             user_attrs=user_attrs[trial_id],
             system_attrs=system_attrs[trial_id],
             intermediate_values=intermediate[trial_id],

@@ -19,7 +19,14 @@ from service.config import Settings
 from service.store import StudyStore, count_trials, engine_kwargs, utcnow
 from service.store._counts import REQUEUE_ATTR
 from service.store._tables import studies
-from tests.factories import age_claims, create_study, make_settings, make_stale, start_trial
+from tests.factories import (
+    age_claims,
+    assert_counters_exact,
+    create_study,
+    make_settings,
+    make_stale,
+    start_trial,
+)
 
 
 def trial_id_of(store: StudyStore, record: Any, number: int) -> int:
@@ -138,6 +145,7 @@ def test_a_trial_that_beats_while_the_failer_waits_on_the_lock_is_not_failed(
     assert outcome == [[]]
     [trial] = store.trials(record)
     assert trial.state == TrialState.RUNNING and REQUEUE_ATTR not in trial.system_attrs
+    assert_counters_exact(store, record.id)
     store.close()
 
 

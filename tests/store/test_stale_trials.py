@@ -14,7 +14,13 @@ from sqlalchemy import text
 from service.config import Settings
 from service.store import StudyStore, count_trials
 from service.store._counts import REQUEUE_ATTR
-from tests.factories import age_claims, create_study, make_stale, start_trial
+from tests.factories import (
+    age_claims,
+    assert_counters_exact,
+    create_study,
+    make_stale,
+    start_trial,
+)
 
 
 def test_a_stale_trial_is_failed_and_requeued_with_its_slot(store: StudyStore) -> None:
@@ -68,6 +74,7 @@ def test_out_of_retries_the_failure_counts_and_the_study_completes(
     [failed] = store.trials(record)
     assert failed.state == TrialState.FAIL and REQUEUE_ATTR not in failed.system_attrs
     assert store.refresh_status(record.id).status == "completed"
+    assert_counters_exact(store, record.id)
     store.close()
 
 
@@ -89,6 +96,7 @@ def test_processes_racing_on_one_stale_trial_requeue_it_once(
     states = [t.state for t in store.trials(record)]
     assert states == [TrialState.FAIL, TrialState.WAITING]
     assert store.get(record.id).claimed == 0
+    assert_counters_exact(store, record.id)
 
 
 def test_a_heartbeat_that_cannot_be_written_is_logged_not_raised(
@@ -129,3 +137,4 @@ def test_workers_racing_for_one_queued_trial_start_it_once(
     assert drawn.count(0.0123) == 1, drawn
     trials = store.trials(record)
     assert len(trials) == 4 and all(t.state == TrialState.RUNNING for t in trials)
+    assert_counters_exact(store, record.id)

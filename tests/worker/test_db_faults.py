@@ -17,7 +17,14 @@ from service.config import Settings
 from service.store import StudyStore, count_trials
 from service.worker import Worker
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.factories import create_study, make_settings, slow_spec, tiny_spec, wait_for
+from tests.factories import (
+    assert_counters_exact,
+    create_study,
+    make_settings,
+    slow_spec,
+    tiny_spec,
+    wait_for,
+)
 from tests.store.test_exact_moves import LockHolder
 from tests.store.test_study_store import age_claims
 from tests.worker.test_faults import epochs_reported, start_worker
@@ -79,6 +86,7 @@ def test_an_outage_mid_trial_hands_it_back_to_resume_from_its_checkpoint(
     done = next(t for t in trials if t.state == TrialState.COMPLETE)
     assert done.user_attrs.get("resumed_from_epoch", 0) >= 1, "resumed from its checkpoint"
     assert store.checkpoints.count(record.id) == 0
+    assert_counters_exact(store, record.id)
     store.close()
 
 
@@ -99,3 +107,4 @@ def test_a_trial_whose_claim_expired_is_given_back_uncounted(store: StudyStore) 
     counts = count_trials(trials)
     assert (counts.finished, counts.retried) == (0, 1)
     assert store.get(record.id).claimed == 1
+    assert_counters_exact(store, record.id)

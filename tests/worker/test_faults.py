@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from service.config import Settings
 from service.store import StudyStore, count_trials
 from service.worker import Supervisor, gpu_placements, worker_command, worker_env
-from tests.factories import create_study, slow_spec, tiny_spec, wait_for
+from tests.factories import assert_counters_exact, create_study, slow_spec, tiny_spec, wait_for
 
 
 def start_worker(settings: Settings, name: str, cwd: Path) -> subprocess.Popen[bytes]:
@@ -65,6 +65,7 @@ def test_sigkilled_worker_trial_resumes_at_the_next_epoch_elsewhere(
     counts = count_trials(store.trials(record))
     assert (counts.finished, counts.retried, counts.running, counts.waiting) == (1, 1, 0, 0)
     assert store.checkpoints.count(record.id) == 0, "finished trials leave no checkpoint"
+    assert_counters_exact(store, record.id)
 
 
 def test_sigterm_hands_the_trial_back_and_exits_promptly(
@@ -92,6 +93,7 @@ def test_sigterm_hands_the_trial_back_and_exits_promptly(
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
     assert trials[1].user_attrs["resumed_from_epoch"] >= 1
     assert count_trials(trials).finished == 1
+    assert_counters_exact(store, record.id)
 
 
 @pytest.mark.postgres
@@ -115,6 +117,7 @@ def test_postgres_restarted_mid_study_completes_exactly(postgres_url: str) -> No
         supervisor.stop()
     counts = count_trials(store.trials(record))
     assert counts.finished == 4 and counts.running == 0 and counts.waiting == 0
+    assert_counters_exact(store, record.id)
     store.close()
 
 
@@ -183,6 +186,7 @@ def test_api_server_killed_and_restarted_loses_nothing(
         study = httpx.get(f"{url}/v1/studies/{study_id}").json()
         assert study["trials"]["finished"] == 8 and study["trials"]["running"] == 0
         assert len(httpx.get(f"{url}/v1/studies/{study_id}/trials").json()["trials"]) == 8
+        assert_counters_exact(store, study_id)
         store.close()
     finally:
         for process in (api, workers):
@@ -217,6 +221,7 @@ def test_embedded_server_killed_hands_its_trials_back(
         server.wait(timeout=60)
     counts = count_trials(store.trials(record))
     assert counts.finished == 2 and counts.running == counts.waiting == 0
+    assert_counters_exact(store, record.id)
     store.close()
 
 

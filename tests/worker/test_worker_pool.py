@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from service.config import Settings
 from service.store import StudyStore, count_trials
 from service.worker import Supervisor, Worker
-from tests.factories import create_study, slow_spec, tiny_spec, wait_for
+from tests.factories import assert_counters_exact, create_study, slow_spec, tiny_spec, wait_for
 
 
 def test_two_worker_processes_finish_exactly_the_budget(store: StudyStore) -> None:
@@ -32,6 +32,7 @@ def test_two_worker_processes_finish_exactly_the_budget(store: StudyStore) -> No
     assert counts.running == counts.waiting == 0
     workers = {t.user_attrs["worker"] for t in trials}
     assert len(workers) == 2, "both processes should have run trials"
+    assert_counters_exact(store, record.id)
 
 
 def test_supervisor_restarts_a_dead_worker(sqlite_settings: Settings) -> None:
