@@ -40,6 +40,11 @@ class WorkerStore(StudyStore):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(worker_settings(settings))
+        # Through a transaction pooler, Optuna's schema check (a transaction held open while
+        # a second connection reads the schema version) can take every server connection
+        # of the pool when many workers start at once, each waiting for a second: a
+        # deadlock. ``rnntune worker`` and ``serve`` check the schema before starting them.
+        self.check_optuna_schema = not settings.db_transaction_pooler
 
     @cached_property
     def engine(self) -> Engine:

@@ -61,7 +61,7 @@ def test_an_idle_worker_process_holds_one_connection(
                             name="one-connection")
     supervised.append(supervisor)
     supervisor.start()
-    wait_for(lambda: server_connections(database, app=WORKER_APP) >= 3, timeout=120,
+    wait_for(lambda: server_connections(database, app=WORKER_APP) >= 3, timeout=240,
              what="three workers to connect")
     # Polling for work, sweeping now and then: one connection each, never a second pool.
     samples = []
@@ -71,6 +71,7 @@ def test_an_idle_worker_process_holds_one_connection(
     assert max(samples) == 3, samples
 
 
+@pytest.mark.timeout(600)  # four processes import torch first: slow on a busy machine
 @pytest.mark.skipif(pgbouncer_binary() is None, reason="pgbouncer is not installed")
 def test_workers_share_two_server_connections_through_pgbouncer(
     postgres_url: str, supervised: list[Supervisor]
@@ -84,7 +85,7 @@ def test_workers_share_two_server_connections_through_pgbouncer(
         supervisor = Supervisor(settings, count=4, name="pooled")
         supervised.append(supervisor)
         supervisor.start()
-        wait_for(lambda: pooler.clients(database) >= 4, timeout=120,
+        wait_for(lambda: pooler.clients(database) >= 4, timeout=240,
                  what="four workers to connect to the pooler")
         record = create_study(store, tiny_spec(budget={"n_trials": 10, "max_epochs": 1}))
         peak = 0
