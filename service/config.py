@@ -55,6 +55,21 @@ class Settings(BaseSettings):
         "that is not up yet before giving up.",
     )
     sweep_interval_s: float = Field(default=5.0, gt=0)
+    api_processes: int = Field(
+        default=0, ge=0,
+        description="API server processes `rnntune serve` runs; 0 chooses from the cores "
+        "left to it beside the local workers (see cli._serve).",
+    )
+    api_sweep: bool = Field(
+        default=True,
+        description="Whether the API process runs the periodic sweep itself; `serve` with "
+        "several API processes runs one sweep in its own process instead.",
+    )
+    pool_status_file: Path | None = Field(
+        default=None,
+        description="Set by `serve` for its API processes: where it writes the local worker "
+        "pool's liveness for /healthz.",
+    )
     worker_cached_studies: int = Field(
         default=8, ge=1,
         description="Studies a worker keeps loaded between trials, with Optuna's cache of "
