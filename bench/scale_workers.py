@@ -889,7 +889,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> list[RunResul
     every_run: list[dict[str, Any]] = []
     saved = load_runs(args.json) if args.json is not None and args.json.exists() else []
     code = code_version()
-    for pooler, workers in itertools.product(args.poolers, args.workers):
+    # Each worker count with every pooler in turn: the pairs compared run close together.
+    for workers, pooler in itertools.product(args.workers, args.poolers):
         runs = []
         budget = args.budget or workers * args.trials_per_worker
         for repeat in range(args.repeats):
