@@ -59,7 +59,10 @@ def run_api(settings: Settings, *, processes: int, workers: Any = None) -> None:
     try:
         uvicorn.run("service.cli._serve:app_from_environment", factory=True,
                     workers=processes, host=settings.host, port=settings.port,
-                    log_level=settings.log_level)
+                    log_level=settings.log_level,
+                    # uvicorn restarts a process that does not answer its ping in time; a
+                    # process busy with a request on a loaded machine is not hung.
+                    timeout_worker_healthcheck=30)
     finally:
         sweeper.stop()
         status.stop()
