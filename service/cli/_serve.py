@@ -17,18 +17,26 @@ from service.config import Settings
 
 __all__ = ["app_from_environment", "choose_api_processes", "run_api"]
 
-# More API processes than this gain nothing on the reads measured (docs/benchmarks.md) and
-# each holds its own pools and a copy of the app (~300 MB with torch imported).
+# More API processes than this are not worth their memory: each holds its own pools and a copy
+# of the app (~300 MB with torch imported).
 _MAX_AUTO_PROCESSES = 4
 
 
 def choose_api_processes(settings: Settings, *, cores: int | None = None) -> int:
-    """``settings.api_processes``, or else one per core the local workers leave free (at
-    least one, at most four): the workers train with one core each and come first."""
+    """``settings.api_processes``, or else: one on SQLite, and on another database one per
+    two cores the local workers leave free (at least one, at most four).
+
+    Measured on 2 cores (docs/benchmarks.md, "API server processes"): a second process gave
+    0.93-1.09x the requests/s of one under 50 clients on SQLite, whose single writer lock
+    serialises every submit and cancel, and a request's Python work holds one core anyway.
+    Workers train with one core each and come first.
+    """
     if settings.api_processes:
         return settings.api_processes
+    if settings.is_sqlite:
+        return 1
     cores = cores if cores is not None else (os.cpu_count() or 1)
-    return max(1, min(_MAX_AUTO_PROCESSES, cores - settings.workers))
+    return max(1, min(_MAX_AUTO_PROCESSES, (cores - settings.workers) // 2))
 
 
 def run_api(settings: Settings, *, processes: int, workers: Any = None) -> None:
