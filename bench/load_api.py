@@ -99,16 +99,18 @@ async def run_load(url: str, clients: int, rounds: int) -> tuple[Tally, float]:
     return tally, wall
 
 
-def start_server(database_url: str, port: int, cwd: Path) -> subprocess.Popen[bytes]:
+def start_server(database_url: str, port: int, cwd: Path, *, processes: int = 1
+                 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "RNNTUNE_DATABASE_URL": database_url, "RNNTUNE_LOG_LEVEL": "warning",
            # Every client submits as the same (anonymous) caller; the per-key quota is
            # tested on its own, here it would only turn load into 429s.
            "RNNTUNE_MAX_ACTIVE_STUDIES_PER_KEY": "100000"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "0"],
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "0",
+         "--api-processes", str(processes)],
         cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # slow to import torch on a busy machine
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
@@ -136,12 +138,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(clients: int, rounds: int, database_url: str | None = None) -> dict[str, Any]:
+def measure(clients: int, rounds: int, database_url: str | None = None, *, processes: int = 1
+            ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         url_db = database_url or f"sqlite:///{Path(tmp) / 'load.db'}"
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(url_db, port, Path(tmp))
+        server = start_server(url_db, port, Path(tmp), processes=processes)
         try:
             tally, wall = asyncio.run(run_load(url, clients, rounds))
             counts = integrity(url, tally.submitted)
@@ -152,6 +155,7 @@ def measure(clients: int, rounds: int, database_url: str | None = None) -> dict[
     return {
         "clients": clients, "rounds": rounds, "requests": requests, "wall_s": wall,
         "rps": requests / wall if wall else 0.0, "errors": tally.errors, **counts,
+        "all_latencies": list(tally.latencies_ms.values()),
         "latency": {label: (statistics.median(v), percentile(v, 0.99), max(v))
                     for label, v in sorted(tally.latencies_ms.items())},
     }

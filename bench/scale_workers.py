@@ -12,7 +12,13 @@ back from the database:
   ``datetime_complete`` and the same worker's next ``datetime_start`` (p50, p99, max);
 - integrity: lost (budget - finished), duplicated (repeated trial numbers, or more finished
   trials than the budget), stuck (RUNNING or WAITING left), and FAIL trials: all must be 0;
-- the peak number of connections to the benchmark database (sampled every 0.5 s).
+- the peak number of connections to the benchmark database (sampled every 0.5 s);
+- the cores the run kept busy while the study ran (the machine's busy time less other jobs'),
+  trials/s per busy core, and the median wait scaled by each worker's share of a core.
+
+With ``--poolers pgbouncer`` the workers reach the database through a PgBouncer in
+transaction mode started for the run (``bench/_pgbouncer.py``), which runs their transactions
+on ``--pool-size`` server connections.
 
 The database is dropped at the end, also on error. Run ``python bench/scale_workers.py -h``.
 """
@@ -54,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import DOC_PATH, ForeignCpu, percentile, write_section
 from _common import machine_facts as common_machine_facts
+from _pgbouncer import PgBouncer
 
 log = logging.getLogger("bench.scale_workers")
 
@@ -247,6 +254,7 @@ class RunResult:
 
     workers: int
     budget: int
+    pooler: str = "none"
     runs: int = 1
     trials: int = 0
     finished: int = 0
@@ -279,11 +287,29 @@ class RunResult:
     server_restarted: bool = False
     code: str = ""
     lock_share: float = math.nan
+    busy_cores: float = math.nan
     peak_lock_waiters: int = 0
     log_warnings: int = 0
     log_errors: int = 0
     log_path: str = ""
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def trials_per_core_s(self) -> float:
+        """Trials/s per core the run kept busy: throughput with the CPU it got accounted."""
+        return self.trials_per_s / self.busy_cores if self.busy_cores > 0 else math.nan
+
+    @property
+    def wait_per_share_ms(self) -> float:
+        """The median wait times the share of a core each worker had: what it would be if
+        every worker had the CPU that each of 2 workers on 2 cores has (about one core)."""
+        if not self.busy_cores > 0:
+            return math.nan
+        return self.wait_p50_ms * min(1.0, self.busy_cores / self.workers)
+
+    @property
+    def label(self) -> str:
+        return f"{self.workers}" + ("" if self.pooler == "none" else f" via {self.pooler}")
 
     @property
     def clean(self) -> bool:
@@ -400,9 +426,19 @@ def _with_app(url: str, app: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}application_name={app}"
 
 
-def _settings(url: str, app: str) -> Settings:
+@contextlib.contextmanager
+def _pooled(pooler: str, admin_url: str, pool_size: int) -> Iterator[PgBouncer | None]:
+    if pooler == "none":
+        yield None
+        return
+    with PgBouncer(libpq_url(admin_url), pool_size=pool_size) as bouncer:
+        yield bouncer
+
+
+def _settings(url: str, app: str, *, pooled: bool = False) -> Settings:
     """Production-like heartbeats; a short idle poll so idle workers pick work up quickly."""
     return Settings(
+        db_transaction_pooler=pooled,
         database_url=_with_app(url, app),
         heartbeat_interval_s=10,
         grace_period_s=40,
@@ -410,6 +446,16 @@ def _settings(url: str, app: str) -> Settings:
         device="cpu",
         log_level="warning",
     )
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores so far, from ``/proc/stat``; (0, 0) elsewhere."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
 
 
 def machine_busy(window_s: float = 3.0) -> float:
@@ -456,36 +502,48 @@ def run_once(
     admin_url: str,
     timeout_s: float,
     log_dir: Path,
+    pooler: str = "none",
+    pool_size: int = 20,
 ) -> RunResult:
-    """One fresh database, ``workers`` processes, one study of ``budget`` trials."""
+    """One fresh database, ``workers`` processes (through ``pooler``), one study of
+    ``budget`` trials."""
     server_before = server_started(admin_url)
     code_before = code_version()
-    with fresh_database(admin_url) as url:
+    with fresh_database(admin_url) as url, _pooled(pooler, admin_url, pool_size) as bouncer:
         database = url.rsplit("/", 1)[1]
-        log_path = log_dir / f"workers-{workers}-{database}.log"
+        log_path = log_dir / f"workers-{workers}-{pooler}-{database}.log"
         store = StudyStore(_settings(url, BENCH_APP))
         store.initialize()
-        supervisor = Supervisor(_settings(url, WORKER_APP), count=workers, name=f"bench{workers}")
+        worker_url = url if bouncer is None else bouncer.url_for(url)
+        supervisor = Supervisor(_settings(worker_url, WORKER_APP, pooled=bouncer is not None),
+                                count=workers, name=f"bench{workers}")
         notes: list[str] = []
+
+        def connected() -> int:
+            # An idle worker holds one connection: to the server, or to the pooler.
+            return (sampler.worker_connections() if bouncer is None
+                    else bouncer.clients(database))
+
         try:
-            # PostgreSQL serves the workers: its CPU is part of the run, not another job's.
-            foreign_cpu = ForeignCpu(SAMPLE_EVERY_S, exclude=("postgres",))
+            # PostgreSQL (and the pooler) serve the workers: their CPU is part of the run.
+            foreign_cpu = ForeignCpu(SAMPLE_EVERY_S, exclude=("postgres", "pgbouncer"))
             with ConnectionSampler(admin_url, database) as sampler, foreign_cpu as foreign, \
                     _stdio_to(log_path):
                 began = time.monotonic()
                 supervisor.start()
-                # An idle worker holds a connection in each of its two pools (ours and
-                # Optuna's): wait for all of them, so the study meets a warm pool, as it
+                # Wait for every worker to connect, so the study meets warm workers, as it
                 # would in a running service, and startup (importing torch) is not timed.
-                ready = _wait(lambda: sampler.worker_connections() >= 2 * workers,
+                ready = _wait(lambda: connected() >= workers,
                               timeout=max(60.0, 10.0 * workers))
                 startup_s = time.monotonic() - began
                 if not ready:
-                    notes.append(f"only {sampler.worker_connections()} worker connections "
+                    notes.append(f"only {connected()} worker connections "
                                  f"after {startup_s:.0f}s; started the study anyway")
+                ticks_before = cpu_ticks()
                 record = create_study(store, bench_spec(budget, name=f"bench-{workers}w"))
                 finished = _wait(lambda: store.get(record.id).status == "completed",
                                  timeout=timeout_s, every=0.5)
+                ticks_after = cpu_ticks()
                 if not finished:
                     notes.append(f"study not completed after {timeout_s:.0f}s")
                 time.sleep(1.0)  # a worker that over-claimed would start a trial now
@@ -498,7 +556,17 @@ def run_once(
             supervisor.stop()
             store.close()
         result.workers = workers
+        result.pooler = pooler
         result.status = final.status
+        busy, total = (after - before for after, before in zip(ticks_after, ticks_before,
+                                                               strict=True))
+        cores = os.cpu_count() or 1
+        if total > 0:
+            # Busy cores over the study, less what other jobs used (over the whole run).
+            result.busy_cores = max(0.05, cores * (busy / total - foreign.share))
+        if bouncer is not None:
+            result.notes.append(f"through PgBouncer (transaction mode, {pool_size} server "
+                                "connections)")
         result.claimed, result.in_flight_left = final.claimed, final.in_flight
         result.startup_s = startup_s
         result.notes = notes
@@ -539,10 +607,11 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
     """Medians of the figures over repeats; integrity counts and warnings are summed."""
     if len(runs) == 1:
         return runs[0]
-    out = RunResult(workers=runs[0].workers, budget=runs[0].budget, runs=len(runs))
+    out = RunResult(workers=runs[0].workers, budget=runs[0].budget, pooler=runs[0].pooler,
+                    runs=len(runs))
     medians = ("wall_s", "trials_per_s", "wait_p50_ms", "wait_p99_ms", "wait_max_ms",
                "trial_p50_ms", "startup_s", "first_wave_s", "rate_q2", "rate_q4",
-               "other_cpu_share", "lock_share")
+               "other_cpu_share", "lock_share", "busy_cores")
     for name, value in asdict(runs[0]).items():
         values = [getattr(r, name) for r in runs]
         if name in medians:
@@ -571,7 +640,7 @@ def table(results: Sequence[RunResult]) -> str:
             "| peak connections |")
     rule = "|" + "---:|" * 12
     rows = [
-        f"| {r.workers} | {r.finished}/{r.budget * r.runs} | {r.trials_per_s:.1f} "
+        f"| {r.label} | {r.finished}/{r.budget * r.runs} | {r.trials_per_s:.1f} "
         f"| {r.wait_p50_ms:.0f} | {r.wait_p99_ms:.0f} | {r.wait_max_ms:.0f} "
         f"| {r.trial_p50_ms:.0f} | {r.lost} | {r.duplicated} | {r.stuck} | {r.fail} ({r.retried}) "
         f"| {r.peak_connections} ({r.peak_worker_connections} workers') |"
@@ -587,10 +656,23 @@ def detail_table(results: Sequence[RunResult]) -> str:
             "| log warnings/errors | CPU used by other jobs |")
     rule = "|" + "---:|" * 9
     rows = [
-        f"| {r.workers} | {r.startup_s:.1f} | {r.first_wave_s:.1f} | {r.rate_q2:.1f} "
+        f"| {r.label} | {r.startup_s:.1f} | {r.first_wave_s:.1f} | {r.rate_q2:.1f} "
         f"| {r.rate_q4:.1f} | {r.lock_share:.0%}, {r.peak_lock_waiters} | {r.restarts} "
         f"| {r.log_warnings}/{r.log_errors} "
         f"| {r.other_cpu_share:.0%} |"
+        for r in results
+    ]
+    return "\n".join([head, rule, *rows])
+
+
+def cpu_table(results: Sequence[RunResult]) -> str:
+    """Throughput and wait with the CPU each run got accounted, as a markdown table."""
+    head = ("| workers | busy cores | trials/s per busy core | wait p50 (ms) "
+            "| wait p50 x core share per worker (ms) |")
+    rule = "|" + "---:|" * 5
+    rows = [
+        f"| {r.label} | {r.busy_cores:.2f} | {r.trials_per_core_s:.2f} | {r.wait_p50_ms:.0f} "
+        f"| {r.wait_per_share_ms:.0f} |"
         for r in results
     ]
     return "\n".join([head, rule, *rows])
@@ -603,48 +685,50 @@ def machine_facts(admin_url: str) -> str:
 
 def _reading(results: Sequence[RunResult]) -> list[str]:
     """How to read the figures: the fixed explanation, with ratios to the smallest pool."""
-    base = min(results, key=lambda r: r.workers)
+    direct = [r for r in results if r.pooler == "none"] or list(results)
+    base = min(direct, key=lambda r: r.workers)
     ratios = [
-        f"{r.workers} workers gave {r.trials_per_s / base.trials_per_s:.2f}x the trials/s "
-        f"and {r.wait_p50_ms / base.wait_p50_ms:.1f}x the median wait of {base.workers}"
+        f"{r.label} workers gave {r.trials_per_s / base.trials_per_s:.2f}x the trials/s, "
+        f"{r.trials_per_core_s / base.trials_per_core_s:.2f}x the trials/s per busy core, "
+        f"{r.wait_p50_ms / base.wait_p50_ms:.1f}x the median wait and "
+        f"{r.wait_per_share_ms / base.wait_per_share_ms:.2f}x the median wait scaled by "
+        f"the core share of {base.workers}"
         for r in results if r is not base and base.trials_per_s > 0 and base.wait_p50_ms > 0
+        and base.busy_cores > 0
     ]
     compared = f" Here {'; '.join(ratios)}." if ratios else ""
     late_vs_early = ", ".join(
-        f"{r.rate_q4 / r.rate_q2:.2f} with {r.workers} workers" for r in results if r.rate_q2 > 0
+        f"{r.rate_q4 / r.rate_q2:.2f} with {r.label} workers" for r in results if r.rate_q2 > 0
     )
     return [
-        "How to read this: the machine has 2 cores, so 16 or 32 one-thread workers cannot "
+        "How to read this: the machine has 2 cores, so many one-thread workers cannot "
         "train faster than 2, and these runs measure coordination overhead and correctness "
-        "under contention, not speed-up (a pool of one worker per core is the reference)."
-        f"{compared} A trial of this objective is almost all bookkeeping, and the processes "
-        "share the 2 cores with each other and with the PostgreSQL server, so each worker "
-        "waits for CPU: the wait grows at least with the number of workers per core, and "
-        "each extra process adds its own one-off first-trial cost (the first-trial wave) "
-        "and 3 server connections. Other jobs on the machine (last column) slow everything "
-        "further; a run with a large share there is disturbed.",
+        "under contention, not speed-up (a pool of one worker per core is the reference). "
+        "The processes share the 2 cores with each other, the PostgreSQL server and other "
+        "jobs, so each worker waits for CPU: the wait grows at least with the number of "
+        "workers per busy core. *Trials/s per busy core* and the wait scaled by each "
+        "worker's share of a core (busy cores / workers, at most 1) take that out."
+        f"{compared} Other jobs on the machine (CPU column of the second table) disturb "
+        "runs; compare ratios within one run of the command.",
         "",
         "Does a trial get dearer as the study grows? Last-quarter over 2nd-quarter "
-        f"trials/s: {late_vs_early}; well below 1 would mean it does. Earlier on the same "
-        "day, before the worker kept its study between trials and the status refresh "
-        "counted trials in SQL, a profile of one worker at about 330 trials spent about 80% "
-        "of each trial cycle reading every trial of the study twice (in "
-        "`StudyStore.refresh_status`, and in Optuna's `Study.ask` through the fresh "
-        "`_CachedStorage` of each `load_study`), and the last quarter of 640 trials ran "
-        "at about half the rate of the second.",
+        f"trials/s: {late_vs_early}; well below 1 would mean it does.",
         "",
-        "Every worker keeps 3 connections open, so the server's default "
-        "`max_connections = 100` is all but used up at 32 workers (the peak above); raise "
-        "it, or put a pooler in front, before adding workers. Lock waits (see the notes) "
-        "are mostly Optuna numbering a new trial under a row lock on its study, and the "
-        "claim's update of the study's row: every worker of one study passes through both.",
+        "A worker process holds one connection (its service tables and Optuna's storage "
+        "share one pool of one; the heartbeat thread borrows a short-lived second one when "
+        "it meets a statement of the trial loop), so 64 workers fit under the default "
+        "`max_connections = 100`. Through PgBouncer in transaction mode they share its "
+        "server connections (the pool size above), so the server's limit no longer bounds "
+        "the number of workers. Lock waits (see the notes) are mostly Optuna numbering a "
+        "new trial under a row lock on its study, and the claim's update of the study's row: "
+        "every worker of one study passes through both.",
     ]
 
 
 def section(results: Sequence[RunResult], *, command: str, facts: str, repeats: int) -> str:
     """The docs/benchmarks.md section for these results."""
     agg = f"medians of {repeats} runs" if repeats > 1 else "one run each"
-    budgets = ", ".join(f"{r.budget} trials with {r.workers} workers" for r in results)
+    budgets = ", ".join(f"{r.budget} trials with {r.label} workers" for r in results)
     dirty = [r for r in results if not r.clean]
     fails = sum(r.fail for r in results)
     integrity = (
@@ -652,9 +736,9 @@ def section(results: Sequence[RunResult], *, command: str, facts: str, repeats: 
         + (f"all {fails} FAIL trials were retried.**" if fails else "no FAIL.**")
         if not dirty else
         "**Integrity: NOT clean** in the runs with "
-        + ", ".join(f"{r.workers} workers" for r in dirty) + " (see the notes below)."
+        + ", ".join(f"{r.label} workers" for r in dirty) + " (see the notes below)."
     )
-    notes = [f"- {r.workers} workers: {note}" for r in results for note in r.notes]
+    notes = [f"- {r.label} workers: {note}" for r in results for note in r.notes]
     lines = [
         SECTION_TITLE,
         "",
@@ -677,6 +761,8 @@ def section(results: Sequence[RunResult], *, command: str, facts: str, repeats: 
         "",
         detail_table(results),
         "",
+        cpu_table(results),
+        "",
         integrity,
         "",
         "- *trials/s*: finished trials / (last trial's end - first trial's start). The "
@@ -693,8 +779,11 @@ def section(results: Sequence[RunResult], *, command: str, facts: str, repeats: 
         "database or died); a FAIL not retried would be a trial given up on.",
         "- *peak connections*: most connections to the benchmark database at once (sampled "
         "every 0.5 s; in brackets the workers'; the rest is the benchmark's own store).",
+        "- *busy cores*: the machine's busy time over the study (from `/proc/stat`) less the "
+        "CPU used by other jobs, in cores; *wait p50 x core share*: the median wait times "
+        "busy cores / workers (at most 1).",
         "- *all idle after*: from starting the pool until every worker held its idle "
-        "connections; *first-trial wave*: until every worker had finished its first trial, "
+        "connection; *first-trial wave*: until every worker had finished its first trial, "
         "which pays one-off costs in each process (about 1.2 s of CPU).",
         "- *lock waits*: the share of samples in which some connection to the benchmark "
         "database waited for a lock, and the most waiting at once. *CPU used by other "
@@ -730,6 +819,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the same study budget for every worker count instead (the cost "
                              "of a trial grows with the study's size, so this compares worker "
                              "counts at equal size)")
+    parser.add_argument("--poolers", nargs="+", choices=["none", "pgbouncer"],
+                        default=["none"],
+                        help="how workers reach PostgreSQL: directly, or through a PgBouncer "
+                             "in transaction mode started for the run (default: none)")
+    parser.add_argument("--pool-size", type=int, default=20,
+                        help="server connections of the PgBouncer pool (default: 20)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs per worker count; figures are medians (default: 1)")
     parser.add_argument("--timeout", type=float, default=900.0,
@@ -794,12 +889,13 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> list[RunResul
     every_run: list[dict[str, Any]] = []
     saved = load_runs(args.json) if args.json is not None and args.json.exists() else []
     code = code_version()
-    for workers in args.workers:
+    # Each worker count with every pooler in turn: the pairs compared run close together.
+    for workers, pooler in itertools.product(args.workers, args.poolers):
         runs = []
         budget = args.budget or workers * args.trials_per_worker
         for repeat in range(args.repeats):
-            earlier = next((r for r in saved if (r.workers, r.budget, r.code)
-                            == (workers, budget, code)), None)
+            earlier = next((r for r in saved if (r.workers, r.budget, r.code, r.pooler)
+                            == (workers, budget, code, pooler)), None)
             if earlier is not None:
                 saved.remove(earlier)
                 log.info("%d workers, run %d/%d: reusing the run saved in %s", workers,
@@ -811,7 +907,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> list[RunResul
                 wait_for_quiet(args.quiet_wait)
             log.info("%d workers, run %d/%d ...", workers, repeat + 1, args.repeats)
             run = run_once(workers, budget=budget, admin_url=args.admin_url,
-                           timeout_s=args.timeout, log_dir=log_dir)
+                           timeout_s=args.timeout, log_dir=log_dir, pooler=pooler,
+                           pool_size=args.pool_size)
             log.info("%d workers: %.1f trials/s, wait p50 %.0f ms p99 %.0f ms, lost %d, "
                      "duplicated %d, stuck %d, FAIL %d, log %s", workers, run.trials_per_s,
                      run.wait_p50_ms, run.wait_p99_ms, run.lost, run.duplicated, run.stuck,
@@ -824,9 +921,11 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> list[RunResul
     print(table(results))
     print()
     print(detail_table(results))
+    print()
+    print(cpu_table(results))
     for result in results:
         for note in result.notes:
-            print(f"note ({result.workers} workers): {note}")
+            print(f"note ({result.label} workers): {note}")
     if args.write_doc:
         argv_list = list(sys.argv[1:] if argv is None else argv)
         command = "python bench/scale_workers.py " + shlex.join(argv_list)

@@ -55,6 +55,44 @@ class Settings(BaseSettings):
         "that is not up yet before giving up.",
     )
     sweep_interval_s: float = Field(default=5.0, gt=0)
+    api_processes: int = Field(
+        default=0, ge=0,
+        description="API server processes `rnntune serve` runs; 0 chooses from the cores "
+        "left to it beside the local workers (see cli._serve).",
+    )
+    api_sweep: bool = Field(
+        default=True,
+        description="Whether the API process runs the periodic sweep itself; `serve` with "
+        "several API processes runs one sweep in its own process instead.",
+    )
+    pool_status_file: Path | None = Field(
+        default=None,
+        description="Set by `serve` for its API processes: where it writes the local worker "
+        "pool's liveness for /healthz.",
+    )
+    worker_cached_studies: int = Field(
+        default=8, ge=1,
+        description="Studies a worker keeps loaded between trials, with Optuna's cache of "
+        "their finished trials (claims rotate between active studies).",
+    )
+    parsed_cache_dir: Path | None = Field(
+        default=None,
+        description="Where workers keep large parsed data sets for other processes on the "
+        "machine (default: rnntune-parsed-<uid> in the temporary folder).",
+    )
+    db_pool_size: int = Field(
+        default=2, ge=1,
+        description="Connections a process keeps open per pool (PostgreSQL). Workers use one "
+        "shared pool of one connection whatever this says.",
+    )
+    db_max_overflow: int = Field(
+        default=4, ge=0, description="Extra connections a pool may open for a burst, then close."
+    )
+    db_transaction_pooler: bool = Field(
+        default=False,
+        description="The PostgreSQL URL points at a pooler in transaction mode (PgBouncer): "
+        "no server-side prepared statements, which such a pooler cannot keep.",
+    )
     sqlite_busy_timeout_s: float = Field(
         default=25, gt=0,
         description="How long a SQLite writer waits for the file lock; capped below the grace "

@@ -24,7 +24,7 @@ from service.schemas import Problem
 from service.store import StudyStore
 
 if TYPE_CHECKING:  # the API reports on the local pool; it does not start one
-    from service.worker import Supervisor
+    from service.worker import PoolLiveness
 
 __all__ = ["create_api", "create_app"]
 
@@ -59,7 +59,7 @@ def _document_problems_as_problem_json(app: FastAPI) -> None:
 
 
 def create_api(
-    settings: Settings, *, store: StudyStore | None = None, workers: Supervisor | None = None
+    settings: Settings, *, store: StudyStore | None = None, workers: PoolLiveness | None = None
 ) -> FastAPI:
     """The REST API alone. ``store`` may be shared with the caller (the dashboard uses it);
     ``workers``, the local worker pool, is reported by ``/healthz``."""
@@ -71,12 +71,15 @@ def create_api(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.initialize()
         prepare_keys(settings, store.keys)
+        # With several API processes, the one process that supervises them sweeps.
         sweeper = Sweeper(store, interval_s=settings.sweep_interval_s)
-        sweeper.start()
+        if settings.api_sweep:
+            sweeper.start()
         try:
             yield
         finally:
-            sweeper.stop()
+            if settings.api_sweep:
+                sweeper.stop()
             store.close()
 
     app = FastAPI(
@@ -135,7 +138,7 @@ def _docs_routes(app: FastAPI) -> None:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
 
 
-def create_app(settings: Settings, *, workers: Supervisor | None = None) -> RequestIdMiddleware:
+def create_app(settings: Settings, *, workers: PoolLiveness | None = None) -> RequestIdMiddleware:
     """REST API and dashboard on one port: the dashboard paths go to the dashboard."""
     store = StudyStore(settings)
     api = create_api(settings, store=store, workers=workers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from service.store import StudyStore
@@ -30,5 +31,6 @@ class Sweeper:
         while not self._stop.wait(self._interval_s):
             try:
                 self._store.sweep()
+                log.debug("sweep done in process %d", os.getpid())
             except Exception:  # a failed sweep must never take the API down
                 log.exception("sweep failed; trying again in %.0fs", self._interval_s)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 from typing import Any
 
@@ -17,7 +16,7 @@ def settings_from(args: argparse.Namespace) -> Any:
     from service.config import Settings
 
     overrides: dict[str, Any] = {}
-    for key in ("database_url", "host", "port", "workers", "device"):
+    for key in ("database_url", "host", "port", "workers", "device", "api_processes"):
         value = getattr(args, key, None)
         if value is not None:
             overrides[key] = value
@@ -25,10 +24,8 @@ def settings_from(args: argparse.Namespace) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from service.api import create_app
     from service.api._request_id import RequestIdFilter
+    from service.cli._serve import choose_api_processes, run_api
     from service.store import StudyStore
     from service.worker import Supervisor
 
@@ -45,26 +42,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     finally:
         store.close()
+    processes = choose_api_processes(settings)
     supervisor = Supervisor(settings, count=settings.workers)
     supervisor.start()
     print(f"rnntune: API and dashboard on http://{settings.host}:{settings.port} "
-          f"({settings.workers} local workers, database {settings.database_url})",
-          file=sys.stderr)
+          f"({processes} API process{'es' if processes > 1 else ''}, {settings.workers} local "
+          f"workers, database {settings.database_url})", file=sys.stderr)
     try:
-        app = create_app(settings, workers=supervisor)
-        _freeze_startup_objects()
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+        run_api(settings, processes=processes, workers=supervisor)
     finally:
         supervisor.stop()
     return 0
-
-
-def _freeze_startup_objects() -> None:
-    """Keep what the server loaded at start (torch, Optuna, SQLAlchemy, the app: ~270,000
-    objects) out of the garbage collector's full passes, which otherwise stall every request
-    in flight for about 100 ms each time one runs."""
-    gc.collect()
-    gc.freeze()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -84,6 +72,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         count = args.workers or settings.workers or 1
         supervisor = Supervisor(settings, count=count)
     store = StudyStore(settings)
+    # Through a transaction pooler Optuna's schema check could deadlock many starting
+    # workers (see worker._store); the API, on a direct connection, checks it.
+    store.check_optuna_schema = not settings.db_transaction_pooler
     store.initialize()
     store.close()
     stop = threading.Event()

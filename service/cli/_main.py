@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "serve":
             command.add_argument("--host", default=None)
             command.add_argument("--port", type=int, default=None)
+            command.add_argument("--api-processes", dest="api_processes", type=int,
+                                 default=None,
+                                 help="API server processes (default: one per core the local "
+                                      "workers leave free, at least one)")
         else:
             command.add_argument("--gpus", default=None,
                                  help="comma-separated GPU indices to pin workers to, e.g. 0,1")

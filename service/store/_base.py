@@ -41,6 +41,10 @@ _MAX_INIT_DELAY_S = 10.0
 class StoreBase:
     """Engines and sub-stores, each made on first use (nothing connects at construction)."""
 
+    # Optuna's schema check holds one connection while it opens a second: a process that
+    # reaches the database through a transaction pooler may skip it (see worker._store).
+    check_optuna_schema: bool = True
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
@@ -57,6 +61,7 @@ class StoreBase:
             engine_kwargs=engine_kwargs(self.settings),
             heartbeat_interval=self.settings.heartbeat_interval_s,
             grace_period=self.settings.grace_period_s,
+            skip_compatibility_check=not self.check_optuna_schema,
         )
 
     @cached_property

@@ -24,9 +24,16 @@ def engine_kwargs(settings: Settings) -> dict[str, Any]:
         # dying on "database is locked" (measured: 1 s killed 7 of 32 workers, 30 s none);
         # it stays below the grace period, or a worker waiting on the lock looks dead.
         return {"connect_args": {"timeout": settings.sqlite_busy_timeout}}
-    # About two connections per worker process is what Optuna uses; pre-ping and recycle
-    # survive server restarts and idle connections dropped during long trials.
-    return {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": 2, "max_overflow": 4}
+    # Pre-ping and recycle survive server restarts and idle connections dropped during long
+    # trials.
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 1800,
+                              "pool_size": settings.db_pool_size,
+                              "max_overflow": settings.db_max_overflow}
+    if settings.db_transaction_pooler:
+        # A transaction-mode pooler hands each transaction to any server connection, where
+        # a statement psycopg prepared on another one does not exist.
+        kwargs["connect_args"] = {"prepare_threshold": None}
+    return kwargs
 
 
 def make_engine(settings: Settings) -> Engine:

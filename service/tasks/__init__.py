@@ -25,6 +25,7 @@ from ._japanese_vowels import (
     load_japanese_vowels,
 )
 from ._metrics import compute_metrics
+from ._parse_cache import ParsedCache, configure_parsed_cache, default_disk_dir, parsed_cache
 from ._parsed import DatasetFormat, ParsedDataset, SequenceDataset, SeriesDataset
 from ._registry import TASKS, get_task, parse_task_options, task_names
 from ._sunspots import SunspotsOptions, SunspotsTask, load_sunspots
@@ -50,6 +51,7 @@ __all__ = [
     "JapaneseVowelsOptions",
     "JapaneseVowelsTask",
     "MetricDirection",
+    "ParsedCache",
     "ParsedDataset",
     "SequenceDataset",
     "SequenceDatasetOptions",
@@ -63,7 +65,9 @@ __all__ = [
     "TaskData",
     "TaskKind",
     "compute_metrics",
+    "configure_parsed_cache",
     "data_baselines",
+    "default_disk_dir",
     "format_of",
     "generate_adding",
     "generate_copy_memory",
@@ -74,5 +78,6 @@ __all__ = [
     "metric_names",
     "parse_dataset",
     "parse_task_options",
+    "parsed_cache",
     "task_names",
 ]

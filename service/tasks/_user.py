@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import SpecError
 from ._base import Baseline, Task, TaskData, _expect_options
+from ._parse_cache import parsed_cache
 from ._parsed import (
     DEFAULT_TEST_FRACTION,
     DEFAULT_VAL_FRACTION,
@@ -98,10 +99,14 @@ class DatasetTask(Task):
     def __init__(self, stored: StoredDataset, *, parsed: ParsedDataset | None = None) -> None:
         self.stored = stored
         options = dict(stored.parse_options)
-        self.data = parsed or parse_dataset(
-            stored.content, format=stored.format, kind=options.get("kind"),
-            target=options.get("target"), time_column=options.get("time_column"),
-            max_unpacked_bytes=1 << 40,  # checked against the real limit at upload
+        how = {name: options.get(name) for name in ("kind", "target", "time_column")}
+        # Parsed once per process (and, for large ones, once per machine): see _parse_cache.
+        self.data = parsed or parsed_cache().get(
+            sha256=stored.sha256, format=stored.format, options=how,
+            parse=lambda: parse_dataset(
+                stored.content, format=stored.format, **how,
+                max_unpacked_bytes=1 << 40,  # checked against the real limit at upload
+            ),
         )
         self.name = f"dataset-{stored.id}"
         self.kind = self.data.kind

@@ -1,5 +1,6 @@
 """Workers: the trial loop of one process and the supervisor that keeps a pool alive."""
 
+from service.worker._liveness import PoolLiveness, PoolStatusFile
 from service.worker._loop import Worker, configure_torch_threads
 from service.worker._supervisor import (
     Placement,
@@ -11,6 +12,8 @@ from service.worker._supervisor import (
 
 __all__ = [
     "Placement",
+    "PoolLiveness",
+    "PoolStatusFile",
     "Supervisor",
     "Worker",
     "configure_torch_threads",

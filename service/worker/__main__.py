@@ -14,6 +14,7 @@ import optuna
 
 from service.config import Settings
 from service.logs import configure_logging
+from service.tasks import configure_parsed_cache, default_disk_dir
 from service.worker._loop import Worker, configure_torch_threads
 
 
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     configure_torch_threads(1)
+    configure_parsed_cache(disk_dir=settings.parsed_cache_dir or default_disk_dir())
     stop = threading.Event()
     # SIGTERM: finish the trial in hand, then exit.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -23,7 +23,6 @@ from service.store import (
     STORAGE_FAULTS,
     Claim,
     StudyRecord,
-    StudyStore,
     is_disk_full,
     is_transient,
 )
@@ -36,6 +35,8 @@ from service.tuning import (
 )
 from service.tuning import resolve_spec as resolve
 from service.worker._evaluation import run_pending_evaluation
+from service.worker._store import WorkerStore
+from service.worker._studies import StudyCache
 
 __all__ = ["Worker"]
 
@@ -57,13 +58,11 @@ class Worker:
         self.worker_id = worker_id
         self.device = resolve_device(device or settings.device)
         self.stop = stop or threading.Event()
-        self.store = StudyStore(settings)
+        self.store = WorkerStore(settings)
         self.trials_run = 0
         self._last_sweep = 0.0
-        # The last study this worker ran, kept between its trials: its Optuna cache holds the
-        # finished trials, so the next trial reads only what changed since (a fresh
-        # ``load_study`` reads every trial: seconds per trial in a study of thousands).
-        self._study: tuple[tuple[int, str, object], optuna.Study] | None = None
+        # The studies this worker ran lately, with Optuna's caches of their finished trials.
+        self.studies = StudyCache(settings.worker_cached_studies)
 
     def run_forever(self, *, max_trials: int | None = None) -> None:
         """Work until stopped (or ``max_trials`` trials ran); sleep while there is no work."""
@@ -199,10 +198,10 @@ class Worker:
                 log.warning("worker %s: claim expired before trial %d of study %s started; "
                             "handed it back", self.worker_id, number, record.id)
         except STORAGE_FAULTS:
-            self._study = None  # read it afresh once the database is back
+            self.studies.clear()  # read them afresh once the database is back
             raise
         except Exception as exc:
-            self._study = None
+            self.studies.drop(record.id)
             # optimize() itself failed (e.g. the study was deleted mid-trial, or a storage
             # error at tell). The heartbeat sweep recovers a trial left RUNNING.
             log.warning("worker %s: trial of study %s ended abnormally: %r",
@@ -217,20 +216,11 @@ class Worker:
         sampler: optuna.samplers.BaseSampler,
         pruner: optuna.pruners.BasePruner,
     ) -> optuna.Study:
-        """The study with this trial's sampler and pruner, reusing the last one's cache.
-
-        The creation time tells a study apart from a deleted one whose id and name were
-        reused. Finished trials never change, so the cached ones stay valid.
-        """
-        key = (record.id, record.name, record.created_at)
-        if self._study is not None and self._study[0] == key:
-            study = self._study[1]
-            study.sampler, study.pruner = sampler, pruner
-            return study
-        self._study = None
-        study = self.store.load_study(record, sampler=sampler, pruner=pruner)
-        self._study = (key, study)
-        return study
+        """The study with this trial's sampler and pruner, from the cache when it is there."""
+        return self.studies.get(
+            record, sampler=sampler, pruner=pruner,
+            load=lambda: self.store.load_study(record, sampler=sampler, pruner=pruner),
+        )
 
 
 class ClaimExpired(Exception):

@@ -63,10 +63,14 @@ def worker_env(settings: Settings, *, device: str, gpu: int | None = None) -> di
         "RNNTUNE_DB_WAIT_S": str(settings.db_wait_s),
         "RNNTUNE_SQLITE_BUSY_TIMEOUT_S": str(settings.sqlite_busy_timeout_s),
         "RNNTUNE_LOG_LEVEL": settings.log_level,
+        "RNNTUNE_DB_TRANSACTION_POOLER": str(settings.db_transaction_pooler).lower(),
+        "RNNTUNE_WORKER_CACHED_STUDIES": str(settings.worker_cached_studies),
         # One compute thread per process; the pool's parallelism comes from processes.
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     })
+    if settings.parsed_cache_dir is not None:
+        env["RNNTUNE_PARSED_CACHE_DIR"] = str(settings.parsed_cache_dir)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
         env["RNNTUNE_DEVICE"] = "cuda:0"

@@ -63,6 +63,26 @@ def test_quick_run_reports_figures_and_loses_nothing(
     assert "| workers |" in out and "| 2 | 6/6 |" in out
 
 
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+def test_quick_run_through_pgbouncer_uses_its_pool(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench._pgbouncer import pgbouncer_binary
+
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed")
+    [result] = bench.main(["--quick", "--poolers", "pgbouncer", "--pool-size", "1",
+                           "--admin-url", POSTGRES_ADMIN_URL, "--log-dir", str(tmp_path)])
+    assert result.pooler == "pgbouncer" and result.clean
+    assert result.finished == result.budget == 6
+    # Both workers' transactions ran on the pooler's one server connection.
+    assert result.peak_worker_connections == 1
+    assert result.busy_cores > 0 and result.trials_per_core_s > 0
+    out = capsys.readouterr().out
+    assert "| 2 via pgbouncer | 6/6 |" in out and "trials/s per busy core" in out
+
+
 def test_analysis_counts_lost_duplicated_and_stuck() -> None:
     """The integrity figures flag what they should, without a database."""
     import datetime as dt

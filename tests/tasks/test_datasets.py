@@ -3,6 +3,7 @@ valid one becomes a task with leak-free splits, training-only normalisation and 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import zipfile
@@ -327,7 +328,8 @@ def test_format_from_name_or_declaration() -> None:
 
 def stored(content: bytes, fmt: str = "npz", **options: Any) -> DatasetTask:
     return DatasetTask(StoredDataset(id=1, name="d", format=fmt,  # type: ignore[arg-type]
-                                     sha256="0" * 64, content=content, parse_options=options))
+                                     sha256=hashlib.sha256(content).hexdigest(),
+                                     content=content, parse_options=options))
 
 
 def test_classification_split_is_stratified_and_normalised_on_train() -> None:

@@ -1,5 +1,6 @@
-"""A worker keeps the study it last ran between trials (its Optuna cache of finished trials),
-with a fresh sampler and pruner for every trial, and never mistakes a re-created study for it."""
+"""A worker keeps the studies it ran lately between trials (their Optuna caches of finished
+trials), with a fresh sampler and pruner for every trial, never mistakes a re-created study for
+one of them, and keeps several warm while claims rotate between studies."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ def run_trials(worker: Worker, store: StudyStore, n: int) -> list[optuna.Study]:
         worker._run_trial(claim)
         store.trial_ended(claim.study.id)
         store.refresh_status(claim.study.id)
-        assert worker._study is not None
-        used.append(worker._study[1])
+        study = worker.studies.peek(claim.study.id)
+        assert study is not None
+        used.append(study)
     return used
 
 
@@ -68,4 +70,46 @@ def test_a_recreated_study_with_the_same_name_is_loaded_afresh(
     assert new is not old
     trials = store.trials(second)
     assert len(trials) == 1 and trials[0].number == 0
+    store.close()
+
+
+def test_claims_rotating_between_studies_load_each_study_once(sqlite_settings: Settings) -> None:
+    store = StudyStore(sqlite_settings)
+    store.initialize()
+    records = [create_study(store, name=f"rotate-{i}", budget={"n_trials": 2, "max_epochs": 1})
+               for i in range(3)]
+    worker = Worker(sqlite_settings.model_copy(update={"worker_cached_studies": 3}),
+                    worker_id="w", device="cpu")
+    loaded: list[str] = []
+    original = worker.store.load_study
+
+    def spy(record: Any, **kwargs: Any) -> optuna.Study:
+        loaded.append(record.name)
+        return original(record, **kwargs)
+
+    worker.store.load_study = spy  # type: ignore[method-assign]
+    # Claims go round the three studies: each is read from the database once, then stays.
+    seen = []
+    for _ in range(6):
+        [study] = run_trials(worker, store, 1)
+        seen.append(study.study_name)
+    assert sorted(loaded) == sorted(r.name for r in records)
+    assert len(set(seen)) == 3 and len(worker.studies) == 3
+    for record in records:
+        assert count_trials(store.trials(record)).complete == 2
+        assert store.get(record.id).status == "completed"
+    store.close()
+
+
+def test_the_least_recently_used_study_leaves_a_full_cache(sqlite_settings: Settings) -> None:
+    store = StudyStore(sqlite_settings)
+    store.initialize()
+    records = [create_study(store, name=f"lru-{i}", budget={"n_trials": 1, "max_epochs": 1})
+               for i in range(3)]
+    worker = Worker(sqlite_settings.model_copy(update={"worker_cached_studies": 2}),
+                    worker_id="w", device="cpu")
+    used = [study.study_name for study in run_trials(worker, store, 3)]
+    assert sorted(used) == sorted(r.name for r in records)
+    kept = {r.name for r in records if r.id in worker.studies}
+    assert kept == set(used[1:]), "the study used first left"
     store.close()

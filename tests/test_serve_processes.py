@@ -1,0 +1,112 @@
+"""``rnntune serve`` with several API processes: how many it picks, one sweep for all of them,
+and the local pool's liveness seen by every process's /healthz."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.cli._serve import choose_api_processes
+from service.config import Settings
+from service.worker import PoolStatusFile, Supervisor
+
+
+def settings(url: str = "postgresql+psycopg://u@h/db", **values: object) -> Settings:
+    return Settings(database_url=url, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("cores", "workers", "expected"), [
+    (2, 2, 1),  # the default on a 2-core machine: workers take both cores
+    (2, 0, 1),  # measured: a second process gained nothing on 2 cores
+    (8, 2, 3),
+    (16, 0, 4),  # never more than four
+    (8, 8, 1),
+])
+def test_serve_gives_the_api_half_the_cores_the_workers_leave(
+    cores: int, workers: int, expected: int
+) -> None:
+    assert choose_api_processes(settings(workers=workers), cores=cores) == expected
+
+
+def test_one_api_process_on_sqlite() -> None:
+    assert choose_api_processes(settings("sqlite:///x.db", workers=0), cores=16) == 1
+
+
+def test_an_explicit_number_of_api_processes_wins() -> None:
+    assert choose_api_processes(settings("sqlite:///x.db", workers=8, api_processes=3),
+                                cores=2) == 3
+
+
+def test_the_pool_status_file_carries_the_liveness_and_goes_stale(
+    tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    pool = Supervisor(sqlite_settings, count=0, name="status")
+    pool.start()
+    status = PoolStatusFile(tmp_path / "pool.json", every_s=0.1, max_age_s=1.0)
+    status.start(pool)
+    try:
+        reader = PoolStatusFile(tmp_path / "pool.json")
+        assert reader.liveness() == {"expected": 0, "alive": 0, "supervised": True}
+    finally:
+        status.stop()
+        pool.stop()
+    # The writer is gone: after the maximum age nobody vouches for the pool any more.
+    old = time.time() - 5
+    os.utime(tmp_path / "pool.json", (old, old))
+    assert PoolStatusFile(tmp_path / "pool.json", max_age_s=1.0).liveness()["supervised"] is False
+    assert PoolStatusFile(tmp_path / "missing.json").liveness()["supervised"] is False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_two_api_processes_share_one_port_and_one_sweep(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "RNNTUNE_SWEEP_INTERVAL_S": "0.3", "RNNTUNE_LOG_LEVEL": "debug"}
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(port),
+             "--workers", "0", "--api-processes", "2"],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 300  # two interpreters import torch: slow when busy
+        health = None
+        while health is None or health.status_code != 200:
+            assert server.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "rnntune serve did not come up"
+            time.sleep(0.3)
+            try:
+                health = httpx.get(f"{url}/healthz")
+            except httpx.TransportError:
+                health = None
+        # Every API process answers from the pool's status file, written by the parent.
+        assert health.json()["workers"] == {"expected": 0, "alive": 0, "supervised": True}
+        assert httpx.get(f"{url}/v1/studies").status_code == 200
+        time.sleep(3.0)  # about ten sweep intervals
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=240)
+    text = log_path.read_text()
+    api_processes = set(re.findall(r"Started server process \[(\d+)\]", text))
+    sweepers = re.findall(r"sweep done in process (\d+)", text)
+    # Two at least (uvicorn replaces one that stops answering its ping).
+    assert len(api_processes) >= 2, text[-3000:]
+    assert len(sweepers) >= 3, text[-3000:]
+    assert set(sweepers) == {str(server.pid)}, "only the supervising process sweeps"
