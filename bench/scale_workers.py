@@ -549,7 +549,9 @@ def run_once(
                 time.sleep(1.0)  # a worker that over-claimed would start a trial now
                 supervisor.stop()
             trials = store.trials(record)
-            result = analyse(trials, budget)
+            # The study's own budget: the service may keep a few trials of the requested
+            # one back (its n_trials), and lost trials are counted against what it runs.
+            result = analyse(trials, record.n_trials)
             states = Counter(t.state.name for t in trials)
             final = store.get(record.id)
         finally:
@@ -595,8 +597,9 @@ def run_once(
         _summarise_log(log_path, result)
         if result.in_flight_left:
             result.notes.append(f"in_flight counter left at {result.in_flight_left}")
-        if result.claimed != budget:
-            result.notes.append(f"claimed counter {result.claimed} != budget {budget}")
+        if result.claimed != record.n_trials:
+            result.notes.append(f"claimed counter {result.claimed} != budget "
+                                f"{record.n_trials}")
         if not result.clean:
             result.notes.append("trial states: " + ", ".join(
                 f"{state} {n}" for state, n in sorted(states.items())))
