@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from service.config import Settings
 from service.store import StudyStore, count_trials
 from service.worker import Supervisor, gpu_placements, worker_command, worker_env
-from tests.factories import assert_counters_exact, create_study, slow_spec, tiny_spec, wait_for
+from tests.factories import assert_counters_exact, create_study, slow_spec, wait_for
 
 
 def start_worker(settings: Settings, name: str, cwd: Path) -> subprocess.Popen[bytes]:
@@ -166,7 +166,8 @@ def test_api_server_killed_and_restarted_loses_nothing(
     )
     try:
         wait_healthy(url)
-        spec = tiny_spec(budget={"n_trials": 8, "max_epochs": 2})
+        # Trials of a second or more: tiny ones finish the whole study before the kill.
+        spec = slow_spec(budget={"n_trials": 8, "max_epochs": 2})
         study_id = httpx.post(f"{url}/v1/studies", json=spec).json()["id"]
         store = StudyStore(sqlite_settings)
 
