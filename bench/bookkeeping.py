@@ -30,6 +30,7 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import add_trials_fast
+from service_cost import tiny_spec
 
 from service.config import Settings
 from service.specs import parse_spec_mapping
@@ -40,17 +41,10 @@ POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def spec(n_trials: int) -> dict[str, object]:
-    return {
-        "task": {"name": "adding", "seq_len": 2, "n_train": 16, "n_val": 16, "n_test": 16},
-        "search_space": {"params": {
-            "cell": "gru", "hidden_size": 2, "batch_size": 16,
-            "lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
-        }},
-        "objective": {"metric": "val_mse"},
-        "sampler": {"name": "random", "seed": 0},
-        "pruner": {"name": "none"},
-        "budget": {"n_trials": n_trials, "max_epochs": 1},
-    }
+    """Service cost's tiny study, with the evaluation left to the defaults."""
+    tiny = tiny_spec(n_trials)
+    del tiny["evaluation"]
+    return tiny
 
 
 @contextmanager
