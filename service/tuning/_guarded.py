@@ -4,11 +4,16 @@ TPE fits its good/bad split to whatever scores it has. When every finished trial
 plateau (all within noise of each other), that split is noise, and TPE concentrates on the
 corner that happened to score a hair better, often the one that stays on the plateau longest.
 Until the best finished score stands out from their median (``has_signal``), this sampler
-draws at random instead; from then on the model decides.
+draws at random instead; from then on the model decides, except for a ``random_fraction`` of
+trials that are still drawn at random (as BOHB draws a third of its configurations). A model
+fitted to a few early scores can lock onto a region that is merely less bad, while the
+configuration that solves the task lies where it never looks again; random draws interleaved
+with the model's keep every region reachable, and under a pruner they cost a few epochs each.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,13 +44,25 @@ def finished_scores(study: optuna.Study) -> list[float]:
 
 
 class SignalGuardedSampler(BaseSampler):
-    """Delegates each trial to ``model`` when the study has signal, else to ``explore``."""
+    """Delegates each trial to ``model`` when the study has signal, else to ``explore``;
+    a ``random_fraction`` of the trials goes to ``explore`` regardless.
+
+    ``guard``: whether a study without signal is explored (off, only the interleaved random
+    draws remain). ``seed`` makes the choice of interleaved trials reproducible: workers build
+    a sampler per trial with a per-trial seed, so the choice is a fixed coin flip per trial.
+    """
 
     def __init__(self, model: BaseSampler, explore: BaseSampler, *,
-                 min_improvement: float) -> None:
+                 min_improvement: float, random_fraction: float = 0.0, guard: bool = True,
+                 seed: int | None = None) -> None:
+        if not 0.0 <= random_fraction < 1.0:
+            raise ValueError(f"random_fraction must lie in [0, 1), got {random_fraction!r}")
         self.model = model
         self.explore = explore
         self.min_improvement = min_improvement
+        self.random_fraction = random_fraction
+        self.guard = guard
+        self._coin = random.Random(seed)
         self._active: BaseSampler = model
 
     def signal(self, study: optuna.Study) -> bool:
@@ -54,8 +71,16 @@ class SignalGuardedSampler(BaseSampler):
         return has_signal(finished_scores(study), minimize=minimizes(study),
                           min_improvement=self.min_improvement)
 
+    def interleaved(self) -> bool:
+        """Whether this trial is one of the random draws interleaved with the model's."""
+        return self.random_fraction > 0.0 and self._coin.random() < self.random_fraction
+
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self._active = self.model if self.signal(study) else self.explore
+        # The coin is flipped for every trial, so whether trial n is interleaved does not
+        # depend on the study's state.
+        interleaved = self.interleaved()
+        explore = interleaved or (self.guard and not self.signal(study))
+        self._active = self.explore if explore else self.model
         self._active.before_trial(study, trial)
 
     def infer_relative_search_space(

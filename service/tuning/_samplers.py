@@ -27,6 +27,11 @@ class TPEOptions(StrictOptions):
         description="draw at random while the best finished score does not beat their median "
         "by min_improvement (all trials on one plateau: nothing for the model to learn)")
     min_improvement: float = Field(default=0.05, ge=0, le=10)
+    random_fraction: float = Field(
+        default=1 / 3, ge=0, lt=1,
+        description="share of trials after the start-up drawn at random instead of by the model "
+        "(BOHB's 1/3), so a model fitted to a few early scores cannot shut out the region "
+        "that holds the solution")
 
 
 class RandomOptions(StrictOptions):
@@ -81,10 +86,12 @@ def _tpe(o: TPEOptions, seed: int | None, _: SearchSpace) -> optuna.samplers.Bas
         multivariate=o.multivariate,
         constant_liar=o.constant_liar,
     )
-    if not o.explore_without_signal:
+    if not o.explore_without_signal and o.random_fraction == 0:
         return tpe
     return SignalGuardedSampler(tpe, optuna.samplers.RandomSampler(seed=seed),
-                                min_improvement=o.min_improvement)
+                                min_improvement=o.min_improvement,
+                                random_fraction=o.random_fraction,
+                                guard=o.explore_without_signal, seed=seed)
 
 
 def _cmaes(o: CmaEsOptions, seed: int | None, _: SearchSpace) -> optuna.samplers.BaseSampler:

@@ -186,6 +186,7 @@ def test_sampler_without_options_rejects_any_option() -> None:
     [
         ("tpe", {"n_startup_trials": -1}, ("sampler", "n_startup_trials"), "-1"),
         ("tpe", {"n_ei_candidates": 0}, ("sampler", "n_ei_candidates"), "0"),
+        ("tpe", {"random_fraction": 1}, ("sampler", "random_fraction"), "1"),
         ("cmaes", {"sigma0": 0}, ("sampler", "sigma0"), "0"),
         ("qmc", {"qmc_type": "lhs"}, ("sampler", "qmc_type"), "lhs"),
         ("nsgaii", {"population_size": 1}, ("sampler", "population_size"), "1"),
@@ -218,8 +219,13 @@ def test_options_reach_the_sampler() -> None:
     sampler = build_sampler("tpe", {"n_startup_trials": 3}, seed=0, slot=0, space=SPACE)
     assert isinstance(sampler, SignalGuardedSampler)
     assert sampler.model._n_startup_trials == 3  # type: ignore[attr-defined]
-    plain = build_sampler("tpe", {"explore_without_signal": False}, seed=0, slot=0, space=SPACE)
+    plain = build_sampler("tpe", {"explore_without_signal": False, "random_fraction": 0},
+                          seed=0, slot=0, space=SPACE)
     assert type(plain) is optuna.samplers.TPESampler
+    interleaving = build_sampler("tpe", {"explore_without_signal": False}, seed=0, slot=0,
+                                 space=SPACE)
+    assert isinstance(interleaving, SignalGuardedSampler)
+    assert not interleaving.guard and interleaving.random_fraction == pytest.approx(1 / 3)
 
 
 def test_grid_sampler_needs_a_gridable_space() -> None:
@@ -258,6 +264,9 @@ def _next_draw(study: optuna.Study, sampler: optuna.samplers.BaseSampler) -> dic
     return values
 
 
+MODEL_ONLY = {"explore_without_signal": False, "random_fraction": 0}
+
+
 def _draws(values: list[float], options: dict[str, Any], n: int = 6) -> list[dict[str, Any]]:
     study = _study_with(values)
     return [_next_draw(study, build_sampler("tpe", options, seed=5, slot=i, space=PLATEAU_SPACE))
@@ -281,15 +290,32 @@ def test_tpe_draws_at_random_while_every_trial_sits_on_a_plateau() -> None:
     options = {"n_startup_trials": 2}
     assert _draws(ON_A_PLATEAU, options) == _random_draws(ON_A_PLATEAU)
     # Without the guard, TPE models the noise: its draws are not the random ones.
-    unguarded = _draws(ON_A_PLATEAU, {**options, "explore_without_signal": False})
+    unguarded = _draws(ON_A_PLATEAU, {**options, **MODEL_ONLY})
     assert unguarded != _random_draws(ON_A_PLATEAU)
 
 
 def test_tpe_uses_its_model_once_a_trial_stands_out() -> None:
-    options = {"n_startup_trials": 2}
-    assert _draws(BROKE_AWAY, options) == _draws(BROKE_AWAY,
-                                                 {**options, "explore_without_signal": False})
+    options = {"n_startup_trials": 2, "random_fraction": 0}
+    assert _draws(BROKE_AWAY, options) == _draws(BROKE_AWAY, {**options, **MODEL_ONLY})
     assert _draws(BROKE_AWAY, options) != _random_draws(BROKE_AWAY)
+
+
+def test_tpe_interleaves_random_draws_with_its_model() -> None:
+    n = 45
+    default = _draws(BROKE_AWAY, {"n_startup_trials": 2}, n=n)
+    model = _draws(BROKE_AWAY, {"n_startup_trials": 2, **MODEL_ONLY}, n=n)
+    at_random = _random_draws(BROKE_AWAY, n=n)
+    from_model = [i for i in range(n) if default[i] == model[i] != at_random[i]]
+    interleaved = [i for i in range(n) if default[i] == at_random[i] != model[i]]
+    assert len(from_model) + len(interleaved) == n  # every draw is one or the other
+    # A third by default: 15 expected of 45; the coin flips are fixed by the seed.
+    assert 8 <= len(interleaved) <= 22
+    # Which trials are interleaved is fixed by each trial's seed, not by the study: on a
+    # plateau with the guard off, the same trials are drawn at random.
+    plateau = _draws(ON_A_PLATEAU, {"n_startup_trials": 2, "explore_without_signal": False},
+                     n=n)
+    plateau_model = _draws(ON_A_PLATEAU, {"n_startup_trials": 2, **MODEL_ONLY}, n=n)
+    assert plateau == [at_random[i] if i in interleaved else plateau_model[i] for i in range(n)]
 
 
 def test_signal_counts_a_pruned_trials_best_report() -> None:
