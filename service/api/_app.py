@@ -19,6 +19,7 @@ from service.api._dashboard import DashboardDispatcher
 from service.api._errors import ROUTE_TITLES, install_error_handlers
 from service.api._request_id import RequestIdMiddleware
 from service.api._sweeper import Sweeper
+from service.api._trial_views import TrialViews
 from service.config import Settings
 from service.schemas import Problem
 from service.store import StudyStore
@@ -98,6 +99,7 @@ def create_api(
     # Each prediction may hold up to the unpacked-size limit in memory: a bounded number run.
     app.state.prediction_slots = BoundedSemaphore(settings.max_concurrent_predictions)
     app.state.store = store
+    app.state.trial_views = TrialViews()
     app.state.auth = gate
     install_error_handlers(app)
     _document_problems_as_problem_json(app)

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from service.api._trial_views import TrialViews
 from service.config import Settings
 from service.store import StudyStore
 
-__all__ = ["SettingsDep", "StoreDep", "StudyId"]
+__all__ = ["SettingsDep", "StoreDep", "StudyId", "TrialViewsDep"]
 
 
 def _store(request: Request) -> StudyStore:
@@ -22,7 +23,13 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _trial_views(request: Request) -> TrialViews:
+    views: TrialViews = request.app.state.trial_views
+    return views
+
+
 StoreDep = Annotated[StudyStore, Depends(_store)]
+TrialViewsDep = Annotated[TrialViews, Depends(_trial_views)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 # Ids are database integers; bounding them turns an absurd id into a 422, not an overflow.

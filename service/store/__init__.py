@@ -13,6 +13,7 @@ from service.store._records import ACTIVE_STATUSES, Claim, StudyRecord
 from service.store._retry import STORAGE_FAULTS, is_disk_full, is_transient
 from service.store._store import StudyStore
 from service.store._summary import BestTrial, TrialSummary
+from service.store._trial_rows import TrialStamp
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -25,6 +26,7 @@ __all__ = [
     "Scope",
     "StudyRecord",
     "StudyStore",
+    "TrialStamp",
     "TrialSummary",
     "best_trial",
     "count_trials",

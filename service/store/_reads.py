@@ -16,7 +16,7 @@ from service.store._pareto import pareto_front
 from service.store._records import StudyRecord
 from service.store._retry import retry_transient
 from service.store._tables import retry_links, study_counters
-from service.store._trial_rows import load_trials
+from service.store._trial_rows import TrialStamp, load_trials
 
 __all__ = ["DurationHistogram", "Reads"]
 
@@ -44,14 +44,32 @@ class Reads(StoreBase):
         The total comes from the counters row and the retry links of the page's trials
         alone, so a page costs the same in a study of 10,000.
         """
+        total, stamps, retried_by = self.page_stamps(record, offset=offset, limit=limit,
+                                                     state=state)
+        return total, self.trials_by_id([s.trial_id for s in stamps]), retried_by
+
+    @retry_transient
+    def page_stamps(
+        self, record: StudyRecord, *, offset: int, limit: int, state: str | None = None
+    ) -> tuple[int, list[TrialStamp], dict[int, int]]:
+        """A page of trials as stamps (id, number, state, completion time), for a reader that
+        keeps finished trials' views and loads only the others (``trials_by_id``)."""
         counts = self.summaries([record])[record.id].counts
         total = (getattr(counts, state) if state else
                  sum(getattr(counts, s) for s in _STATES))
         with self.engine.connect() as conn:
-            trials = _optuna_tables.page_of_trials(conn, record.id, offset=offset, limit=limit,
-                                                   state=state)
-            retried_by = _retried_by(conn, record.id, [t.number for t in trials])
-        return total, trials, retried_by
+            stamps = _optuna_tables.page_stamps(conn, record.id, offset=offset, limit=limit,
+                                                state=state)
+            retried_by = _retried_by(conn, record.id, [s.number for s in stamps])
+        return total, stamps, retried_by
+
+    @retry_transient
+    def trials_by_id(self, trial_ids: Sequence[int]) -> list[FrozenTrial]:
+        """These trials, ordered by number."""
+        if not trial_ids:
+            return []
+        with self.engine.connect() as conn:
+            return load_trials(conn, trial_ids)
 
     @retry_transient
     def best_trial_of(self, record: StudyRecord) -> FrozenTrial | None:

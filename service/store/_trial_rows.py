@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.storages._rdb import models
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Connection, select
 
-__all__ = ["load_trials", "parse_distribution"]
+__all__ = ["TrialStamp", "load_trials", "parse_distribution"]
 
 _trials = models.TrialModel.__table__
 _params = models.TrialParamModel.__table__
@@ -30,6 +32,21 @@ _user_attrs = models.TrialUserAttributeModel.__table__
 _system_attrs = models.TrialSystemAttributeModel.__table__
 
 
+@dataclass(frozen=True)
+class TrialStamp:
+    """What identifies a trial's stored state without loading it: a finished trial (complete,
+    pruned or failed) never changes again, so its id and completion time name its content."""
+
+    trial_id: int
+    number: int
+    state: TrialState
+    completed: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state.is_finished() and self.completed is not None
+
+
 @lru_cache(maxsize=1024)
 def parse_distribution(text: str) -> BaseDistribution:
     # A study's trials share a few distinct distributions; parse each once.
@@ -37,7 +54,11 @@ def parse_distribution(text: str) -> BaseDistribution:
 
 
 def load_trials(conn: Connection, trial_ids: Collection[int]) -> list[FrozenTrial]:
-    """The trials with these ids, ordered by number; the same objects Optuna would build."""
+    """The trials with these ids, ordered by number; the same objects Optuna would build.
+
+    Each query's rows are fetched at once (``.all()``): iterating a result fetches row by
+    row, which cost a page of 100 trials (about 2,000 rows) more than the queries did.
+    """
     ids = sorted(int(i) for i in trial_ids)
     if not ids:
         return []
@@ -46,13 +67,13 @@ def load_trials(conn: Connection, trial_ids: Collection[int]) -> list[FrozenTria
         select(_params.c.trial_id, _params.c.param_id, _params.c.param_name,
                _params.c.param_value, _params.c.distribution_json)
         .where(_params.c.trial_id.in_(ids))
-    ):
+    ).all():
         params[trial_id].append((param_id, name, value, distribution))
     values: dict[int, dict[int, float]] = defaultdict(dict)
     for trial_id, objective, value, value_type in conn.execute(
         select(_values.c.trial_id, _values.c.objective, _values.c.value, _values.c.value_type)
         .where(_values.c.trial_id.in_(ids))
-    ):
+    ).all():
         values[trial_id][objective] = models.TrialValueModel.stored_repr_to_value(
             value, value_type)
     intermediate: dict[int, dict[int, float]] = defaultdict(dict)
@@ -60,7 +81,7 @@ def load_trials(conn: Connection, trial_ids: Collection[int]) -> list[FrozenTria
         select(_intermediate.c.trial_id, _intermediate.c.step,
                _intermediate.c.intermediate_value, _intermediate.c.intermediate_value_type)
         .where(_intermediate.c.trial_id.in_(ids))
-    ):
+    ).all():
         intermediate[trial_id][step] = (
             models.TrialIntermediateValueModel.stored_repr_to_intermediate_value(
                 value, value_type))
@@ -71,7 +92,7 @@ def load_trials(conn: Connection, trial_ids: Collection[int]) -> list[FrozenTria
         select(_trials.c.trial_id, _trials.c.number, _trials.c.state,
                _trials.c.datetime_start, _trials.c.datetime_complete)
         .where(_trials.c.trial_id.in_(ids)).order_by(_trials.c.number)
-    ):
+    ).all():
         trial_id = row.trial_id
         ordered = sorted(params[trial_id])  # by param_id, as Optuna orders them
         objectives = values.get(trial_id)
@@ -98,6 +119,6 @@ def _attrs(conn: Connection, table: Any, ids: list[int]) -> dict[int, dict[str, 
     for trial_id, key, value_json in conn.execute(
         select(table.c.trial_id, table.c.key, table.c.value_json)
         .where(table.c.trial_id.in_(ids))
-    ):
+    ).all():
         found[trial_id][key] = json.loads(value_json)
     return found

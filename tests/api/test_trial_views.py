@@ -1,0 +1,100 @@
+"""Finished trials' views kept between page requests: the same pages as views built afresh,
+reused only once final, a retry linked after its failed trial was kept, and a bounded memory;
+on SQLite and PostgreSQL (the stamp's completion time must match the loaded one on both)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from optuna.trial import TrialState
+
+from service.api import create_app
+from service.api._trial_views import TrialViews
+from service.api._views import trial_public
+from service.schemas import TrialPublic
+from service.store import StudyRecord, StudyStore
+from service.store._stale import requeue
+from tests.store.test_trial_rows import create, fill
+
+
+def _fresh(store: StudyStore, record: StudyRecord, **page: int) -> list[TrialPublic]:
+    _, trials, retried_by = store.trials_page(record, **page)
+    return [trial_public(t, retried_by=retried_by.get(t.number)) for t in trials]
+
+
+def test_kept_views_are_the_views_built_afresh_and_reused_once_final(
+    store: StudyStore,
+) -> None:
+    record = create(store)
+    fill(store.load_study(record))
+    views = TrialViews()
+    total, first = views.page(store, record, offset=0, limit=100)
+    assert total == len(first) == len(store.trials(record))
+    assert first == _fresh(store, record, offset=0, limit=100)
+    finished = [v for v in first if v.state in ("complete", "pruned", "fail")]
+    assert len(views) == len(finished) >= 6
+    _, second = views.page(store, record, offset=0, limit=100)
+    assert second == first
+    for before, after in zip(first, second, strict=True):
+        if before.state in ("complete", "pruned") and before.retried_by is None:
+            assert after is before, f"trial {before.number}: finished, so reused"
+        if before.state in ("running", "waiting"):
+            assert after is not before, f"trial {before.number}: not final, so built again"
+
+
+def test_a_trial_that_finishes_shows_its_final_state(store: StudyStore) -> None:
+    record = create(store)
+    study = store.load_study(record)
+    trial = study.ask()
+    trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+    views = TrialViews()
+    _, page = views.page(store, record, offset=0, limit=10)
+    assert [v.state for v in page] == ["running"] and len(views) == 0
+    trial.report(0.3, 1)
+    study.tell(trial, 0.25)
+    _, page = views.page(store, record, offset=0, limit=10)
+    assert [(v.state, v.value) for v in page] == [("complete", 0.25)]
+    assert page == _fresh(store, record, offset=0, limit=10) and len(views) == 1
+
+
+def test_a_failed_trial_kept_before_its_retry_links_to_it_after(store: StudyStore) -> None:
+    record = create(store)
+    study = store.load_study(record)
+    failed = study.ask()
+    failed.suggest_float("lr", 1e-3, 1e-1, log=True)
+    study.tell(failed, state=TrialState.FAIL)
+    views = TrialViews()
+    _, page = views.page(store, record, offset=0, limit=10)
+    assert [(v.state, v.retried_by) for v in page] == [("fail", None)] and len(views) == 1
+    requeue(study, study.trials[failed.number])
+    _, page = views.page(store, record, offset=0, limit=10)
+    assert [(v.number, v.state) for v in page] == [(0, "fail"), (1, "waiting")]
+    assert page[0].retried_by == 1 and page[1].retry_of == 0
+    assert page == _fresh(store, record, offset=0, limit=10)
+
+
+def test_kept_views_are_bounded(store: StudyStore) -> None:
+    record = create(store)
+    fill(store.load_study(record))
+    views = TrialViews(capacity=3)
+    _, page = views.page(store, record, offset=0, limit=100)
+    assert len(views) == 3
+    _, again = views.page(store, record, offset=0, limit=100)
+    assert again == page == _fresh(store, record, offset=0, limit=100)
+
+
+def test_the_trials_route_serves_the_kept_views(store: StudyStore) -> None:
+    record = create(store)
+    fill(store.load_study(record))
+    with TestClient(create_app(store.settings)) as client:
+        pages = [client.get(f"/v1/studies/{record.id}/trials", params={"limit": 4, "offset": 2})
+                 for _ in range(2)]
+        complete = client.get(f"/v1/studies/{record.id}/trials", params={"state": "complete"})
+    expected = [v.model_dump(mode="json") for v in _fresh(store, record, offset=2, limit=4)]
+    for response in pages:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        assert body["total"] == len(store.trials(record)) and body["offset"] == 2
+        assert body["trials"] == expected
+    assert complete.status_code == 200
+    assert {t["state"] for t in complete.json()["trials"]} == {"complete"}
