@@ -122,7 +122,13 @@ def start_server(database_url: str, port: int, cwd: Path, *, processes: int = 1
 
 
 def integrity(url: str, submitted: list[str]) -> dict[str, int]:
-    studies = httpx.get(f"{url}/v1/studies", timeout=120).json()["studies"]
+    studies: list[dict[str, Any]] = []
+    while True:  # the list comes a page at a time
+        page = httpx.get(f"{url}/v1/studies", params={"offset": len(studies), "limit": 1000},
+                         timeout=120).json()
+        studies.extend(page["studies"])
+        if not page["studies"] or len(studies) >= page["total"]:
+            break
     names = [s["name"] for s in studies]
     return {
         "submitted": len(submitted),

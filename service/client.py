@@ -41,6 +41,9 @@ _FINAL_STATUSES = frozenset({"completed", "cancelled", "failed"})
 _EVALUATING = frozenset({"pending", "running"})
 
 
+# The most the server gives in one page of GET /v1/studies.
+_STUDIES_PER_REQUEST = 1000
+
 class Client:
     """``Client("http://host:8000", api_key=...)``; ``http=`` reuses an ``httpx.Client``."""
 
@@ -80,11 +83,20 @@ class Client:
     def study(self, study_id: int) -> StudyPublic:
         return StudyPublic.model_validate(self._request("GET", f"/v1/studies/{study_id}"))
 
-    def studies(self, *, status: str | None = None, tag: str | None = None) -> list[StudyPublic]:
-        """Every study visible to the key; ``status`` and ``tag`` narrow the list."""
-        params = {key: value for key, value in (("status", status), ("tag", tag)) if value}
-        data = self._request("GET", "/v1/studies", params=params or None)
-        return StudySummaryList.model_validate(data).studies
+    def studies(self, *, status: str | None = None, tag: str | None = None,
+                page_size: int = _STUDIES_PER_REQUEST) -> list[StudyPublic]:
+        """Every study visible to the key; ``status`` and ``tag`` narrow the list. The server
+        gives them a page (at most 1,000) at a time; this reads every page."""
+        params: dict[str, Any] = {key: value for key, value in (("status", status), ("tag", tag))
+                                  if value}
+        found: list[StudyPublic] = []
+        while True:
+            page = StudySummaryList.model_validate(self._request(
+                "GET", "/v1/studies", params={**params, "offset": len(found),
+                                              "limit": page_size}))
+            found.extend(page.studies)
+            if not page.studies or len(found) >= page.total:
+                return found
 
     def sweep(
         self,

@@ -72,6 +72,9 @@ StudyStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
 TrialStateName = Literal["running", "waiting", "complete", "pruned", "fail"]
 
 
+# Studies per page of GET /v1/studies unless a limit is given.
+STUDY_PAGE = 100
+
 class TrialCounts(BaseModel):
     running: int = 0
     waiting: int = 0
@@ -230,7 +233,12 @@ class StudyPublic(BaseModel):
 
 
 class StudySummaryList(BaseModel):
+    """One page of the studies a caller may see, by id."""
+
     studies: list[StudyPublic]
+    total: int = Field(description="Studies matching the filters, over all pages.")
+    offset: int = 0
+    limit: int = STUDY_PAGE
 
 
 class SweepPublic(BaseModel):

@@ -24,6 +24,7 @@ __all__ = [
     "ReadPrincipal",
     "SubmitPrincipal",
     "can_see",
+    "own_studies_only",
     "prepare_keys",
     "token_from_headers",
     "visible_study",
@@ -52,9 +53,15 @@ class Principal:
 
 def can_see(principal: Principal, record: StudyRecord) -> bool:
     """Admins and read keys see every study; submit keys only their own."""
+    owner = own_studies_only(principal)
+    return owner is None or record.owner_key_id == owner
+
+
+def own_studies_only(principal: Principal) -> int | None:
+    """The key whose studies alone this caller may see (a submit key), or None: all."""
     if principal.key is None or principal.key.scope in ("admin", "read"):
-        return True
-    return record.owner_key_id == principal.key.id
+        return None
+    return principal.key.id
 
 
 def visible_study(store: StudyStore, principal: Principal, study_id: int) -> StudyRecord:

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service import studies
-from service.api._auth import Principal, ReadPrincipal, SubmitPrincipal, can_see, visible_study
+from service.api._auth import (
+    Principal,
+    ReadPrincipal,
+    SubmitPrincipal,
+    can_see,
+    own_studies_only,
+    visible_study,
+)
 from service.api._datasets import VisibleDatasets
 from service.api._deps import SettingsDep, StoreDep, StudyId, TrialViewsDep
 from service.api._limits import json_or_yaml_body, read_limited_body
@@ -17,6 +24,7 @@ from service.api._views import study_public, study_public_from_summary, trial_pu
 from service.config import Settings
 from service.errors import NotFoundError
 from service.schemas import (
+    STUDY_PAGE,
     StudyPublic,
     StudySpec,
     StudySummaryList,
@@ -76,12 +84,22 @@ def list_studies(
     ] = None,
     tag: Annotated[str | None, Query(max_length=64, description="Only studies with this tag.")]
     = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = STUDY_PAGE,
 ) -> StudySummaryList:
-    records = [r for r in store.list_studies(status=status_filter) if can_see(principal, r)
-               and (tag is None or tag in (r.spec.get("tags") or []))]
+    owner = own_studies_only(principal)
+    if tag is None:  # the page is taken in SQL: the same cost however many studies there are
+        total = store.count_studies(status=status_filter, owner_key_id=owner)
+        records = store.list_studies(status=status_filter, owner_key_id=owner, offset=offset,
+                                     limit=limit)
+    else:  # tags live in the spec document: filtered here, over the status's studies
+        tagged = [r for r in store.list_studies(status=status_filter, owner_key_id=owner)
+                  if tag in (r.spec.get("tags") or [])]
+        total, records = len(tagged), tagged[offset:offset + limit]
     summaries = store.summaries(records)
     return StudySummaryList(
-        studies=[study_public_from_summary(r, summaries[r.id]) for r in records]
+        studies=[study_public_from_summary(r, summaries[r.id]) for r in records],
+        total=total, offset=offset, limit=limit,
     )
 
 

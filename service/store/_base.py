@@ -8,10 +8,11 @@ import logging
 import time
 from collections.abc import Sequence
 from functools import cached_property
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.exc import DBAPIError
 
 from service.config import Settings
@@ -142,16 +143,35 @@ class StoreBase:
 
     @retry_transient
     def list_studies(
-        self, *, status: str | None = None, owner_key_id: int | None = None
+        self, *, status: str | None = None, owner_key_id: int | None = None,
+        offset: int = 0, limit: int | None = None,
     ) -> list[StudyRecord]:
-        """Studies by id; ``owner_key_id`` keeps those one API key submitted."""
-        query = select(studies).order_by(studies.c.id)
+        """Studies by id; ``owner_key_id`` keeps those one API key submitted; ``offset`` and
+        ``limit`` take one page of them in SQL."""
+        query = self._studies_where(select(studies), status=status, owner_key_id=owner_key_id)
+        query = query.order_by(studies.c.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [record_from_row(row._mapping) for row in conn.execute(query)]
+
+    @retry_transient
+    def count_studies(self, *, status: str | None = None,
+                      owner_key_id: int | None = None) -> int:
+        """How many studies ``list_studies`` would give without a page."""
+        query = self._studies_where(select(func.count()).select_from(studies), status=status,
+                                    owner_key_id=owner_key_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    @staticmethod
+    def _studies_where(query: Select[Any], *, status: str | None,
+                       owner_key_id: int | None) -> Select[Any]:
         if status is not None:
             query = query.where(studies.c.status == status)
         if owner_key_id is not None:
             query = query.where(studies.c.owner_key_id == owner_key_id)
-        with self.engine.connect() as conn:
-            return [record_from_row(row._mapping) for row in conn.execute(query)]
+        return query
 
     @retry_transient
     def count_active(self, *, owner_key_id: int | None) -> int:

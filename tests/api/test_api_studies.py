@@ -35,6 +35,34 @@ def test_submit_json_and_yaml(http: TestClient) -> None:
     assert names == ["as-json", "as-yaml"]
 
 
+def test_the_study_list_comes_in_pages_with_its_total(http: TestClient) -> None:
+    for i in range(5):
+        assert submit(http, tiny_spec(name=f"s{i}", tags=["even" if i % 2 == 0 else "odd"])
+                      ).status_code == 201
+    assert http.post("/v1/studies/2/cancel").status_code == 200
+    page = http.get("/v1/studies", params={"limit": 2, "offset": 1}).json()
+    assert [s["name"] for s in page["studies"]] == ["s1", "s2"]
+    assert (page["total"], page["offset"], page["limit"]) == (5, 1, 2)
+    default = http.get("/v1/studies").json()
+    assert default["limit"] == 100 and len(default["studies"]) == default["total"] == 5
+    cancelled = http.get("/v1/studies", params={"status": "cancelled"}).json()
+    assert [s["name"] for s in cancelled["studies"]] == ["s1"] and cancelled["total"] == 1
+    even = http.get("/v1/studies", params={"tag": "even", "limit": 2, "offset": 1}).json()
+    assert [s["name"] for s in even["studies"]] == ["s2", "s4"] and even["total"] == 3
+    past_the_end = http.get("/v1/studies", params={"offset": 10}).json()
+    assert past_the_end["studies"] == [] and past_the_end["total"] == 5
+    for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}):
+        assert http.get("/v1/studies", params=bad).status_code == 422
+
+
+def test_the_client_reads_every_page_of_the_study_list(http: TestClient, client: Client) -> None:
+    for i in range(5):
+        assert submit(http, tiny_spec(name=f"c{i}")).status_code == 201
+    names = ["c0", "c1", "c2", "c3", "c4"]
+    assert [s.name for s in client.studies(page_size=2)] == names
+    assert [s.name for s in client.studies()] == names
+
+
 def test_named_search_space_is_inlined(http: TestClient) -> None:
     body = submit(http, tiny_spec(search_space="lstm")).json()
     assert "lr" in body["spec"]["search_space"]["params"]
