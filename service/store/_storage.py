@@ -113,11 +113,14 @@ class ServiceStorage(RDBStorage):
         older than the grace period."""
         with self.engine.connect() as conn:
             condition = _STALE.format(cutoff=ago(conn))
-            return [int(i) for i in conn.execute(
+            # Sorted here, not by SQL: an ORDER BY trial_id makes SQLite walk the study's
+            # every trial by its study_id index instead of the few RUNNING ones by the
+            # (study, state, number) index, a cost that grew with the study on every claim.
+            return sorted(int(i) for i in conn.execute(
                 text(f"SELECT t.trial_id FROM trials t WHERE t.study_id = :study AND "
-                     f"{condition} ORDER BY t.trial_id"),
+                     f"{condition}"),
                 {"study": study_id, **self._grace_params()},
-            ).scalars()]
+            ).scalars())
 
     def stale_study_ids(self) -> list[int]:
         """Queued or running service studies with at least one stale trial."""
