@@ -63,7 +63,7 @@ def test_quick_mode_runs_every_setup_saves_them_and_writes_the_section(
 
 
 def _run(setup: str, seed: int, curve: list[tuple[float, float]], *,
-         task: str = "adding", budget: float = 100.0) -> object:
+         task: str = "adding", budget: float = 100.0) -> anytime.RunRecord:
     """A run of two workers: trial i ran from 10*i to 10*(i+1) on worker i % 2 and reported
     one epoch of ``curve`` (end time, value) each."""
     trials = [anytime.TrialRecord(params={"lr": 0.01}, state="complete", values=[value],
@@ -194,7 +194,7 @@ def test_concurrent_near_duplicates_are_counted() -> None:
         "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
         "hidden_size": {"type": "int", "low": 16, "high": 128}}}
 
-    def trial(cell: str, lr: float, busy: tuple[float, float]) -> object:
+    def trial(cell: str, lr: float, busy: tuple[float, float]) -> anytime.TrialRecord:
         return anytime.TrialRecord(params={"cell": cell, "lr": lr, "hidden_size": 64},
                                    state="complete", values=[0.1], ends=[busy[1]], busy=[busy])
 
