@@ -5,8 +5,6 @@ one-epoch baseline) ends as the same ``RunRecord``: each trial's per-epoch valid
 when each epoch ended and when the trial held a worker, in seconds from the run's start. From
 it, uniformly for all setups: the best score so far after each epoch, and the compute (epochs
 and worker-seconds) the whole search had spent by then, counted up to the run's budget.
-
-The scripts import it as ``_anytime`` (``bench/`` is put on ``sys.path`` by each script).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
-from _anytime import RunRecord, TrialRecord
+from bench._anytime import RunRecord, TrialRecord
 
 __all__ = ["concurrent_pairs", "near_duplicate"]
 

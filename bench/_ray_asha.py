@@ -4,7 +4,7 @@ concurrent trials as cores, random search (Ray's default), within a wall-clock b
 
 Run in its own process so that Ray's runtime starts and ends with the run:
 
-    python bench/_ray_asha.py REQUEST.json RESULT.json
+    python -m bench._ray_asha REQUEST.json RESULT.json
 
 REQUEST holds the study spec (task, inline space, objective, max_epochs, seed), the budget,
 the number of concurrent trials and the search seed; RESULT gets the trials as
@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCH = str(Path(__file__).resolve().parent)
-sys.path.insert(0, BENCH)
+ROOT = str(Path(__file__).resolve().parent.parent)
 
 # A diverged epoch is reported as this (ASHA cannot rank NaN); the record keeps the NaN.
 DIVERGED = 1e9
@@ -98,7 +97,7 @@ def main(request_path: Path, result_path: Path) -> None:
     mode = request["direction"][:3]  # "min" or "max"
     # Ray's workers import the trainable from this module: they inherit the path.
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (BENCH, os.environ.get("PYTHONPATH", "")) if p)
+        p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
              logging_level=logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="rnntune-bench-ray-") as tmp:

@@ -1,8 +1,6 @@
 """Running one study two ways, for the benchmarks that compare them: through the service
 (``rnntune serve``: REST API, supervised worker processes, SQLite) and as a plain Optuna script
 (``study.optimize`` in this process over the same objective code).
-
-The scripts import it as ``_runs`` (``bench/`` is put on ``sys.path`` by each script).
 """
 
 from __future__ import annotations
@@ -21,15 +19,10 @@ from typing import Any
 import httpx
 import optuna
 import torch
-from _common import (
-    free_port,
-    start_server,
-    stop_server,
-    utcnow_naive,
-    wait_until_settled,
-)
 from optuna.trial import FrozenTrial, TrialState
 
+from bench._quiet import wait_until_settled
+from bench._server import free_port, start_server, stop_server, utcnow_naive
 from service.config import Settings
 from service.store import StudyStore
 from service.tuning import make_objective, parse_spec_mapping, resolve_spec

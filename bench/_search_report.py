@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from _anytime import RunRecord
+from bench._anytime import RunRecord
 
 Runs = Mapping[str, Sequence[RunRecord]]  # setup -> runs, one per seed, in seed order
 

@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 import optuna
 import torch
-from _anytime import TrialRecord, interpolated_ends
-from _runs import serving
 
+from bench._anytime import TrialRecord, interpolated_ends
+from bench._runs import serving
 from service.config import Settings
 from service.store import StudyStore
 from service.tuning import ResolvedStudy, make_objective, parse_spec_mapping, resolve_spec

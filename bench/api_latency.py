@@ -8,7 +8,7 @@ requests, cycling through: the study, its first page of 100 trials, and a deep p
 100). Two cases: the study still running (its budget not spent, so the server's periodic sweep
 and every read check it) and completed.
 
-    python bench/api_latency.py --trials 10000 --clients 1 2 4 8 --requests 200 --write-doc
+    python -m bench.api_latency --trials 10000 --clients 1 2 4 8 --requests 200 --write-doc
 """
 
 from __future__ import annotations
@@ -27,25 +27,13 @@ from pathlib import Path
 import httpx
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (
-    DOC_PATH,
-    ForeignCpu,
-    add_trials_fast,
-    free_port,
-    header,
-    load1,
-    machine_facts,
-    median,
-    percentile,
-    start_server,
-    stop_server,
-    synthetic_trials,
-    wait_for_quiet,
-    write_section,
-)
-
+from bench._benchmarks_doc import DOC_PATH, header, write_section
+from bench._cpu_use import ForeignCpu
+from bench._machine import machine_facts
+from bench._quiet import load1, wait_for_quiet
+from bench._server import free_port, start_server, stop_server
+from bench._stats import median, percentile
+from bench._synthetic_trials import add_trials_fast, synthetic_trials
 from service.config import Settings
 from service.store import StudyStore
 from service.tuning import parse_spec_mapping, resolve_spec
@@ -265,7 +253,7 @@ def reading(results: Sequence[CaseResult]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python bench/api_latency.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.api_latency", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4, 8],
@@ -303,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> list[CaseResult]:
     print(table(results))
     if args.write_doc:
         argv_list = list(sys.argv[1:] if argv is None else argv)
-        command = "python bench/api_latency.py " + shlex.join(argv_list)
+        command = "python -m bench.api_latency " + shlex.join(argv_list)
         write_section(SECTION_TITLE, section(results, command=command.strip(),
                                              loads=(start_load, end_load),
                                              foreign=foreign.share, notes=[]), args.doc)

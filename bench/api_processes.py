@@ -6,7 +6,7 @@ so a drift in the machine's load does not favour one), this starts ``rnntune ser
 rounds each (submit, read, read trials, list, cancel), and keeps requests/s, p50 and p99 over
 all requests, and errors. Ratios to one process are taken within each repeat.
 
-    python bench/api_processes.py --processes 1 2 --clients 50 --rounds 6 --repeats 3 --write-doc
+    python -m bench.api_processes --processes 1 2 --clients 50 --rounds 6 --repeats 3 --write-doc
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import DOC_PATH, write_section
-from _common import machine_facts as common_machine_facts
-from load_api import measure, percentile
+from bench._benchmarks_doc import DOC_PATH, write_section
+from bench._machine import machine_facts as common_machine_facts
+from bench.load_api import measure, percentile
 
 SECTION_TITLE = "## API server processes"
 
@@ -67,7 +64,7 @@ def table(runs: dict[int, list[dict[str, Any]]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[int, list[dict[str, Any]]]:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.api_processes", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--clients", type=int, default=50)
@@ -80,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict[int, list[dict[str, Any]]]:
     body = table(runs)
     print(body)
     if args.write_doc:
-        command = "python bench/api_processes.py " + " ".join(argv or sys.argv[1:])
+        command = "python -m bench.api_processes " + " ".join(argv or sys.argv[1:])
         facts = common_machine_facts(beside="SQLite (the embedded default), API only "
                                      "(`--workers 0`), loopback")
         write_section(SECTION_TITLE, "\n".join([

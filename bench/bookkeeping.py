@@ -8,8 +8,8 @@ written straight into Optuna's tables (then recounted), the worker's Optuna cach
 before the first claim and by one trial, and CYCLES cycles are timed; the periodic sweep is
 timed too. Each size gets a fresh database.
 
-    python bench/bookkeeping.py --sizes 100 10000 --cycles 200
-    python bench/bookkeeping.py --sizes 100 10000 --cycles 200 --postgres
+    python -m bench.bookkeeping --sizes 100 10000 --cycles 200
+    python -m bench.bookkeeping --sizes 100 10000 --cycles 200 --postgres
 """
 
 from __future__ import annotations
@@ -17,21 +17,16 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import add_trials_fast
-from service_cost import tiny_spec
-
+from bench._synthetic_trials import add_trials_fast
+from bench.service_cost import tiny_spec
 from service.config import Settings
 from service.specs import parse_spec_mapping
 from service.store import StudyStore
@@ -116,7 +111,8 @@ def measure(database_url: str, size: int, cycles: int) -> dict[str, list[float]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.bookkeeping",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 10_000])
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--postgres", action="store_true")

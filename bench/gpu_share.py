@@ -12,7 +12,7 @@ POSTed (random ``lr`` in [1e-3, 1e-2], no pruner), and the trials that end insid
 that opens ``--warmup`` seconds after the POST (CUDA start-up and first-trial costs fall
 before it) are counted. Each trial does the same work, so trials per hour is the throughput.
 
-    python bench/gpu_share.py --per-gpu 1,2,4 --write-doc
+    python -m bench.gpu_share --per-gpu 1,2,4 --write-doc
 
 ``--cpu`` runs the same measurement with ``--workers N --device cpu`` (a smoke test on a
 machine without a GPU); ``--quick`` shrinks the models and the window; ``--load PATH`` writes
@@ -37,19 +37,10 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (
-    DOC_PATH,
-    free_port,
-    machine_facts,
-    start_server,
-    stop_server,
-    utcnow_naive,
-    wait_until_settled,
-    write_section,
-)
-
+from bench._benchmarks_doc import DOC_PATH, write_section
+from bench._machine import machine_facts
+from bench._quiet import wait_until_settled
+from bench._server import free_port, start_server, stop_server, utcnow_naive
 from service.config import Settings
 from service.store import StudyStore
 
@@ -200,7 +191,7 @@ def section(results: list[dict[str, Any]], *, command: str, facts: str) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python bench/gpu_share.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.gpu_share", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-gpu", default="1,2,4", help="comma-separated (default 1,2,4)")
     parser.add_argument("--models", default=",".join(MODELS),
@@ -226,7 +217,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parse_args(argv)
-    command = "python bench/gpu_share.py " + shlex.join(list(sys.argv[1:] if argv is None
+    command = "python -m bench.gpu_share " + shlex.join(list(sys.argv[1:] if argv is None
                                                              else argv))
     if args.load:
         saved = json.loads(args.load.read_text())

@@ -5,7 +5,7 @@ each do ROUNDS rounds of (submit a study, read it, read its trials, list studies
 then checks that every submitted study exists exactly once and is cancelled. Prints a markdown
 table; `--write-doc` puts it in docs/benchmarks.md.
 
-    python bench/load_api.py --clients 50 --rounds 10 --write-doc
+    python -m bench.load_api --clients 50 --rounds 10 --write-doc
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def write_doc(body: str, command: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.load_api", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=10)
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for error in result["errors"][:10]:
         print("error:", error)
     if args.write_doc:
-        write_doc(body, "python bench/load_api.py " + " ".join(argv or sys.argv[1:]))
+        write_doc(body, "python -m bench.load_api " + " ".join(argv or sys.argv[1:]))
     return result
 
 

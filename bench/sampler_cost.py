@@ -16,7 +16,7 @@ how the cost grows: a sampler models all of it on every ask.
 
 A sampler is not asked at larger sizes once one ask took longer than ``--give-up-s``.
 
-    python bench/sampler_cost.py --sizes 100 1000 2000 5000 --write-doc
+    python -m bench.sampler_cost --sizes 100 1000 2000 5000 --write-doc
 """
 
 from __future__ import annotations
@@ -37,23 +37,12 @@ from typing import Any
 import optuna
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (
-    DOC_PATH,
-    ForeignCpu,
-    add_trials_fast,
-    fmt,
-    header,
-    load1,
-    machine_facts,
-    median,
-    synthetic_score,
-    synthetic_trials,
-    wait_for_quiet,
-    write_section,
-)
-
+from bench._benchmarks_doc import DOC_PATH, fmt, header, write_section
+from bench._cpu_use import ForeignCpu
+from bench._machine import machine_facts
+from bench._quiet import load1, wait_for_quiet
+from bench._stats import median
+from bench._synthetic_trials import add_trials_fast, synthetic_score, synthetic_trials
 from service.config import Settings
 from service.store import StudyStore
 from service.tuning import SAMPLERS, build_sampler, parse_spec_mapping, resolve_spec
@@ -232,7 +221,7 @@ def section(results: dict[str, list[SamplerResult]], sizes: Sequence[int], *, co
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python bench/sampler_cost.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.sampler_cost", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS),
                         choices=list(SAMPLERS))
@@ -285,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[SamplerResult]]:
         print(table(results[mode], sizes))
     if args.write_doc:
         argv_list = list(sys.argv[1:] if argv is None else argv)
-        command = "python bench/sampler_cost.py " + shlex.join(argv_list)
+        command = "python -m bench.sampler_cost " + shlex.join(argv_list)
         write_section(SECTION_TITLE, section(
             results, sizes, command=command.strip(), asks=args.asks,
             give_up_s=args.give_up_s, loads=(start_load, end_load),

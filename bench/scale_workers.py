@@ -20,7 +20,7 @@ With ``--poolers pgbouncer`` the workers reach the database through a PgBouncer 
 transaction mode started for the run (``bench/_pgbouncer.py``), which runs their transactions
 on ``--pool-size`` server connections.
 
-The database is dropped at the end, also on error. Run ``python bench/scale_workers.py -h``.
+The database is dropped at the end, also on error. Run ``python -m bench.scale_workers -h``.
 """
 
 from __future__ import annotations
@@ -51,16 +51,16 @@ from typing import Any
 import psycopg
 from optuna.trial import FrozenTrial
 
+from bench._benchmarks_doc import DOC_PATH, write_section
+from bench._cpu_use import ForeignCpu, cpu_ticks, machine_busy
+from bench._machine import machine_facts as common_machine_facts
+from bench._pgbouncer import PgBouncer
+from bench._quiet import wait_for_quiet
+from bench._stats import percentile
 from service.config import Settings
 from service.store import StudyRecord, StudyStore, count_trials
 from service.tuning import parse_spec_mapping, resolve_spec
 from service.worker import Supervisor
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import DOC_PATH, ForeignCpu, percentile, write_section
-from _common import machine_facts as common_machine_facts
-from _pgbouncer import PgBouncer
 
 log = logging.getLogger("bench.scale_workers")
 
@@ -73,6 +73,8 @@ BENCH_APP = "rnntune-bench"
 SAMPLE_EVERY_S = 0.5
 # Integrity figures: any non-zero value is a bug in work distribution or recovery.
 INTEGRITY_FIELDS = ("lost", "duplicated", "stuck")
+# Before each run, wait (up to --quiet-wait) until at most this share of the cores is busy.
+QUIET_BUSY_SHARE = 0.1
 
 
 # -- the study ---------------------------------------------------------------------------
@@ -448,44 +450,6 @@ def _settings(url: str, app: str, *, pooled: bool = False) -> Settings:
     )
 
 
-def cpu_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of all cores so far, from ``/proc/stat``; (0, 0) elsewhere."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return sum(fields) - idle, sum(fields)
-
-
-def machine_busy(window_s: float = 3.0) -> float:
-    """The share of all cores that was busy over ``window_s`` (from ``/proc/stat``)."""
-
-    def times() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-        return sum(fields) - idle, sum(fields)
-
-    try:
-        busy0, total0 = times()
-        time.sleep(window_s)
-        busy1, total1 = times()
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    return (busy1 - busy0) / max(1, total1 - total0)
-
-
-def wait_for_quiet(max_wait_s: float, *, threshold: float = 0.1) -> float:
-    """Wait (at most ``max_wait_s``) until other jobs leave the cores idle; the last reading."""
-    deadline = time.monotonic() + max_wait_s
-    busy = machine_busy()
-    while busy > threshold and time.monotonic() < deadline:
-        log.info("machine %.0f%% busy; waiting for it to quieten", 100 * busy)
-        time.sleep(10)
-        busy = machine_busy()
-    return busy
-
-
 def _wait(condition: Callable[[], bool], *, timeout: float, every: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -810,7 +774,7 @@ def write_doc(new_section: str, path: Path = DOC_PATH) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python bench/scale_workers.py",
+        prog="python -m bench.scale_workers",
         description="Throughput, wait for the next trial and integrity of N worker processes "
                     "on one PostgreSQL database.",
     )
@@ -907,7 +871,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> list[RunResul
                 every_run.append(asdict(earlier))
                 continue
             if args.quiet_wait > 0:
-                wait_for_quiet(args.quiet_wait)
+                wait_for_quiet(QUIET_BUSY_SHARE, args.quiet_wait, measure=machine_busy,
+                               what="share of the cores busy", pause_s=10.0, say=log.info)
             log.info("%d workers, run %d/%d ...", workers, repeat + 1, args.repeats)
             run = run_once(workers, budget=budget, admin_url=args.admin_url,
                            timeout_s=args.timeout, log_dir=log_dir, pooler=pooler,
@@ -931,7 +896,7 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> list[RunResul
             print(f"note ({result.label} workers): {note}")
     if args.write_doc:
         argv_list = list(sys.argv[1:] if argv is None else argv)
-        command = "python bench/scale_workers.py " + shlex.join(argv_list)
+        command = "python -m bench.scale_workers " + shlex.join(argv_list)
         write_doc(section(results, command=command.strip(), facts=machine_facts(args.admin_url),
                           repeats=args.repeats))
         print(f"wrote the section to {DOC_PATH}")

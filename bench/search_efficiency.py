@@ -22,7 +22,7 @@ Tasks: the adding problem (T=100, 8,192 training sequences, ``val_mse``), Japane
 as one JSON file under ``--results`` and skipped when the script runs again; ``--load`` writes
 the section of ``docs/benchmarks.md`` and the anytime plot from the saved runs alone.
 
-    python bench/search_efficiency.py --budget 120 --write-doc
+    python -m bench.search_efficiency --budget 120 --write-doc
 """
 
 from __future__ import annotations
@@ -42,24 +42,15 @@ from typing import Any
 
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import _search_report as report
+from bench._anytime import RunRecord, TrialRecord
+from bench._benchmarks_doc import DOC_PATH, GPU_NOTE, header, write_section
+from bench._concurrency import concurrent_pairs
+from bench._cpu_use import ForeignCpu
+from bench._machine import cores, machine_facts
+from bench._quiet import load1, wait_for_quiet
 
-import _search_report as report
-from _anytime import RunRecord, TrialRecord
-from _common import (
-    DOC_PATH,
-    GPU_NOTE,
-    ROOT,
-    ForeignCpu,
-    cores,
-    header,
-    load1,
-    machine_facts,
-    wait_for_quiet,
-    write_section,
-)
-from _concurrency import concurrent_pairs
-
+ROOT = Path(__file__).resolve().parent.parent
 SECTION_TITLE = "## Search efficiency: compute to reach a target score"
 RESULTS = ROOT / "bench" / "results" / "search_efficiency"
 FIGURE_NAME = "search_efficiency.png"
@@ -184,7 +175,7 @@ def run_config(task: TaskDef, setup: str, args: argparse.Namespace) -> dict[str,
 
 def run_one(name: str, task: TaskDef, setup: str, seed: int,
             args: argparse.Namespace) -> RunRecord:
-    from _setups import resolve, run_one_epoch, run_optuna_hyperband, run_service
+    from bench._setups import resolve, run_one_epoch, run_optuna_hyperband, run_service
 
     config = run_config(task, setup, args)
     spec = study_spec(task, seed=seed, max_epochs=config["max_epochs"])
@@ -218,15 +209,15 @@ def run_one(name: str, task: TaskDef, setup: str, seed: int,
 
 def run_ray(spec: dict[str, Any], *, direction: str, budget_s: float, workers: int,
             seed: int) -> tuple[list[TrialRecord], float, list[str]]:
-    """Setup 4 in its own Python process (``_ray_asha.py``)."""
+    """Setup 4 in its own Python process (``python -m bench._ray_asha``)."""
     with tempfile.TemporaryDirectory(prefix="rnntune-bench-") as tmp:
         request, result, log = (Path(tmp) / n for n in ("request.json", "result.json",
                                                          "ray.log"))
         request.write_text(json.dumps({"spec": spec, "budget_s": budget_s, "workers": workers,
                                        "seed": seed, "direction": direction}))
         with log.open("wb") as sink:
-            done = subprocess.run([sys.executable, str(Path(__file__).parent / "_ray_asha.py"),
-                                   str(request), str(result)], stdout=sink, stderr=sink,
+            done = subprocess.run([sys.executable, "-m", "bench._ray_asha", str(request),
+                                   str(result)], stdout=sink, stderr=sink,
                                   cwd=ROOT, timeout=budget_s + 600, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"Ray Tune run failed ({done.returncode}):\n"
@@ -470,7 +461,7 @@ def parse_seeds(items: Sequence[str], tasks: Sequence[str]) -> dict[str, list[in
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, TaskDef]]:
-    parser = argparse.ArgumentParser(prog="python bench/search_efficiency.py",
+    parser = argparse.ArgumentParser(prog="python -m bench.search_efficiency",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=None)
@@ -529,7 +520,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str
     args.seeds = seeds
     if args.budget <= 0 or args.workers < 1 or not 0 < args.one_epoch_share < 1:
         parser.error("--budget and --workers must be positive, --one-epoch-share in (0, 1)")
-    args.command = "python bench/search_efficiency.py " + shlex.join(
+    args.command = "python -m bench.search_efficiency " + shlex.join(
         _reproducing(list(sys.argv[1:] if argv is None else argv)))
     return args, tasks
 

@@ -15,7 +15,7 @@ sampler draws ``lr``; no pruner.
 
 Repeats alternate the three; ratios are taken within a repeat, figures are medians.
 
-    python bench/service_cost.py --trials 200 --repeats 3 --write-doc
+    python -m bench.service_cost --trials 200 --repeats 3 --write-doc
 """
 
 from __future__ import annotations
@@ -31,21 +31,12 @@ from typing import Any
 
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (
-    DOC_PATH,
-    ForeignCpu,
-    cores,
-    fmt,
-    header,
-    load1,
-    machine_facts,
-    median,
-    wait_for_quiet,
-    write_section,
-)
-from _runs import DEFAULT_THREADS, Run, run_script, run_service
+from bench._benchmarks_doc import DOC_PATH, fmt, header, write_section
+from bench._cpu_use import ForeignCpu
+from bench._machine import cores, machine_facts
+from bench._quiet import load1, wait_for_quiet
+from bench._runs import DEFAULT_THREADS, Run, run_script, run_service
+from bench._stats import median
 
 SECTION_TITLE = "## Service cost: a tiny study through the API and workers"
 TARGET = 1.15
@@ -178,7 +169,7 @@ def verdict(result: Result) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python bench/service_cost.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.service_cost", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
@@ -214,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> Result:
     print(table(result))
     if args.write_doc:
         argv_list = list(sys.argv[1:] if argv is None else argv)
-        command = "python bench/service_cost.py " + shlex.join(argv_list)
+        command = "python -m bench.service_cost " + shlex.join(argv_list)
         write_section(SECTION_TITLE, section(result, command=command.strip(),
                                              loads=(start_load, end_load),
                                              foreign=foreign.share, notes=notes), args.doc)

@@ -20,7 +20,7 @@ Repeats rotate the order; the ratio is taken within a repeat, figures are median
 during which other jobs used more than ``--max-foreign`` of the machine is discarded and run
 again (at most ``--retries`` times), after waiting for a quiet machine.
 
-    python bench/throughput.py --trials 40 --repeats 3 --write-doc
+    python -m bench.throughput --trials 40 --repeats 3 --write-doc
 """
 
 from __future__ import annotations
@@ -35,21 +35,12 @@ from typing import Any
 
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (
-    DOC_PATH,
-    ForeignCpu,
-    cores,
-    fmt,
-    header,
-    load1,
-    machine_facts,
-    median,
-    wait_for_quiet,
-    write_section,
-)
-from _runs import DEFAULT_THREADS, Run, run_script, run_service
+from bench._benchmarks_doc import DOC_PATH, fmt, header, write_section
+from bench._cpu_use import ForeignCpu
+from bench._machine import cores, machine_facts
+from bench._quiet import load1, wait_for_quiet
+from bench._runs import DEFAULT_THREADS, Run, run_script, run_service
+from bench._stats import median
 
 SECTION_TITLE = "## Throughput: the worker pool against a plain Optuna script"
 TARGET = 1.7
@@ -195,7 +186,7 @@ def reading(result: Result) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python bench/throughput.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
@@ -268,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> Result:
     print(table(result))
     if args.write_doc:
         argv_list = list(sys.argv[1:] if argv is None else argv)
-        command = "python bench/throughput.py " + shlex.join(argv_list)
+        command = "python -m bench.throughput " + shlex.join(argv_list)
         write_section(SECTION_TITLE, section(result, command=command.strip(),
                                              loads=(start_load, end_load),
                                              foreign=foreign.share, notes=notes,

@@ -10,7 +10,7 @@ computing every metric of the task after the epoch. One torch thread, as in a wo
 Repeats alternate which of the two goes first; each repeat gives one ratio (trainer / bare)
 and the figures are medians over repeats.
 
-    python bench/trainer_cost.py --repeats 15 --write-doc
+    python -m bench.trainer_cost --repeats 15 --write-doc
 """
 
 from __future__ import annotations
@@ -28,21 +28,11 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (
-    DOC_PATH,
-    GPU_NOTE,
-    ForeignCpu,
-    fmt,
-    header,
-    load1,
-    machine_facts,
-    median,
-    wait_for_quiet,
-    write_section,
-)
-
+from bench._benchmarks_doc import DOC_PATH, GPU_NOTE, fmt, header, write_section
+from bench._cpu_use import ForeignCpu
+from bench._machine import machine_facts
+from bench._quiet import load1, wait_for_quiet
+from bench._stats import median
 from service.models import SequenceModel, SequenceModelConfig
 from service.tasks import SequenceSplit, generate_adding
 from service.training import TrainConfig, Trainer
@@ -213,7 +203,7 @@ def section(results: Sequence[CaseResult], *, command: str, repeats: int, thread
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python bench/trainer_cost.py",
+    parser = argparse.ArgumentParser(prog="python -m bench.trainer_cost",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15)
@@ -249,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> list[CaseResult]:
     print(table(results))
     if args.write_doc:
         argv_list = list(sys.argv[1:] if argv is None else argv)
-        command = "python bench/trainer_cost.py " + shlex.join(argv_list)
+        command = "python -m bench.trainer_cost " + shlex.join(argv_list)
         write_section(SECTION_TITLE, section(
             results, command=command.strip(), repeats=repeats, threads=args.threads,
             loads=(start_load, end_load), foreign=foreign.share, notes=[]), args.doc)

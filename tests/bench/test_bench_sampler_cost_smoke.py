@@ -6,17 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench._load import load_script
+from bench import sampler_cost
 
 
 @pytest.mark.slow
 def test_sampler_cost_quick_mode_writes_its_section(tmp_path: Path) -> None:
-    module = load_script("sampler_cost")
     doc = tmp_path / "benchmarks.md"
-    results = module.main(["--quick", "--write-doc", "--doc", str(doc)])
+    results = sampler_cost.main(["--quick", "--write-doc", "--doc", str(doc)])
     assert set(results) == {"kept", "fresh"}
     for mode in results.values():
-        assert {r.name for r in mode} == set(module.SAMPLERS)
+        assert {r.name for r in mode} == set(sampler_cost.SAMPLERS)
         assert all(r.asks for r in mode)
     text = doc.read_text()
-    assert module.SECTION_TITLE in text and "`tpe`" in text and "**Kept**" in text
+    assert sampler_cost.SECTION_TITLE in text and "`tpe`" in text and "**Kept**" in text

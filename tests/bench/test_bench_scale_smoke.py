@@ -6,49 +6,37 @@ timings themselves are not asserted.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "scale_workers.py"
+from bench import scale_workers
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "RNNTUNE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("RNNTUNE_REQUIRE_POSTGRES") == "1"
 
 
-def load_script() -> ModuleType:
-    """Import the script by its path (``bench/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_scale_workers", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    module = load_script()
-    if not module.postgres_reachable(POSTGRES_ADMIN_URL):
+def postgres_server() -> None:
+    """Skip (or fail, where PostgreSQL is required) unless the server answers."""
+    if not scale_workers.postgres_reachable(POSTGRES_ADMIN_URL):
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL is required but not reachable at {POSTGRES_ADMIN_URL}")
         pytest.skip("PostgreSQL not reachable")
-    return module
 
 
 @pytest.mark.postgres
 @pytest.mark.timeout(120)
+@pytest.mark.usefixtures("postgres_server")
 def test_quick_run_reports_figures_and_loses_nothing(
-    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    results = bench.main(["--quick", "--admin-url", POSTGRES_ADMIN_URL,
-                          "--log-dir", str(tmp_path)])
+    results = scale_workers.main(["--quick", "--admin-url", POSTGRES_ADMIN_URL,
+                                  "--log-dir", str(tmp_path)])
     [result] = results
     assert result.workers == 2 and result.budget == 6
     assert result.status == "completed"
@@ -65,15 +53,16 @@ def test_quick_run_reports_figures_and_loses_nothing(
 
 @pytest.mark.postgres
 @pytest.mark.timeout(180)
+@pytest.mark.usefixtures("postgres_server")
 def test_quick_run_through_pgbouncer_uses_its_pool(
-    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from bench._pgbouncer import pgbouncer_binary
 
     if pgbouncer_binary() is None:
         pytest.skip("pgbouncer is not installed")
-    [result] = bench.main(["--quick", "--poolers", "pgbouncer", "--pool-size", "1",
-                           "--admin-url", POSTGRES_ADMIN_URL, "--log-dir", str(tmp_path)])
+    [result] = scale_workers.main(["--quick", "--poolers", "pgbouncer", "--pool-size", "1",
+                                   "--admin-url", POSTGRES_ADMIN_URL, "--log-dir", str(tmp_path)])
     assert result.pooler == "pgbouncer" and result.clean
     assert result.finished == result.budget == 6
     # Both workers' transactions ran on the pooler's one server connection.
@@ -90,7 +79,6 @@ def test_analysis_counts_lost_duplicated_and_stuck() -> None:
     import optuna
     from optuna.trial import TrialState
 
-    module = load_script()
     t0 = dt.datetime(2026, 1, 1)
 
     def trial(number: int, state: TrialState, worker: str, start_s: float,
@@ -110,7 +98,7 @@ def test_analysis_counts_lost_duplicated_and_stuck() -> None:
         trial(1, TrialState.COMPLETE, "b", 0.0, 2.0),  # a repeated number
         trial(2, TrialState.RUNNING, "b", 2.5, None),
     ]
-    result = module.analyse(trials, budget=5)
+    result = scale_workers.analyse(trials, budget=5)
     assert result.lost == 2  # 3 finished of 5
     assert result.duplicated == 1
     assert result.stuck == 1
@@ -120,15 +108,14 @@ def test_analysis_counts_lost_duplicated_and_stuck() -> None:
 
 
 def test_write_doc_replaces_only_its_own_section(tmp_path: Path) -> None:
-    module = load_script()
     doc = tmp_path / "benchmarks.md"
-    module.write_doc(f"{module.SECTION_TITLE}\n\nfirst\n", doc)
+    scale_workers.write_doc(f"{scale_workers.SECTION_TITLE}\n\nfirst\n", doc)
     assert doc.read_text().startswith("# Benchmarks")
     doc.write_text(doc.read_text() + "\n## Other benchmark\n\nkeep me\n")
-    module.write_doc(f"{module.SECTION_TITLE}\n\nsecond\n", doc)
+    scale_workers.write_doc(f"{scale_workers.SECTION_TITLE}\n\nsecond\n", doc)
     text = doc.read_text()
     assert "second" in text and "first" not in text
-    assert text.count(module.SECTION_TITLE) == 1
+    assert text.count(scale_workers.SECTION_TITLE) == 1
     assert "## Other benchmark\n\nkeep me\n" in text
 
 
@@ -139,15 +126,16 @@ def test_saved_runs_are_reused_without_running_again(
     import json
     from dataclasses import asdict
 
-    module = load_script()
-    saved = module.RunResult(workers=2, budget=6, trials=6, finished=6, complete=6,
-                             status="completed", trials_per_s=3.0, wait_p50_ms=40.0,
-                             wait_p99_ms=90.0, wait_max_ms=95.0, code=module.code_version())
+    saved = scale_workers.RunResult(workers=2, budget=6, trials=6, finished=6, complete=6,
+                                    status="completed", trials_per_s=3.0, wait_p50_ms=40.0,
+                                    wait_p99_ms=90.0, wait_max_ms=95.0,
+                                    code=scale_workers.code_version())
     path = tmp_path / "runs.json"
     path.write_text(json.dumps([asdict(saved)]))
     # An unreachable server: the command must not need it.
-    [result] = module.main(["--workers", "2", "--trials-per-worker", "3", "--quiet-wait", "0",
-                            "--json", str(path), "--log-dir", str(tmp_path),
-                            "--admin-url", "postgresql+psycopg://postgres@127.0.0.1:1/none"])
+    [result] = scale_workers.main(["--workers", "2", "--trials-per-worker", "3",
+                                   "--quiet-wait", "0", "--json", str(path),
+                                   "--log-dir", str(tmp_path), "--admin-url",
+                                   "postgresql+psycopg://postgres@127.0.0.1:1/none"])
     assert result.clean and result.trials_per_s == 3.0
     assert "| 2 | 6/6 | 3.0 |" in capsys.readouterr().out

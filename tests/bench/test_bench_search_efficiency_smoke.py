@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench._load import load_script
+from bench import _anytime as anytime
+from bench import _concurrency as concurrency
+from bench import _search_report as report
+from bench import search_efficiency
 
 HAS_PLOT = importlib.util.find_spec("matplotlib") is not None
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -20,13 +23,11 @@ HAS_RAY = importlib.util.find_spec("ray") is not None
 @pytest.mark.timeout(1200)  # one tiny run per setup; each starts a service, processes or Ray
 def test_quick_mode_runs_every_setup_saves_them_and_writes_the_section(
         tmp_path: Path) -> None:
-    module = load_script("search_efficiency")
-    anytime = load_script("_anytime")
     results, doc = tmp_path / "results", tmp_path / "benchmarks.md"
     argv = ["--quick", "--tasks", "adding", "--workers", "2", "--results", str(results),
             "--write-doc",
             "--doc", str(doc), *([] if HAS_PLOT else ["--no-plot"])]
-    runs = module.main(argv)["adding"]
+    runs = search_efficiency.main(argv)["adding"]
     expected = {"default", "random", "optuna", "one-epoch"} | ({"ray"} if HAS_RAY else set())
     assert set(runs) == expected
     saved = {setup: results / "adding" / setup / "seed-0.json" for setup in expected}
@@ -42,26 +43,27 @@ def test_quick_mode_runs_every_setup_saves_them_and_writes_the_section(
     assert sum(len(r.trials) for rs in runs.values() for r in rs) > 0
     assert all(0 <= r.spent()[1] <= 2 * 10.0 + 1e-6 for rs in runs.values() for r in rs)
     text = doc.read_text()
-    assert module.SECTION_TITLE in text and "Against the targets" in text
-    assert all(label in text for key, label in module.SETUPS.items() if key in expected)
+    assert search_efficiency.SECTION_TITLE in text and "Against the targets" in text
+    assert all(label in text for key, label in search_efficiency.SETUPS.items() if key in expected)
     assert "--quick --tasks adding --workers 2" in text and "--doc" not in text
-    assert (tmp_path / module.FIGURE_NAME).exists() == HAS_PLOT
+    assert (tmp_path / search_efficiency.FIGURE_NAME).exists() == HAS_PLOT
     # Run again: every run is saved, so nothing runs, and the page comes out the same.
     stamps = {path: path.stat().st_mtime_ns for path in saved.values()}
-    module.main(argv)
+    search_efficiency.main(argv)
     assert {path: path.stat().st_mtime_ns for path in saved.values()} == stamps
     assert doc.read_text() == text
     again = tmp_path / "again" / "benchmarks.md"
-    module.main(["--quick", "--tasks", "adding", "--results", str(results), "--load",
-                 "--write-doc", "--doc", str(again), *([] if HAS_PLOT else ["--no-plot"])])
+    search_efficiency.main(["--quick", "--tasks", "adding", "--results", str(results),
+                            "--load", "--write-doc", "--doc", str(again),
+                            *([] if HAS_PLOT else ["--no-plot"])])
     assert again.read_text() == text
 
 
 # -- the figures, on runs made up here ---------------------------------------------------------
 
 
-def _run(anytime, setup: str, seed: int, curve: list[tuple[float, float]], *,
-         task: str = "adding", budget: float = 100.0) -> object:
+def _run(setup: str, seed: int, curve: list[tuple[float, float]], *,
+         task: str = "adding", budget: float = 100.0) -> anytime.RunRecord:
     """A run of two workers: trial i ran from 10*i to 10*(i+1) on worker i % 2 and reported
     one epoch of ``curve`` (end time, value) each."""
     trials = [anytime.TrialRecord(params={"lr": 0.01}, state="complete", values=[value],
@@ -75,7 +77,6 @@ def _run(anytime, setup: str, seed: int, curve: list[tuple[float, float]], *,
 
 
 def test_compute_to_a_target_counts_every_trial_until_then_within_the_budget() -> None:
-    anytime = load_script("_anytime")
     trial = anytime.TrialRecord
     run = anytime.RunRecord(
         task="adding", setup="default", seed=0, config={}, direction="minimize",
@@ -95,7 +96,6 @@ def test_compute_to_a_target_counts_every_trial_until_then_within_the_budget() -
 
 
 def test_medians_and_ratios_keep_their_bounds() -> None:
-    report = load_script("_search_report")
     bounded = report.Bounded
     assert report.median_of([bounded(1), bounded(5), bounded(9, ">=")]) == bounded(5)
     assert report.median_of([bounded(1), bounded(9, ">="), bounded(12, ">=")]).mark == ">="
@@ -104,10 +104,9 @@ def test_medians_and_ratios_keep_their_bounds() -> None:
     assert report.verdict(bounded(2.0, ">="), 3.0).startswith("undecided")
     assert report.verdict(bounded(2.0), 3.0) == "**missed**"
 
-    anytime = load_script("_anytime")
-    default = _run(anytime, "default", 0, [(10, 0.1), (20, 0.01)])
-    random = _run(anytime, "random", 0, [(10, 0.1), (20, 0.05), (30, 0.04), (40, 0.009)])
-    never = _run(anytime, "random", 1, [(10, 0.2), (20, 0.2)])
+    default = _run("default", 0, [(10, 0.1), (20, 0.01)])
+    random = _run("random", 0, [(10, 0.1), (20, 0.05), (30, 0.04), (40, 0.009)])
+    never = _run("random", 1, [(10, 0.2), (20, 0.2)])
     assert report.ratio(random, default, 0.01, 0) == bounded(2.0)  # 4 epochs against 2
     assert report.ratio(random, default, 0.01, 1) == bounded(2.0)  # 40 worker-s against 20
     assert report.ratio(never, default, 0.01, 0) == bounded(1.0, ">=")  # its 2 epochs / 2
@@ -121,8 +120,6 @@ def test_medians_and_ratios_keep_their_bounds() -> None:
 
 
 def test_saved_runs_write_the_section_and_the_plot_without_running(tmp_path: Path) -> None:
-    module = load_script("search_efficiency")
-    anytime = load_script("_anytime")
     results = tmp_path / "results"
     curves = {"default": [(10, 0.1), (20, 0.002)],
               "random": [(10, 0.1), (20, 0.009), (30, 0.1), (40, 0.1), (50, 0.1), (60, 0.002)],
@@ -131,16 +128,16 @@ def test_saved_runs_write_the_section_and_the_plot_without_running(tmp_path: Pat
     for task in ("adding", "copy_memory"):
         for setup, curve in curves.items():
             for seed in (0, 1, 2):
-                run = _run(anytime, setup, seed, curve, task=task)
+                run = _run(setup, seed, curve, task=task)
                 run.save(results / task / setup / f"seed-{seed}.json")
-    (results / "command.txt").write_text("python bench/search_efficiency.py --write-doc\n")
+    (results / "command.txt").write_text("python -m bench.search_efficiency --write-doc\n")
     doc = tmp_path / "benchmarks.md"
     argv = ["--load", "--results", str(results), "--tasks", "adding", "copy_memory",
             "--write-doc", "--doc", str(doc), *([] if HAS_PLOT else ["--no-plot"])]
-    loaded = module.main(argv)
+    loaded = search_efficiency.main(argv)
     assert set(loaded) == {"adding", "copy_memory"} and len(loaded["adding"]["random"]) == 3
     text = doc.read_text()
-    assert "python bench/search_efficiency.py --write-doc" in text
+    assert "python -m bench.search_efficiency --write-doc" in text
     # random / default at 0.003: 6 epochs against 2, in every seed
     assert "| val_mse <= 0.003 | 3.0x | 3.0x |" in text
     assert "adding: at least 3x less compute (epochs) than random search at every target: " \
@@ -154,28 +151,26 @@ def test_saved_runs_write_the_section_and_the_plot_without_running(tmp_path: Pat
 
 
 def test_a_saved_run_with_other_settings_is_not_reused(tmp_path: Path) -> None:
-    module = load_script("search_efficiency")
-    anytime = load_script("_anytime")
     path = tmp_path / "adding" / "random" / "seed-0.json"
-    _run(anytime, "random", 0, [(10, 0.1)]).save(path)
+    _run("random", 0, [(10, 0.1)]).save(path)
     with pytest.raises(SystemExit, match="other settings"):
-        module.saved_run(path, {"budget_s": 60.0})
+        search_efficiency.saved_run(path, {"budget_s": 60.0})
     assert json.loads(path.read_text())["config"]["budget_s"] == 100.0
 
 
 def test_the_default_setup_leaves_sampler_and_pruner_to_the_service() -> None:
-    module = load_script("search_efficiency")
-    spec = module.study_spec(module.TASKS["adding"], seed=3, max_epochs=10)
-    default = module.service_spec(spec, "default", name="x", seed=3, budget_s=90.0,
-                                  n_trials=1000)
+    spec = search_efficiency.study_spec(search_efficiency.TASKS["adding"], seed=3, max_epochs=10)
+    default = search_efficiency.service_spec(spec, "default", name="x", seed=3,
+                                             budget_s=90.0, n_trials=1000)
     assert default["sampler"] == {"seed": 3}  # the default sampler, seeded like random search
     assert "pruner" not in default and "warm_start" not in default
-    variant = module.service_spec(spec, "default", name="x", seed=3, budget_s=90.0,
-                                  n_trials=1000, default_extra={"sampler": {"name": "gp"}})
+    variant = search_efficiency.service_spec(spec, "default", name="x", seed=3,
+                                             budget_s=90.0, n_trials=1000,
+                                             default_extra={"sampler": {"name": "gp"}})
     assert variant["sampler"] == {"seed": 3, "name": "gp"}
     assert default["budget"] == {"max_epochs": 10, "n_trials": 1000, "timeout_s": 90.0}
-    random = module.service_spec(spec, "random", name="x", seed=3, budget_s=90.0,
-                                 n_trials=1000)
+    random = search_efficiency.service_spec(spec, "random", name="x", seed=3,
+                                            budget_s=90.0, n_trials=1000)
     assert random["sampler"] == {"name": "random", "seed": 3}
     assert random["pruner"] == {"name": "none"}
     assert random["warm_start"] is None  # pure random search: no best-practice trials first
@@ -184,25 +179,22 @@ def test_the_default_setup_leaves_sampler_and_pruner_to_the_service() -> None:
 
 
 def test_the_plan_turns_the_setups_with_the_seed_and_estimates_its_time() -> None:
-    module = load_script("search_efficiency")
-    args, _ = module.parse_args(["--tasks", "adding", "--seeds", "adding=0,1",
-                                 "--setups", "default", "random", "--budget", "90"])
-    assert module.plan(args) == [("adding", "default", 0), ("adding", "random", 0),
-                                 ("adding", "random", 1), ("adding", "default", 1)]
-    assert module.estimate_s(module.plan(args), 90.0) == 4 * 90 + 4 * 25
+    args, _ = search_efficiency.parse_args(["--tasks", "adding", "--seeds", "adding=0,1",
+                                            "--setups", "default", "random", "--budget", "90"])
+    assert search_efficiency.plan(args) == [("adding", "default", 0), ("adding", "random", 0),
+                                            ("adding", "random", 1), ("adding", "default", 1)]
+    assert search_efficiency.estimate_s(search_efficiency.plan(args), 90.0) == 4 * 90 + 4 * 25
     with pytest.raises(SystemExit):
-        module.parse_args(["--seeds", "nosuchtask=1"])
+        search_efficiency.parse_args(["--seeds", "nosuchtask=1"])
 
 
 def test_concurrent_near_duplicates_are_counted() -> None:
-    anytime = load_script("_anytime")
-    concurrency = load_script("_concurrency")
     space = {"params": {
         "cell": {"type": "categorical", "choices": ["lstm", "gru"]},
         "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
         "hidden_size": {"type": "int", "low": 16, "high": 128}}}
 
-    def trial(cell: str, lr: float, busy: tuple[float, float]) -> object:
+    def trial(cell: str, lr: float, busy: tuple[float, float]) -> anytime.TrialRecord:
         return anytime.TrialRecord(params={"cell": cell, "lr": lr, "hidden_size": 64},
                                    state="complete", values=[0.1], ends=[busy[1]], busy=[busy])
 

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench._load import load_script
+from bench import service_cost
 
 
 @pytest.mark.slow
 def test_service_cost_quick_mode_writes_its_section(tmp_path: Path) -> None:
-    module = load_script("service_cost")
     doc = tmp_path / "benchmarks.md"
-    result = module.main(["--quick", "--write-doc", "--doc", str(doc)])
+    result = service_cost.main(["--quick", "--write-doc", "--doc", str(doc)])
     [repeat] = result.repeats
     assert repeat.service.n_finished == repeat.sqlite.n_finished == result.trials
     assert repeat.memory.n_finished == result.trials
     text = doc.read_text()
-    assert module.SECTION_TITLE in text and "service / this" in text
+    assert service_cost.SECTION_TITLE in text and "service / this" in text

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench._load import load_script
+from bench import throughput
 
 
 @pytest.mark.slow
 def test_throughput_quick_mode_writes_its_section(tmp_path: Path) -> None:
-    module = load_script("throughput")
     doc = tmp_path / "benchmarks.md"
-    result = module.main(["--quick", "--write-doc", "--doc", str(doc)])
+    result = throughput.main(["--quick", "--write-doc", "--doc", str(doc)])
     assert [r.n_finished for r in result.service] == [result.trials]
     assert [r.n_finished for r in result.script] == [result.trials]
     text = doc.read_text()
-    assert module.SECTION_TITLE in text and "trials per hour" in text
+    assert throughput.SECTION_TITLE in text and "trials per hour" in text

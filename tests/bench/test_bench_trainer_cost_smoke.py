@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.bench._load import load_script
+from bench import trainer_cost
 
 
 def test_trainer_cost_quick_mode_writes_its_section(tmp_path: Path) -> None:
-    module = load_script("trainer_cost")
     doc = tmp_path / "benchmarks.md"
-    results = module.main(["--quick", "--write-doc", "--doc", str(doc)])
+    results = trainer_cost.main(["--quick", "--write-doc", "--doc", str(doc)])
     assert results and all(r.bare_s and r.trainer_s for r in results)
     text = doc.read_text()
-    assert module.SECTION_TITLE in text and "Trainer / bare" in text
+    assert trainer_cost.SECTION_TITLE in text and "Trainer / bare" in text
