@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from service.config import Settings
 from service.errors import AuthenticationError, ForbiddenError, NotFoundError
@@ -106,6 +107,13 @@ class AuthGate:
             self._required_until = now + _OPEN_CACHE_S
         return self._required
 
+    def known_open(self) -> bool:
+        """Whether keys are known not to be required without asking the database."""
+        if self._settings.auth != "auto":
+            return self._settings.auth == "off"
+        return (not self._settings.binds_beyond_loopback and not self._required
+                and time.monotonic() < self._required_until)
+
     def principal(self, headers: dict[str, str], needed: Scope) -> Principal:
         if not self.keys_required():
             return Principal(key=None)
@@ -142,10 +150,12 @@ class InsecureStartError(RuntimeError):
 
 
 def _resolver(needed: Scope) -> object:
-    def resolve(request: Request) -> Principal:
+    async def resolve(request: Request) -> Principal:
         gate: AuthGate = request.app.state.auth
+        if gate.known_open():  # no database read, so no trip through the thread pool
+            return Principal(key=None)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        return gate.principal(headers, needed)
+        return await run_in_threadpool(gate.principal, headers, needed)
 
     return resolve
 

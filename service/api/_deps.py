@@ -1,4 +1,8 @@
-"""FastAPI dependencies, as ``Annotated`` aliases."""
+"""FastAPI dependencies, as ``Annotated`` aliases.
+
+They only read the application's state, so they are ``async``: FastAPI runs a plain ``def``
+dependency on its thread pool, one hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,17 @@ from service.store import StudyStore
 __all__ = ["SettingsDep", "StoreDep", "StudyId", "TrialViewsDep"]
 
 
-def _store(request: Request) -> StudyStore:
+async def _store(request: Request) -> StudyStore:
     store: StudyStore = request.app.state.store
     return store
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _trial_views(request: Request) -> TrialViews:
+async def _trial_views(request: Request) -> TrialViews:
     views: TrialViews = request.app.state.trial_views
     return views
 
