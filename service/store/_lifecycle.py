@@ -172,7 +172,12 @@ class Lifecycle(StoreBase):
                         eval_status=evaluation)
             )
         self.checkpoints.delete_study(study_id)  # abandoned lineages' too
+        self._settle_slots(study_id)
         return self.get(study_id)
+
+    def _settle_slots(self, study_id: int) -> None:
+        """Set a study's slot counters from its trials as it completes (``StudyStore`` does;
+        the sweep repairs only active studies, so what is off then would stay off)."""
 
 
 def _name_metrics(study: optuna.Study, spec: dict[str, Any]) -> None:

@@ -96,6 +96,25 @@ def test_study_completes_when_budget_is_finished(store: StudyStore) -> None:
     assert (final.status, final.stop_reason) == ("completed", "budget")
 
 
+def test_a_completing_study_settles_its_slot_counters(store: StudyStore) -> None:
+    record = create_study(store, budget={"n_trials": 2, "max_epochs": 1})
+    study = store.load_study(record)
+    claims = [store.claim(), store.claim()]
+    # A repair mid-run counted a redeemed claim twice: one slot and one trial in flight too many.
+    with store.engine.begin() as conn:
+        conn.execute(update(studies).where(studies.c.id == record.id)
+                     .values(claimed=studies.c.claimed + 1, in_flight=studies.c.in_flight + 1))
+    for claim, value in zip(claims, (0.5, 0.25), strict=True):
+        assert claim is not None and store.redeem(claim)
+        study.tell(study.ask(), value)
+        store.trial_ended(record.id)
+    off = store.get(record.id)
+    assert (off.claimed, off.in_flight) == (3, 1), "the counters the run left"
+    final = store.refresh_status(record.id)
+    assert final.status == "completed"
+    assert (final.claimed, final.in_flight) == (2, 0)
+
+
 def test_sweep_repairs_a_slot_leaked_by_a_dead_worker(store: StudyStore) -> None:
     record = create_study(store, budget={"n_trials": 1, "max_epochs": 1})
     assert store.claim() is not None  # the claimer dies before it asks for a trial
