@@ -30,6 +30,7 @@ from service.tasks import (
 )
 from service.tuning._pruners import parse_pruner_options
 from service.tuning._samplers import parse_sampler_options
+from service.tuning._season_option import fit_seasonal_option
 
 __all__ = [
     "DatasetSource",
@@ -106,6 +107,7 @@ def resolve_spec(
     raw_space = load_space_file(space_name, spaces_dir) if space_name else spec.search_space
     space = compile_space(raw_space, allows_bidirectional=task.allows_bidirectional,
                           task_kind=task.kind)
+    space = fit_seasonal_option(space, task, task_options)
     _check_data_params(space, task, task_options)
     metric, metric_key, direction = _resolve_objective(spec, task)
     parse_sampler_options(spec.sampler.name, spec.sampler.options())
