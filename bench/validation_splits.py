@@ -60,14 +60,16 @@ EPOCHS = {"sunspots": 100, "japanese_vowels": 60}
 METRIC = {"sunspots": "mse", "japanese_vowels": "loss"}
 
 
-def measure(task: str, seeds: int, splits: int, device: str) -> dict[str, Any]:
+def measure(task: str, seeds: int, splits: int, device: str, *, epochs: int | None = None,
+            configs: int | None = None) -> dict[str, Any]:
+    """Train every configuration (the first ``configs``) with every seed on every split."""
     rows = []
-    for config in CONFIGS[task]:
+    for config in CONFIGS[task][:configs]:
         params = {**_COMMON, **config}
         spec = parse_spec_mapping({
             "task": {"name": task}, "search_space": {"params": params},
             "objective": {"metric": f"val_{METRIC[task]}"},
-            "budget": {"n_trials": 1, "max_epochs": EPOCHS[task]},
+            "budget": {"n_trials": 1, "max_epochs": epochs or EPOCHS[task]},
         })
         resolved = resolve_spec(spec, spaces_dir=SPACES)
         hp = best_hparams(resolved, {})
@@ -115,19 +117,23 @@ def _spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=sorted(CONFIGS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--splits", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true",
+                        help="two configurations, one epoch: checks that the script runs")
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    result = measure(args.task, args.seeds, args.splits, args.device)
+    result = measure(args.task, args.seeds, args.splits, args.device,
+                     epochs=1 if args.quick else None, configs=2 if args.quick else None)
     print(json.dumps(result["scores"], indent=1))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
+    return result
 
 
 if __name__ == "__main__":
