@@ -25,6 +25,7 @@ from service.specs._models import (
     SweepSpec,
     Tag,
     TaskSpec,
+    ValidationSpec,
 )
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "TrialCounts",
     "TrialPublic",
     "TrialsPage",
+    "ValidationSpec",
 ]
 
 StudyStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
@@ -142,8 +144,14 @@ class SelectionCandidate(BaseModel):
     params: dict[str, Any]
     values: list[float | None] = Field(
         description="Validation metric per seed, in the order of the selection's seeds; the "
-        "first is the trial's own.")
-    mean: float | None = None
+        "first is the trial's own. With several validation splits, each seed's mean over "
+        "them.")
+    splits: list[list[float | None]] | None = Field(
+        default=None, description="With several validation splits: the validation metric per "
+        "seed (rows, as in `values`) and split (columns; the first is the study's own split, "
+        "so the first value is the trial's own).")
+    mean: float | None = Field(
+        default=None, description="The mean that chooses: over every seed and split.")
     std: float | None = None
 
 
@@ -156,6 +164,9 @@ class SelectionPublic(BaseModel):
     winner: int = Field(description="The chosen trial's number.")
     reason: str
     runs: int = Field(description="Training runs spent, each counted as a trial of the budget.")
+    validation: str = Field(
+        default="holdout", description="What each candidate was scored on: `holdout` (the "
+        "study's validation split), or the scheme and number of splits.")
 
 
 class EvaluationPublic(BaseModel):

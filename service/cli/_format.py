@@ -106,10 +106,13 @@ def selection_lines(study: StudyPublic) -> list[str]:
     selection = study.evaluation.selection if study.evaluation else None
     if selection is None:
         return []
-    lines = [f"selection over seeds {selection.seeds} ({selection.runs} re-runs in the budget):"]
+    lines = [f"selection over seeds {selection.seeds}, validation {selection.validation} "
+             f"({selection.runs} re-runs in the budget):"]
     for candidate in selection.candidates:
         mark = "*" if candidate.trial == selection.winner else " "
         values = ", ".join(num(v) for v in candidate.values)
+        if candidate.splits:  # per seed, its value on each split
+            values = "; ".join(" ".join(num(v) for v in row) for row in candidate.splits)
         lines.append(f" {mark} trial {candidate.trial}: {selection.metric} mean "
                      f"{num(candidate.mean)} std {num(candidate.std)} [{values}]")
     lines.append(f"chosen: {selection.reason}")

@@ -8,7 +8,8 @@ so :func:`load_model` reads it with ``torch.load(weights_only=True)``, never unp
     state_dict             the trained weights
     kind, metric           task kind; the study's objective metric
     preprocessing          layout ("sequences" or "series"), input mean/std, target mean/std,
-                           window, horizon, columns, class labels (see ``TaskData``)
+                           window, horizon, columns, class labels, and for seasonal inputs
+                           the season (unit, length, time column) (see ``TaskData``)
     task, study, test      the task spec, where the model comes from, its test metrics
     members                (a seed ensemble only) every member's weights; ``state_dict`` is
                            the first's, so a reader that ignores this key serves one seed
@@ -165,7 +166,9 @@ class LoadedModel:
         if array.shape[2] != self.config.input_size:
             raise DatasetError(
                 f"X has {array.shape[2]} features per step; this model takes "
-                f"{self.config.input_size}"
+                f"{self.config.input_size}" + (
+                    " (the last two the season's sin and cos: predict_series(rows, times) "
+                    "builds them)" if self.preprocessing.get("season") else "")
             )
         if array.shape[0] == 0 or array.shape[1] == 0:
             raise DatasetError(f"X has an empty dimension: shape {array.shape}")
@@ -227,8 +230,11 @@ class LoadedModel:
         """The class labels in output order (classification)."""
         return list(self.classes) if self.classes else list(range(self.config.output_size))
 
-    def predict_series(self, rows: Any) -> tuple[np.ndarray, np.ndarray]:
+    def predict_series(self, rows: Any, times: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Forecasts from the rows of a series (rows, columns) in the study's column order.
+
+        A model trained with seasonal inputs needs each row's time (``times``, as written in
+        the data set's time column): the season's inputs are built from it as in training.
 
         Returns ``(targets, values)``: for every full window of ``window`` rows ending at row
         ``e``, the row ``e + horizon`` it forecasts (past the last row: the future) and the
@@ -246,9 +252,26 @@ class LoadedModel:
                 f"the series needs at least {window} rows (the model's window), got "
                 f"{values.shape[0] if values.ndim else 0}"
             )
+        values = self._with_season(values, times)
         ends = np.arange(window - 1, values.shape[0])
         index = ends[:, None] - window + 1 + np.arange(window)[None, :]
         return ends + horizon, self.predict(values[index])
+
+    def _with_season(self, values: np.ndarray, times: Any) -> np.ndarray:
+        """The rows with the season's inputs appended, when the model was trained on them."""
+        season = self.preprocessing.get("season")
+        if not season:
+            return values
+        column = season.get("time_column")
+        if times is None:
+            raise DatasetError(f"this model reads the season from the time column {column!r}: "
+                               "give each row's time (times=..., or that column in the CSV)")
+        cells = list(times)
+        if len(cells) != values.shape[0]:
+            raise DatasetError(f"{len(cells)} times for {values.shape[0]} rows; give one each")
+        from service.tasks._season import features_from_times
+
+        return np.concatenate([values, features_from_times(cells, season)], axis=1)
 
     def _to_units(self, out: torch.Tensor) -> np.ndarray:
         values = out.double().numpy()
@@ -349,8 +372,8 @@ def read_input(
     if fmt == "csv":
         if model.layout != "series":
             raise DatasetError("this model takes NPZ input (X and optional lengths), not CSV")
-        rows = _series_rows(content, model.preprocessing, max_rows=max_rows)
-        targets, values = model.predict_series(rows)
+        rows, times = _series_rows(content, model.preprocessing, max_rows=max_rows)
+        targets, values = model.predict_series(rows, times)
         return _result(model, values, for_rows=targets.tolist())
     if fmt != "npz":
         raise DatasetError(f"unknown input format {fmt!r}; use npz or csv")
@@ -390,7 +413,11 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _series_rows(content: bytes, prep: Mapping[str, Any], *, max_rows: int) -> np.ndarray:
+def _series_rows(
+    content: bytes, prep: Mapping[str, Any], *, max_rows: int
+) -> tuple[np.ndarray, list[str] | None]:
+    """The value columns of a CSV input, and its time column when the model reads the season
+    from it."""
     columns = list(prep.get("columns") or [])
     try:
         text = content.decode("utf-8-sig")
@@ -426,4 +453,11 @@ def _series_rows(content: bytes, prep: Mapping[str, Any], *, max_rows: int) -> n
                 ) from None
     if not np.isfinite(values).all():
         raise DatasetError("the CSV file holds NaN or infinite values")
-    return values
+    time_column = (prep.get("season") or {}).get("time_column")
+    if time_column is None:
+        return values, None
+    if time_column not in header:
+        raise DatasetError(f"the CSV file lacks the time column {time_column!r}; the model reads "
+                           "the season from it")
+    at = header.index(time_column)
+    return values, [row[at] if at < len(row) else "" for row in rows[1:]]

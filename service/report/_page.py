@@ -189,12 +189,13 @@ def _final_section(study: StudyPublic) -> str:
     if selection is not None:
         rows = "".join(
             f"<tr><td>{'&#9733; ' if c.trial == selection.winner else ''}{c.trial}</td>"
-            f"<td>{', '.join('-' if v is None else f'{v:.4g}' for v in c.values)}</td>"
+            f"<td>{_selection_values(c.splits or [c.values])}</td>"
             f"<td>{'-' if c.mean is None else f'{c.mean:.4g}'}</td></tr>"
             for c in selection.candidates)
         parts.append(
             f"<table><tr><th>candidate trial</th><th>{html.escape(selection.metric)} per seed "
-            f"{selection.seeds}</th><th>mean</th></tr>{rows}</table>"
+            f"{selection.seeds} ({html.escape(selection.validation)})</th><th>mean</th></tr>"
+            f"{rows}</table>"
             f"<p>{html.escape(selection.reason)}</p>")
     return "\n".join(parts)
 
@@ -220,3 +221,8 @@ def _health_tables(health: dict[str, Any]) -> str:
     third = (f"<table><tr><th>gradient clipping</th><th>diverged</th></tr>{by_clip}</table>"
              if by_clip else "")
     return first + second + third
+
+
+def _selection_values(rows: list[list[float | None]]) -> str:
+    """Values per seed, and within a seed per validation split (split by ``;``)."""
+    return "; ".join(", ".join("-" if v is None else f"{v:.4g}" for v in row) for row in rows)

@@ -91,6 +91,11 @@ CATALOG: dict[str, HParam] = {
         "bool", False, "forecasting: feed each step's change beside the raw input",
         task_kinds=("forecasting",),
     ),
+    "seasonal_inputs": HParam(
+        "bool", False, "forecasting: feed the position in the season (sin and cos of 2 pi "
+        "position / season) as two more inputs; needs a data set whose time column gives a "
+        "season (monthly, quarterly, daily, hourly)", task_kinds=("forecasting",),
+    ),
     "window": HParam(
         "int",
         None,

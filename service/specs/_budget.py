@@ -12,10 +12,13 @@ _MAX_SHARE = 5
 
 
 def selection_plan(spec: StudySpec) -> tuple[int, int]:
-    """``(k, reserved trials)`` of a spec: k candidates re-run with ``seeds - 1`` further seeds
-    each; (0, 0) when the step is off (asked off, one seed, several objectives, or a budget
-    too small to spare two candidates' re-runs in a fifth of it)."""
-    extra = spec.evaluation.seeds - 1
+    """``(k, reserved trials)`` of a spec: k candidates, each trained with every seed on every
+    validation split but the trial's own (the study's seed on the study's split), so
+    ``seeds x splits - 1`` runs each; (0, 0) when the step is off (asked off, one seed and one
+    split, several objectives, or a budget too small to spare two candidates' re-runs in a
+    fifth of it)."""
+    evaluation = spec.evaluation
+    extra = evaluation.seeds * evaluation.validation.n_splits - 1
     if extra < 1 or spec.also_minimize:
         return 0, 0
     k = min(spec.evaluation.select_top_k, spec.budget.n_trials // (_MAX_SHARE * extra))

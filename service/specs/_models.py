@@ -24,6 +24,7 @@ __all__ = [
     "SweepSpec",
     "Tag",
     "TaskSpec",
+    "ValidationSpec",
 ]
 
 Direction = Literal["minimize", "maximize"]
@@ -104,6 +105,33 @@ class BudgetSpec(BaseModel):
 ENSEMBLE_DEFAULT = True
 
 
+class ValidationSpec(BaseModel):
+    """What the selection step scores its candidates on: the study's validation split alone,
+    or several splits. Off by default: measured on no data set yet, and each split multiplies
+    the selection's re-runs (see ``selection_plan``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheme: Literal["holdout", "repeated"] = Field(
+        default="holdout",
+        description="holdout: the study's validation split. repeated: `splits` splits of the "
+        "training and validation parts, the study's own first; classification re-splits them "
+        "at random keeping each class's validation count (stratified), regression at random, "
+        "forecasting by rolling origin (each split trains on the windows before an origin and "
+        "validates on the next validation-sized stretch, the latest first; time order is never "
+        "broken).",
+    )
+    splits: int = Field(
+        default=3, ge=2, le=10,
+        description="With scheme repeated: how many splits, the study's own included.",
+    )
+
+    @property
+    def n_splits(self) -> int:
+        """Splits each candidate is scored on (1 for holdout)."""
+        return self.splits if self.scheme == "repeated" else 1
+
+
 class EvaluationSpec(BaseModel):
     """The final evaluation of the best configuration once the study completes."""
 
@@ -117,10 +145,17 @@ class EvaluationSpec(BaseModel):
     select_top_k: int = Field(
         default=3, ge=0, le=20,
         description="Before the best is declared, re-train the top k trials by validation with "
-        "every evaluation seed and choose on the seed mean of the validation metric. The "
-        "re-runs count against budget.n_trials (k x (seeds - 1) trials are kept for them); k "
+        "every evaluation seed (on every split of `validation`) and choose on the mean of the "
+        "validation metric. The re-runs count against budget.n_trials (k x (seeds x splits - "
+        "1) trials are kept for them); k "
         "shrinks so that they take at most a fifth of the budget, and below 2 the step is off. "
         "0 turns it off.",
+    )
+    validation: ValidationSpec = Field(
+        default_factory=ValidationSpec,
+        description="Score each candidate on several validation splits instead of one: every "
+        "seed is trained on every split, and the mean over all of them chooses. The re-runs "
+        "count against budget.n_trials like the seed re-runs: k x (seeds x splits - 1).",
     )
     ensemble: bool = Field(
         default=ENSEMBLE_DEFAULT,

@@ -18,6 +18,7 @@ from ._base import (
 )
 from ._baselines import data_baselines
 from ._copy_memory import CopyMemoryOptions, CopyMemoryTask, generate_copy_memory
+from ._folds import validation_folds
 from ._japanese_vowels import (
     DTW_1NN_TEST_ACCURACY,
     JapaneseVowelsOptions,
@@ -80,4 +81,5 @@ __all__ = [
     "parse_task_options",
     "parsed_cache",
     "task_names",
+    "validation_folds",
 ]

@@ -175,6 +175,13 @@ class Task(ABC):
         """Legal range of each of :attr:`data_params` under ``options``."""
         return {}
 
+    def season_problem(self, options: BaseModel) -> str | None:
+        """Why the ``seasonal_inputs`` hyperparameter cannot apply to this task's data, or
+        None when it can (a task that offers it lists it in :attr:`data_params`)."""
+        if self.kind != "forecasting":
+            return f"task {self.name!r} is not a forecasting task"
+        return f"task {self.name!r} has no time column that gives a season"
+
     @property
     def cache_key(self) -> str:
         """Identifies the data: the same key, options and seed give the same splits."""

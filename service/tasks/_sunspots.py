@@ -74,6 +74,10 @@ class SunspotsTask(Task):
         train_rows = TRAIN_END - opts.val_years - FIRST_YEAR + 1
         return {"window": (1, min(MAX_WINDOW, train_rows - MIN_TRAIN_WINDOWS))}
 
+    def season_problem(self, options: BaseModel) -> str | None:
+        return ("sunspots are yearly numbers: a year holds no season, and the solar cycle "
+                "varies from 9 to 14 years, so no position in it can be read from the year")
+
     def validate_options(self, options: BaseModel) -> None:
         opts = _expect_options(self, options, SunspotsOptions)
         high = self.data_param_bounds(opts)["window"][1]

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import DatasetError
 
-__all__ = ["parse_times"]
+__all__ = ["parse_times", "time_keys"]
 
 _YEAR = re.compile(r"^\d{4}$")
 _YEAR_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -64,6 +64,14 @@ def parse_times(cells: list[str], column: str, *, lines: list[int] | None = None
                 f"({cells[i]!r}) does not come after {cells[i - 1]!r}"
             )
     return _frequency(keys, form)
+
+
+def time_keys(
+    cells: list[str], column: str, lines: list[int] | None = None
+) -> tuple[list[Any], str]:
+    """Sortable keys (datetimes, or floats for plain numbers) and the form of the whole
+    column (the first cell decides it); ``DatasetError`` names a cell that is not a time."""
+    return _keys(cells, column, lines or list(range(2, len(cells) + 2)))
 
 
 def _keys(cells: list[str], column: str, lines: list[int]) -> tuple[list[Any], str]:

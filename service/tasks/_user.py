@@ -42,6 +42,13 @@ from ._prep import (
     to_split,
     windows,
 )
+from ._season import (
+    KNOWN_FREQUENCIES,
+    SEASON_FEATURES,
+    season_features,
+    season_of,
+    season_positions,
+)
 from ._upload import parse_dataset
 
 MAX_WINDOW = 1000
@@ -115,7 +122,8 @@ class DatasetTask(Task):
         self.default_metric = "accuracy" if self.kind == "classification" else "loss"
         if isinstance(self.data, SeriesDataset):
             self.Options = SeriesDatasetOptions
-            self.data_params = ("window",)
+            seasonal = season_of(self.data.frequency) is not None
+            self.data_params = ("window", "seasonal_inputs") if seasonal else ("window",)
         else:
             self.Options = SequenceDatasetOptions
             self.data_params = ()
@@ -165,6 +173,23 @@ class DatasetTask(Task):
         opts = _expect_options(self, options, SeriesDatasetOptions)
         val_start, _ = self._series_bounds(opts)
         return {"window": (1, min(MAX_WINDOW, val_start - opts.horizon + 1 - MIN_TRAIN_WINDOWS))}
+
+    def season_problem(self, options: BaseModel) -> str | None:
+        return self._season_problem()
+
+    def _season_problem(self) -> str | None:
+        # The season comes from the data alone; no option changes it.
+        data = self.data
+        if not isinstance(data, SeriesDataset):
+            return f"data set {self.stored.id} is {self.kind} data, not a time series"
+        if data.time_column is None:
+            return (f"data set {self.stored.id} has no time column; upload it with one "
+                    "(--time-column) to read the season from it")
+        if season_of(data.frequency) is None:
+            return (f"data set {self.stored.id}'s time column {data.time_column!r} is "
+                    f"{data.frequency}; a season is read from {', '.join(KNOWN_FREQUENCIES)} "
+                    "times")
+        return None
 
     # -- data ----------------------------------------------------------------------------
 
@@ -246,25 +271,51 @@ class DatasetTask(Task):
         std[~(std > 1e-12)] = 1.0
         scaled = (data.values - mean) / std
         target = scaled[:, data.target]
+        inputs, season = scaled, None
+        if hparams.get("seasonal_inputs"):
+            inputs, season = self._with_season(scaled)
+            # The season inputs are already in [-1, 1]: the model file leaves them as they are.
+            mean = np.concatenate([mean, np.zeros(len(SEASON_FEATURES))])
+            std = np.concatenate([std, np.ones(len(SEASON_FEATURES))])
         first = window + opts.horizon - 1
         shape = {"window": window, "horizon": opts.horizon}
+        prep: dict[str, Any] = {
+            "layout": "series", "window": window, "horizon": opts.horizon,
+            "columns": list(data.columns), "target_column": data.columns[data.target],
+            "input": {"mean": mean.tolist(), "std": std.tolist()},
+            "target": {"mean": [float(mean[data.target])], "std": [float(std[data.target])]},
+        }
+        if season is not None:
+            prep["season"] = season
         return TaskData(
-            train=windows(scaled, target, np.arange(first, val_start), **shape),
-            val=windows(scaled, target, np.arange(val_start, test_start), **shape),
-            test=windows(scaled, target, np.arange(test_start, data.n), **shape),
-            input_size=len(data.columns),
+            train=windows(inputs, target, np.arange(first, val_start), **shape),
+            val=windows(inputs, target, np.arange(val_start, test_start), **shape),
+            test=windows(inputs, target, np.arange(test_start, data.n), **shape),
+            input_size=int(inputs.shape[1]),
             output_size=1,
             kind="forecasting",
             target_scale=torch.tensor([std[data.target]], dtype=torch.float32),
             info={"window": window, "horizon": opts.horizon, "train_rows": [first, val_start - 1],
                   "val_rows": [val_start, test_start - 1], "test_rows": [test_start, data.n - 1]},
-            preprocessing={
-                "layout": "series", "window": window, "horizon": opts.horizon,
-                "columns": list(data.columns), "target_column": data.columns[data.target],
-                "input": {"mean": mean.tolist(), "std": std.tolist()},
-                "target": {"mean": [float(mean[data.target])], "std": [float(std[data.target])]},
-            },
+            preprocessing=prep,
         )
+
+    def _with_season(self, scaled: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """The scaled series with the season's sin and cos appended, and how a model file
+        rebuilds them from the time column."""
+        data = self.data
+        assert isinstance(data, SeriesDataset)
+        problem = self._season_problem()
+        season = season_of(data.frequency)
+        if problem is not None or season is None or data.time is None:
+            raise ValueError(f"seasonal_inputs cannot apply: {problem}")
+        assert data.time_column is not None
+        positions = season_positions(data.time, season, data.time_column)
+        features = season_features(positions, season.length)
+        return np.concatenate([scaled, features], axis=1), {
+            "unit": season.unit, "length": season.length, "time_column": data.time_column,
+            "features": list(SEASON_FEATURES),
+        }
 
     # -- baselines -----------------------------------------------------------------------
 

@@ -45,14 +45,17 @@ def train_and_test(
     device: torch.device,
     should_interrupt: Callable[[], bool] | None = None,
     on_model: Callable[[SequenceModel, TaskData], None] | None = None,
+    data: TaskData | None = None,
 ) -> EvaluationRun | None:
     """Train ``hp`` with ``seed`` for the study's epochs, keep the best validation epoch, and
     score it on the test split. None when interrupted. ``on_model`` receives the scored model
-    (in eval mode) and its data."""
+    (in eval mode) and its data. ``data`` replaces the study's splits (another validation
+    split of the selection step)."""
     started = time.perf_counter()
     metric = resolved.metric_key
     maximize = resolved.direction == "maximize"
-    data = load_task_data(resolved, device, hp)
+    if data is None:
+        data = load_task_data(resolved, device, hp)
     torch.manual_seed(seed)  # as the objective does, so the study's seed reproduces the trial
     model = build_model(hp, data).to(device)
     config = build_train_config(hp, max_epochs=resolved.spec.budget.max_epochs, seed=seed,

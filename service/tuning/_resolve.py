@@ -19,7 +19,7 @@ from service.spaces import (
     compile_space,
     load_space_file,
 )
-from service.specs import search_trials
+from service.specs import search_trials, selection_plan
 from service.tasks import (
     Baseline,
     DatasetTask,
@@ -27,9 +27,11 @@ from service.tasks import (
     Task,
     get_task,
     parse_task_options,
+    validation_folds,
 )
 from service.tuning._pruners import parse_pruner_options
 from service.tuning._samplers import parse_sampler_options
+from service.tuning._season_option import fit_seasonal_option
 
 __all__ = [
     "DatasetSource",
@@ -106,6 +108,7 @@ def resolve_spec(
     raw_space = load_space_file(space_name, spaces_dir) if space_name else spec.search_space
     space = compile_space(raw_space, allows_bidirectional=task.allows_bidirectional,
                           task_kind=task.kind)
+    space = fit_seasonal_option(space, task, task_options)
     _check_data_params(space, task, task_options)
     metric, metric_key, direction = _resolve_objective(spec, task)
     parse_sampler_options(spec.sampler.name, spec.sampler.options())
@@ -119,6 +122,7 @@ def resolve_spec(
                 "lower n_trials or widen the grid",
                 loc=("budget", "n_trials"),
             )
+    _check_validation_splits(spec, space, task, task_options)
     trivial = task.baselines(task_options)
     return ResolvedStudy(
         spec=spec, space=space, space_name=space_name, task=task, task_options=task_options,
@@ -187,6 +191,21 @@ def _check_data_params(space: SearchSpace, task: Task, options: BaseModel) -> No
                 f"[{low}, {high}]",
                 loc=("search_space", "params", name),
             )
+
+
+def _check_validation_splits(
+    spec: StudySpec, space: SearchSpace, task: Task, options: BaseModel
+) -> None:
+    """Several validation splits must each leave enough to train on, with the largest window
+    the space allows (the one that leaves the fewest training windows)."""
+    if spec.evaluation.validation.n_splits == 1 or selection_plan(spec)[0] == 0:
+        return
+    hparams = {name: (_int_range(space, name) or (None, None))[1] for name in task.data_params}
+    data = task.load(options, seed=spec.seed, hparams=hparams)
+    try:
+        validation_folds(data, splits=spec.evaluation.validation.splits, seed=spec.seed)
+    except ValueError as exc:
+        raise SpecError(str(exc), loc=("evaluation", "validation", "splits")) from None
 
 
 def _int_range(space: SearchSpace, name: str) -> tuple[int, int] | None:

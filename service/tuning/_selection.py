@@ -2,11 +2,14 @@
 
 Before the final evaluation declares a study's best, the top ``k`` trials by validation are
 re-trained with every evaluation seed but the study's (whose value is the trial's own), and
-the one with the best seed mean of the validation metric wins. The re-runs are part of the
-study's budget: :func:`selection_plan` keeps ``k x (seeds - 1)`` of ``budget.n_trials`` for
-them, so the search itself runs the rest. The winner's re-runs are its final evaluation's runs
-for those seeds (the same seed reproduces the same run), so they are not trained twice; with
-``evaluation.ensemble`` their models are kept too, as members of the seed ensemble.
+the one with the best seed mean of the validation metric wins. With several validation splits
+(``evaluation.validation``: a small validation set ranks candidates by luck too) every seed is
+trained on every split and the mean over all of them wins. The re-runs are part of the
+study's budget: :func:`selection_plan` keeps ``k x (seeds x splits - 1)`` of
+``budget.n_trials`` for them, so the search itself runs the rest. The winner's re-runs on
+the study's own split are its final evaluation's runs for those seeds (the same seed
+reproduces the same run), so they are not trained twice; with ``evaluation.ensemble`` their
+models are kept too, as members of the seed ensemble.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from optuna.trial import FrozenTrial, TrialState
 from service.models import SequenceModel
 from service.schemas import EvaluationRun, SelectionCandidate, SelectionPublic
 from service.specs import search_trials, selection_plan
+from service.tasks import validation_folds
 from service.tuning._evaluate import best_hparams, train_and_test
+from service.tuning._objective import load_task_data
 from service.tuning._resolve import ResolvedStudy
 
 __all__ = ["Selection", "search_trials", "select_best", "selection_plan"]
@@ -66,8 +71,9 @@ def select_best(
     should_interrupt: Callable[[], bool] | None = None,
     on_run: Callable[[int, EvaluationRun], None] | None = None,
 ) -> Selection | None:
-    """Choose the study's best on the seed mean of the validation metric; None when
-    interrupted. With the step off (or one candidate) the best single trial wins unchanged."""
+    """Choose the study's best on the mean of the validation metric over the seeds (and the
+    validation splits of ``evaluation.validation``); None when interrupted. With the step off
+    (or one candidate) the best single trial wins unchanged."""
     maximize = resolved.direction == "maximize"
     k, _ = selection_plan(resolved.spec)
     candidates = top_trials(trials, k=max(k, 1), maximize=maximize)
@@ -77,43 +83,75 @@ def select_best(
         return Selection(winner=candidates[0], runs={}, public=None)
     metric = resolved.metric_key
     worst = -math.inf if maximize else math.inf
-    values: dict[int, list[float | None]] = {}
+    n_splits = resolved.spec.evaluation.validation.n_splits
+    # values[trial][seed index][split]: the trial's own value is the first seed's first split.
+    values: dict[int, list[list[float | None]]] = {}
     runs: dict[int, dict[int, EvaluationRun]] = {}
     models: dict[int, dict[int, SequenceModel]] = {}
+    spent = 0
     for trial in candidates:
         hp = best_hparams(resolved, dict(trial.params))
-        values[trial.number] = [float(trial.values[0])]
+        folds = validation_folds(load_task_data(resolved, device, hp), splits=n_splits,
+                                 seed=resolved.spec.seed)
+        values[trial.number] = []
         runs[trial.number] = {}
         models[trial.number] = {}
-        for seed in seeds[1:]:
-            run = train_and_test(resolved, hp, seed=seed, device=device,
-                                 should_interrupt=should_interrupt,
-                                 on_model=_keeper(models[trial.number], seed)
-                                 if resolved.spec.evaluation.ensemble else None)
-            if run is None:
-                return None
-            runs[trial.number][seed] = run
-            values[trial.number].append(run.val.get(metric))
-            if on_run is not None:
-                on_run(trial.number, run)
+        for index, seed in enumerate(seeds):
+            row: list[float | None] = []
+            for split, fold in enumerate(folds):
+                if index == 0 and split == 0:
+                    row.append(float(trial.values[0]))
+                    continue
+                # Only the study's own split gives runs the final evaluation can reuse.
+                keep = split == 0 and resolved.spec.evaluation.ensemble
+                run = train_and_test(resolved, hp, seed=seed, device=device,
+                                     should_interrupt=should_interrupt, data=fold,
+                                     on_model=_keeper(models[trial.number], seed)
+                                     if keep else None)
+                if run is None:
+                    return None
+                spent += 1
+                if split == 0:
+                    runs[trial.number][seed] = run
+                row.append(run.val.get(metric))
+                if on_run is not None:
+                    on_run(trial.number, run)
+            values[trial.number].append(row)
 
     def score(number: int) -> float:
-        # A diverged seed counts as the worst value: a configuration that diverges is not robust.
-        seen = [v if v is not None and math.isfinite(v) else worst for v in values[number]]
+        # A diverged run counts as the worst value: a configuration that diverges is not robust.
+        seen = [v if v is not None and math.isfinite(v) else worst
+                for row in values[number] for v in row]
         return statistics.fmean(seen)
 
     order = sorted(candidates, key=lambda t: score(t.number), reverse=maximize)
     winner = order[0]
     public = SelectionPublic(
         metric=resolved.metric, seeds=list(seeds),
-        candidates=[SelectionCandidate(trial=t.number, params=dict(t.params),
-                                       values=values[t.number], **_spread(values[t.number]))
-                    for t in candidates],
-        winner=winner.number, reason=_reason(resolved.metric, candidates, order, score),
-        runs=sum(len(r) for r in runs.values()),
+        candidates=[_candidate(t, values[t.number], n_splits) for t in candidates],
+        winner=winner.number,
+        reason=_reason(resolved.metric, candidates, order, score, n_splits),
+        runs=spent, validation=_validation_name(resolved, n_splits),
     )
     return Selection(winner=winner, runs=runs[winner.number], public=public,
                      models=models[winner.number])
+
+
+def _candidate(trial: FrozenTrial, grid: list[list[float | None]],
+               n_splits: int) -> SelectionCandidate:
+    every = [v for row in grid for v in row]
+    per_seed = [row[0] if n_splits == 1 else _spread(row)["mean"] for row in grid]
+    return SelectionCandidate(trial=trial.number, params=dict(trial.params), values=per_seed,
+                              splits=grid if n_splits > 1 else None, **_spread(every))
+
+
+def _validation_name(resolved: ResolvedStudy, n_splits: int) -> str:
+    if n_splits == 1:
+        return "holdout"
+    kind = resolved.task.kind
+    scheme = {"forecasting": "rolling origin", "classification": "stratified re-splits"}.get(
+        kind, "random re-splits")
+    return f"{scheme}, {n_splits} splits"
 
 
 def _keeper(into: dict[int, SequenceModel], seed: int) -> Callable[[SequenceModel, Any], None]:
@@ -129,10 +167,11 @@ def _spread(values: list[float | None]) -> dict[str, Any]:
 
 
 def _reason(metric: str, candidates: list[FrozenTrial], order: list[FrozenTrial],
-            score: Callable[[int], float]) -> str:
+            score: Callable[[int], float], n_splits: int) -> str:
     winner, runner_up, single = order[0], order[1], candidates[0]
     n = len(candidates)
-    text = (f"trial {winner.number} has the best {metric} mean over the seeds among the top "
+    over = "the seeds" if n_splits == 1 else f"the seeds and {n_splits} validation splits"
+    text = (f"trial {winner.number} has the best {metric} mean over {over} among the top "
             f"{n} trials: {score(winner.number):.4g} against {score(runner_up.number):.4g} "
             f"for trial {runner_up.number}")
     if winner.number == single.number:

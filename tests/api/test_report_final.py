@@ -73,7 +73,7 @@ def test_cli_lines_show_the_candidates_the_winner_and_the_verdict() -> None:
     )
     lines = evaluation_lines(study)
     assert not any("ar10 mae" in line for line in lines), "only the objective's metric"
-    assert "selection over seeds [0, 1] (2 re-runs in the budget):" in lines
+    assert "selection over seeds [0, 1], validation holdout (2 re-runs in the budget):" in lines
     assert " * trial 3: val_mse mean 205 std - [200, 210]" in lines
     assert "   trial 5: val_mse mean 225 std - [190, 260]" in lines
     assert "chosen: trial 3 has the best val_mse mean" in lines

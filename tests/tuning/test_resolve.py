@@ -317,3 +317,19 @@ def test_stored_spec_keeps_multi_test_conditions(tmp_path: Path) -> None:
     resolved = resolve_spec(_spec(search_space=space), spaces_dir=SPACES_DIR)
     again = resolve_spec(parse_spec_mapping(resolved.stored_spec()), spaces_dir=tmp_path)
     assert again.space == resolved.space
+
+
+def test_validation_splits_that_leave_too_little_to_train_on_are_refused() -> None:
+    def spec(splits: int) -> StudySpec:
+        return parse_spec_mapping({
+            "task": {"name": "sunspots"}, "search_space": "forecasting",
+            "budget": {"n_trials": 60},
+            "evaluation": {"seeds": 1, "validation": {"scheme": "repeated", "splits": splits}},
+        })
+
+    resolve_spec(spec(3), spaces_dir=SPACES_DIR)
+    # Window 40 (the space's largest) leaves 151 training windows; six 30-year stretches
+    # back from 1920 leave one.
+    with pytest.raises(SpecError, match="rolling-origin split 6 of 6 leaves 1 training") as err:
+        resolve_spec(spec(6), spaces_dir=SPACES_DIR)
+    assert err.value.loc == ("evaluation", "validation", "splits")
