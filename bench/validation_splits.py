@@ -8,8 +8,8 @@ way of scoring (the study's split with one seed, with every seed, every split wi
 every seed and split) ranks the configurations as the test split does (Spearman), and which
 configuration each would choose.
 
-    python bench/validation_splits.py sunspots --seeds 3 --splits 3
-    python bench/validation_splits.py japanese_vowels --seeds 2 --splits 3 --device cuda
+    python -m bench.validation_splits sunspots --seeds 3 --splits 3
+    python -m bench.validation_splits japanese_vowels --seeds 2 --splits 3 --device cuda
 
 The configurations are those of docs/tasks.md (measured before on fixed seeds).
 """
@@ -118,7 +118,8 @@ def _spearman(a: list[float], b: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.validation_splits",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=sorted(CONFIGS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--splits", type=int, default=3)

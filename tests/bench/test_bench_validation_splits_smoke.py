@@ -1,17 +1,16 @@
-"""bench/validation_splits.py in quick mode trains every seed on every split of each
+"""bench.validation_splits in quick mode trains every seed on every split of each
 configuration and compares the ways of scoring them (no figure is asserted)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.bench._load import load_script
+from bench import validation_splits
 
 
 def test_validation_splits_quick_mode_scores_each_configuration(tmp_path: Path) -> None:
-    module = load_script("validation_splits")
     out = tmp_path / "result.json"
-    result = module.main(["sunspots", "--seeds", "2", "--splits", "2", "--quick",
+    result = validation_splits.main(["sunspots", "--seeds", "2", "--splits", "2", "--quick",
                           "--out", str(out)])
     assert out.exists() and len(result["configs"]) == 2
     for config in result["configs"]:
