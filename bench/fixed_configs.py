@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print(json.dumps(params, sort_keys=True), flush=True)
             row = run_config(spec, params, seeds, args.metric)
+            row["spec"] = spec  # what the runs were of (task, epochs), beside their results
             path.write_text(json.dumps(row, indent=1))
         rows.append(row)
     print(f"\n| configuration | test {args.metric}, seeds {args.seeds} | mean ± sd | ensemble |")
