@@ -9,10 +9,12 @@ from typing import Literal
 CellType = Literal["rnn", "lstm", "gru"]
 Nonlinearity = Literal["tanh", "relu"]
 RecurrentInit = Literal["default", "orthogonal"]
+Readout = Literal["last", "mean", "max", "mean_max"]
 
 CELLS: tuple[CellType, ...] = ("rnn", "lstm", "gru")
 _NONLINEARITIES = ("tanh", "relu")
 _RECURRENT_INITS = ("default", "orthogonal")
+READOUTS: tuple[Readout, ...] = ("last", "mean", "max", "mean_max")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class SequenceModelConfig:
     bias) to the LSTM only; both are ignored for the other cells, as ``dropout`` (between
     stacked layers) is with one layer. ``recurrent_init="orthogonal"`` makes each gate block of
     the hidden-to-hidden weights orthogonal.
+
+    ``readout`` is what the head reads: ``last``, the final hidden state (of both directions
+    when bidirectional); ``mean``, ``max`` or ``mean_max`` (both, concatenated), the last
+    layer's outputs pooled over each sequence's valid steps.
     """
 
     cell: CellType
@@ -35,6 +41,7 @@ class SequenceModelConfig:
     dropout: float = 0.0
     forget_bias: float = 1.0
     recurrent_init: RecurrentInit = "default"
+    readout: Readout = "last"
     # Forecasting options (see ``SequenceModel``): which input feature is the forecast target,
     # a linear autoregressive highway over its last ``highway`` steps (LSTNet), predicting the
     # change from its last value, and first differences fed beside the raw input.
@@ -65,6 +72,10 @@ class SequenceModelConfig:
                 f"unknown recurrent_init {self.recurrent_init!r}; "
                 f"valid: {', '.join(_RECURRENT_INITS)}"
             )
+        if self.readout not in READOUTS:
+            raise ValueError(
+                f"unknown readout {self.readout!r}; valid: {', '.join(READOUTS)}"
+            )
         for field in ("target_index", "highway"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -82,3 +93,9 @@ class SequenceModelConfig:
     def num_directions(self) -> int:
         """2 when bidirectional, else 1."""
         return 2 if self.bidirectional else 1
+
+    @property
+    def readout_size(self) -> int:
+        """Width of the features the head reads."""
+        pooled = 2 if self.readout == "mean_max" else 1
+        return pooled * self.hidden_size * self.num_directions

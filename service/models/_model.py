@@ -1,4 +1,5 @@
-"""``SequenceModel``: nn.RNN / nn.LSTM / nn.GRU plus a linear head on the final hidden state."""
+"""``SequenceModel``: nn.RNN / nn.LSTM / nn.GRU plus a linear head on the final hidden state or
+on the outputs pooled over time."""
 
 from __future__ import annotations
 
@@ -6,19 +7,22 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ._config import SequenceModelConfig
+from ._readout import pool
 
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class SequenceModel(nn.Module):
-    """A recurrent encoder whose last hidden state feeds a linear head.
+    """A recurrent encoder whose last hidden state, or pooled outputs, feed a linear head.
 
     Input is batch first, (N, T, input_size); output is (N, output_size): regression values or
-    class logits. When bidirectional, the head sees the forward state after the last valid step
-    concatenated with the backward state after the first step.
+    class logits. With the ``last`` readout, when bidirectional, the head sees the forward state
+    after the last valid step concatenated with the backward state after the first step. The
+    pooling readouts (``mean``, ``max``, ``mean_max``) pool the last layer's outputs, both
+    directions, over the valid steps of each sequence.
 
     Forecasting options, so that a forecaster contains the linear models it competes with:
     ``highway`` > 0 adds a linear map of the target feature's last ``highway`` steps to the
@@ -45,7 +49,7 @@ class SequenceModel(nn.Module):
             batch_first=True,
             **kwargs,
         )
-        self.head = nn.Linear(config.hidden_size * config.num_directions, config.output_size)
+        self.head = nn.Linear(config.readout_size, config.output_size)
         self.highway: nn.Linear | None = None
         if config.highway:
             self.highway = nn.Linear(config.highway, config.output_size)
@@ -93,14 +97,20 @@ class SequenceModel(nn.Module):
         if lengths is not None:
             # pack_padded_sequence wants lengths on the CPU; enforce_sorted=False keeps order.
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            _, hidden = self.rnn(packed)
+            outputs, hidden = self.rnn(packed)
         else:
-            _, hidden = self.rnn(x)
-        if isinstance(hidden, tuple):  # LSTM returns (h_n, c_n)
-            hidden = hidden[0]
-        # h_n is (num_layers * num_directions, N, H); the last layer's directions come last.
-        last = hidden[-self.config.num_directions :]
-        features = torch.cat(list(last), dim=1)
+            outputs, hidden = self.rnn(x)
+        if self.config.readout == "last":
+            if isinstance(hidden, tuple):  # LSTM returns (h_n, c_n)
+                hidden = hidden[0]
+            # h_n is (num_layers * num_directions, N, H); the last layer's directions come last.
+            last = hidden[-self.config.num_directions :]
+            features = torch.cat(list(last), dim=1)
+        else:
+            if lengths is not None:
+                outputs, _ = pad_packed_sequence(outputs, batch_first=True,
+                                                 total_length=x.shape[1])
+            features = pool(outputs, lengths, self.config.readout)
         out: torch.Tensor = self.head(features)
         if self.highway is not None or self.config.residual:
             recent = _last_steps(raw[:, :, self.config.target_index], lengths,

@@ -79,6 +79,13 @@ CATALOG: dict[str, HParam] = {
         "initialisation of the recurrent weights",
         choices=("default", "orthogonal"),
     ),
+    "readout": HParam(
+        "categorical",
+        "last",
+        "what the head reads: the last hidden state, or every step's output pooled over the "
+        "sequence (mean, max, or both)",
+        choices=("last", "mean", "max", "mean_max"),
+    ),
     "highway": HParam(
         "int", 0, "forecasting: steps of the target's past in a linear highway added to the "
         "output (LSTNet); 0 turns it off", low=0, high=1000, task_kinds=("forecasting",),

@@ -1,8 +1,9 @@
 """Estimate the largest model a search space allows, and refuse spaces over the budget.
 
 The estimate takes, for every size-related hyperparameter, the largest value the space allows
-(the most gates: LSTM 4, GRU 3, RNN 1; bidirectional if it can be true), so it bounds every
-trial the study could run.
+(the most gates: LSTM 4, GRU 3, RNN 1; bidirectional if it can be true; the ``mean_max`` readout,
+whose head reads twice the features, if it can be chosen), so it bounds every trial the study
+could run.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def _largest(space: SearchSpace, name: str) -> Any:
                 return max(param.choices, key=lambda c: _GATES.get(c, 0))
             if name == "bidirectional":
                 return any(bool(c) for c in param.choices)
+            if name == "readout":
+                return "mean_max" if "mean_max" in param.choices else param.choices[0]
             return max(param.choices)
     return hp_defaults()[name]
 
@@ -55,6 +58,7 @@ def largest_model(space: SearchSpace, *, input_size: int, output_size: int,
     layers = int(_largest(space, "num_layers"))
     directions = 2 if _largest(space, "bidirectional") else 1
     batch = int(_largest(space, "batch_size"))
+    pooled = 2 if _largest(space, "readout") == "mean_max" else 1
     gates = _GATES[cell] * hidden
     params = 0
     layer_input = input_size
@@ -62,7 +66,7 @@ def largest_model(space: SearchSpace, *, input_size: int, output_size: int,
         # Input and recurrent weights plus two bias vectors, per direction.
         params += directions * (gates * layer_input + gates * hidden + 2 * gates)
         layer_input = hidden * directions
-    params += layer_input * output_size + output_size  # the head
+    params += pooled * layer_input * output_size + output_size  # the head
     activations = (batch * seq_len * layers * directions * gates * _SAVED_PER_GATE
                    * _FLOAT_BYTES)
     setting = {"cell": cell, "hidden_size": hidden, "num_layers": layers,

@@ -117,6 +117,7 @@ def build_model(hp: dict[str, Any], data: TaskData) -> SequenceModel:
         dropout=float(hp["dropout"]),
         forget_bias=float(hp["forget_bias"]),
         recurrent_init=hp["recurrent_init"],
+        readout=hp["readout"],
         target_index=target_index(data),
         highway=int(hp.get("highway") or 0),
         residual=bool(hp.get("residual", False)),
