@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 
 import optuna
-from sqlalchemy import ColumnElement, func, insert, or_, select, text, update
+from sqlalchemy import Column, ColumnElement, func, insert, or_, select, text, update
 
 from service.store._base import StoreBase
 from service.store._counts import REQUEUE_ATTR, TrialCounts
@@ -90,12 +90,7 @@ class Claims(StoreBase):
     @retry_transient
     def free_slot(self, study_name: str) -> None:
         """Give one slot back (its trial failed under a dead worker and will be retried)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(studies)
-                .where(studies.c.name == study_name, studies.c.claimed > 0)
-                .values(claimed=studies.c.claimed - 1)
-            )
+        self._take_one(studies.c.claimed, studies.c.name == study_name)
 
     def fail_stale_trials(self, study: optuna.Study) -> list[int]:
         """Fail the study's trials of dead workers and re-queue them (retries permitting)."""
@@ -123,12 +118,13 @@ class Claims(StoreBase):
     @retry_transient
     def trial_ended(self, study_id: int) -> None:
         """The worker holding a slot of this study is done with its trial."""
+        self._take_one(studies.c.in_flight, studies.c.id == study_id)
+
+    def _take_one(self, counter: Column[int], which: ColumnElement[bool]) -> None:
+        # Never below zero: a repair may have set the counter from the truth meanwhile.
         with self.engine.begin() as conn:
-            conn.execute(
-                update(studies)
-                .where(studies.c.id == study_id, studies.c.in_flight > 0)
-                .values(in_flight=studies.c.in_flight - 1)
-            )
+            conn.execute(update(studies).where(which, counter > 0)
+                         .values({counter.name: counter - 1}))
 
     def repair_slots(self, study_id: int) -> TrialCounts:
         """Set the slot counters from the truth: trials that count plus live claims.
