@@ -94,6 +94,7 @@ def test_a_padding_bomb_prediction_is_refused_before_it_allocates(
 
 def test_csv_prediction_rows_are_bounded_as_they_are_read() -> None:
     content = ("v\n" + "1\n" * 50).encode()
-    assert _series_rows(content, {"columns": ["v"]}, max_rows=50).shape == (50, 1)
+    values, times = _series_rows(content, {"columns": ["v"]}, max_rows=50)
+    assert values.shape == (50, 1) and times is None  # the model reads no season
     with pytest.raises(DatasetError, match="over 10 rows"):
         _series_rows(content, {"columns": ["v"]}, max_rows=10)
