@@ -44,6 +44,7 @@ _EVALUATING = frozenset({"pending", "running"})
 # The most the server gives in one page of GET /v1/studies.
 _STUDIES_PER_REQUEST = 1000
 
+
 class Client:
     """``Client("http://host:8000", api_key=...)``; ``http=`` reuses an ``httpx.Client``."""
 

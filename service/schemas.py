@@ -77,6 +77,7 @@ TrialStateName = Literal["running", "waiting", "complete", "pruned", "fail"]
 # Studies per page of GET /v1/studies unless a limit is given.
 STUDY_PAGE = 100
 
+
 class TrialCounts(BaseModel):
     running: int = 0
     waiting: int = 0
