@@ -80,6 +80,10 @@ class Settings(BaseSettings):
         description="Where workers keep large parsed data sets for other processes on the "
         "machine (default: rnntune-parsed-<uid> in the temporary folder).",
     )
+    parsed_cache_max_bytes: int = Field(
+        default=2 * 1024**3, ge=0,
+        description="The most that folder holds; the least recently used data sets go first.",
+    )
     db_pool_size: int = Field(
         default=2, ge=1,
         description="Connections a process keeps open per pool (PostgreSQL). Workers use one "

@@ -5,7 +5,9 @@ cost more than a short trial. The bytes under a sha256 never change, so neither 
 parse to with the same options. A process keeps the last few parsed data sets in memory; large
 ones also go to a folder on local disk as plain ``.npy`` arrays, which other processes on the
 machine (and a restarted worker) map copy-on-write instead of parsing again: the pages are
-shared until one of them writes.
+shared until one of them writes. The folder is bounded (``disk_max_bytes``): after each write
+the least recently used data sets go first. A process still mapping a removed one keeps its
+pages (the files are unlinked, not overwritten); one that was reading it parses again.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,7 @@ import numpy as np
 from ._parsed import ParsedDataset, SequenceDataset, SeriesDataset
 
 __all__ = [
+    "DEFAULT_DISK_MAX_BYTES",
     "DEFAULT_DISK_MIN_BYTES",
     "ParsedCache",
     "cache_key",
@@ -39,6 +44,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_DISK_MIN_BYTES = 4 * 1024**2  # below this, parsing again is cheaper than a file
+DEFAULT_DISK_MAX_BYTES = 2 * 1024**3  # the folder's bound: a few of the largest uploads
 _TYPES: dict[str, type[SequenceDataset] | type[SeriesDataset]] = {
     "sequence": SequenceDataset, "series": SeriesDataset,
 }
@@ -46,7 +52,8 @@ _TYPES: dict[str, type[SequenceDataset] | type[SeriesDataset]] = {
 
 class ParsedCache:
     """Parsed data sets by (sha256, format, options): ``memory_items`` in memory, the large
-    ones (``disk_min_bytes`` of arrays or more) also under ``disk_dir`` when one is set."""
+    ones (``disk_min_bytes`` of arrays or more) also under ``disk_dir`` when one is set, which
+    holds at most ``disk_max_bytes``."""
 
     def __init__(
         self,
@@ -54,12 +61,14 @@ class ParsedCache:
         memory_items: int = 4,
         disk_dir: Path | None = None,
         disk_min_bytes: int = DEFAULT_DISK_MIN_BYTES,
+        disk_max_bytes: int = DEFAULT_DISK_MAX_BYTES,
     ) -> None:
         if memory_items < 1:
             raise ValueError(f"memory_items must be at least 1, got {memory_items}")
         self.memory_items = memory_items
         self.disk_dir = disk_dir
         self.disk_min_bytes = disk_min_bytes
+        self.disk_max_bytes = disk_max_bytes
         self.parses = 0  # how many times ``parse`` really ran (for tests and benchmarks)
         self._memory: OrderedDict[str, ParsedDataset] = OrderedDict()
         self._lock = threading.Lock()
@@ -105,6 +114,8 @@ class ParsedCache:
             kind = _TYPES[meta.pop("type")]
             arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="c", allow_pickle=False)
                       for name in meta.pop("arrays")}
+            with suppress(OSError):
+                _mark_used(folder / "meta.json")
             return kind(**meta, **arrays)
         except FileNotFoundError:
             return None
@@ -132,6 +143,7 @@ class ParsedCache:
             for name, array in arrays.items():
                 np.save(staging / f"{name}.npy", array, allow_pickle=False)
             (staging / "meta.json").write_text(json.dumps(meta))
+            _mark_used(staging / "meta.json")
             # Whole or not at all: another process may be writing the same data set.
             os.rename(staging, self.disk_dir / key)
         except OSError as error:
@@ -139,6 +151,38 @@ class ParsedCache:
                 log.warning("parsed data set not cached on disk: %s", error)
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
+            return
+        self._bound_disk()
+
+    def _bound_disk(self) -> None:
+        """Remove the least recently used data sets until the folder holds at most
+        ``disk_max_bytes``."""
+        assert self.disk_dir is not None
+        entries = []
+        for folder in self.disk_dir.iterdir():
+            if folder.name.startswith("."):
+                continue  # another process's write in progress
+            try:
+                size = sum(f.stat().st_size for f in folder.iterdir())
+                used = (folder / "meta.json").stat().st_mtime
+            except OSError:
+                continue  # removed meanwhile, or not one of ours
+            entries.append((used, size, folder))
+        total = sum(size for _, size, _ in entries)
+        for _, size, folder in sorted(entries):
+            if total <= self.disk_max_bytes:
+                break
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= size
+            log.info("parsed data set cache: removed %s to stay within %d bytes", folder.name,
+                     self.disk_max_bytes)
+
+
+def _mark_used(meta: Path) -> None:
+    """Stamp a data set's last use on its ``meta.json``: the bound removes the oldest first.
+    Exact nanoseconds: the file system's own clock ticks too coarsely to order close uses."""
+    now = time.time_ns()
+    os.utime(meta, ns=(now, now))
 
 
 def default_disk_dir() -> Path:
@@ -160,8 +204,10 @@ def parsed_cache() -> ParsedCache:
     return _default
 
 
-def configure_parsed_cache(*, disk_dir: Path | None, memory_items: int = 4) -> ParsedCache:
+def configure_parsed_cache(*, disk_dir: Path | None, memory_items: int = 4,
+                           disk_max_bytes: int = DEFAULT_DISK_MAX_BYTES) -> ParsedCache:
     """Replace this process's cache: workers give it a folder for large data sets."""
     global _default
-    _default = ParsedCache(memory_items=memory_items, disk_dir=disk_dir)
+    _default = ParsedCache(memory_items=memory_items, disk_dir=disk_dir,
+                           disk_max_bytes=disk_max_bytes)
     return _default

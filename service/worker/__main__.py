@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     configure_torch_threads(1)
-    configure_parsed_cache(disk_dir=settings.parsed_cache_dir or default_disk_dir())
+    configure_parsed_cache(disk_dir=settings.parsed_cache_dir or default_disk_dir(),
+                           disk_max_bytes=settings.parsed_cache_max_bytes)
     stop = threading.Event()
     # SIGTERM: finish the trial in hand, then exit.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

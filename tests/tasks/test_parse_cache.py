@@ -125,3 +125,32 @@ def test_small_data_sets_stay_off_disk_and_a_damaged_folder_is_parsed_again(
     parsed = again.get(sha256=sha, format="npz", options={},
                        parse=lambda: parse_dataset(content, format="npz"))
     assert again.parses == 1 and isinstance(parsed, SequenceDataset)
+
+
+def test_the_disk_folder_is_bounded_least_recently_used_first(tmp_path: Path) -> None:
+    contents = [npz_bytes(n=60, seed=seed) for seed in range(3)]
+    shas = [hashlib.sha256(c).hexdigest() for c in contents]
+
+    def get(cache: ParsedCache, index: int) -> Any:
+        return cache.get(sha256=shas[index], format="npz", options={},
+                         parse=lambda: parse_dataset(contents[index], format="npz"))
+
+    def folders() -> set[str]:
+        return {p.name.split("-")[0] for p in tmp_path.iterdir() if not p.name.startswith(".")}
+
+    writer = ParsedCache(disk_dir=tmp_path, disk_min_bytes=0, memory_items=1)
+    get(writer, 0)
+    one = sum(f.stat().st_size for p in tmp_path.iterdir() for f in p.iterdir())
+    bounded = ParsedCache(disk_dir=tmp_path, disk_min_bytes=0, memory_items=1,
+                          disk_max_bytes=2 * one + one // 2)  # room for two
+    get(bounded, 1)
+    assert folders() == {shas[0], shas[1]}
+    # Reading data set 0 from disk (another process: nothing in memory) makes 1 the oldest.
+    ParsedCache(disk_dir=tmp_path, disk_min_bytes=0).get(
+        sha256=shas[0], format="npz", options={}, parse=lambda: pytest.fail("on disk"))
+    held = get(bounded, 2)  # the third: the least recently used one goes
+    assert folders() == {shas[0], shas[2]}
+    np.testing.assert_array_equal(held.x, parse_dataset(contents[2], format="npz").x)
+    again = ParsedCache(disk_dir=tmp_path, disk_min_bytes=0)
+    get(again, 1)
+    assert again.parses == 1, "a removed data set is parsed again"
