@@ -206,13 +206,19 @@ def test_embedded_server_killed_hands_its_trials_back(
     wait_for(lambda: epochs_reported(store, record, 1), timeout=90, what="training")
     server.send_signal(signal.SIGKILL)
     server.wait()
-    # Its workers get SIGTERM from the kernel when it dies: they hand back and exit.
+    # Its workers get SIGTERM from the kernel when it dies: they finish the epoch in hand,
+    # hand back and exit. 90 s: on a loaded 2-core machine that epoch alone can take long.
+    seen: list[Any] = []
+
     def handed_back() -> bool:
-        trials = store.trials(record)
-        counts = count_trials(trials)
+        counts = count_trials(store.trials(record))
+        seen[:] = [counts]
         return counts.running == 0 and counts.fail == counts.retried == counts.waiting >= 1
 
-    wait_for(handed_back, timeout=30, what="the orphaned workers to hand their trials back")
+    try:
+        wait_for(handed_back, timeout=90, what="the orphaned workers to hand their trials back")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; trial counts at the end: {seen}") from None
     server = serve(sqlite_settings, port, 2, tmp_path)
     try:
         wait_for(lambda: store.get(record.id).status == "completed", timeout=180,
