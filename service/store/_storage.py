@@ -81,7 +81,10 @@ class ServiceStorage(RDBStorage):
         self, study_id: int, template_trial: FrozenTrial | None, session: Session
     ) -> models.TrialModel:
         # Inside Optuna's transaction that creates the trial: the counters move with it.
-        trial = super()._get_prepared_new_trial(study_id, template_trial, session)
+        if template_trial is None:
+            trial = _new_running_trial(study_id, session)
+        else:
+            trial = super()._get_prepared_new_trial(study_id, template_trial, session)
         session.flush()
         _counters.created(
             session.connection(), study_id=study_id, trial_id=int(trial.trial_id),
@@ -274,3 +277,25 @@ def _set_system_attr(conn: Connection, trial_id: int, key: str, value: Any) -> N
     conn.execute(text("INSERT INTO trial_system_attributes (trial_id, key, value_json) "
                       "VALUES (:id, :key, :value)"),
                  {"id": trial_id, "key": key, "value": json.dumps(value)})
+
+
+def _new_running_trial(study_id: int, session: Session) -> models.TrialModel:
+    """A new RUNNING trial numbered after the study's highest number.
+
+    Optuna numbers a trial by counting the study's earlier trials, under the row lock on the
+    study that serialises trial creation: a count that walks the whole study on every ``ask``
+    while every other worker of the study waits for the lock. Numbers are 0, 1, 2, ... in
+    creation order, so the highest plus one is the same number, read from the end of the
+    ``(study_id, number)`` index in constant time. The row goes in first, as in Optuna's own
+    order: on SQLite the insert is what takes the write lock (its ``FOR UPDATE`` is a no-op),
+    so two trials cannot read the same highest number.
+    """
+    trial = models.TrialModel(study_id=study_id, number=None, state=TrialState.RUNNING,
+                              datetime_start=datetime.now())
+    session.add(trial)
+    session.flush()
+    highest = session.execute(
+        text("SELECT MAX(number) FROM trials WHERE study_id = :study"), {"study": study_id}
+    ).scalar()
+    trial.number = 0 if highest is None else int(highest) + 1
+    return trial

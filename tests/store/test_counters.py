@@ -34,6 +34,15 @@ def tell(store: StudyStore, record: Any, number: int, state: TrialState,
     study.tell(number, value if state == TrialState.COMPLETE else None, state=state)
 
 
+def assert_numbered_in_creation_order(store: StudyStore, study_id: int) -> None:
+    """Trial numbers are 0, 1, 2, ... with none repeated, each the count of the study's
+    trials created before it (Optuna's definition), whoever created them and how."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT trial_id, number FROM trials WHERE study_id = :s "
+                                 "ORDER BY trial_id"), {"s": study_id}).all()
+    assert [number for _, number in rows] == list(range(len(rows)))
+
+
 def test_every_move_keeps_the_counters_exact(store: StudyStore) -> None:
     record = create_study(store, budget={"n_trials": 20, "max_epochs": 2})
     assert_counters_exact(store, record.id)
@@ -78,6 +87,7 @@ def test_every_move_keeps_the_counters_exact(store: StudyStore) -> None:
     tell(store, record, handed, TrialState.FAIL)
     assert_counters_exact(store, record.id)
     store.hand_back(study, handed)
+    assert_numbered_in_creation_order(store, record.id)
     assert_counters_exact(store, record.id)
     counts = store.summaries([record])[record.id].counts
     # The hand-back's trial was the second retry (a worker takes waiting trials first).
@@ -216,4 +226,5 @@ def test_concurrent_moves_and_repairs_keep_the_counters_exact(
     assert not errors, errors
     assert len(store.trials(record)) >= 60
     assert_counters_exact(store, record.id)
+    assert_numbered_in_creation_order(store, record.id)
     assert store.repair_counters(record.id) is False
