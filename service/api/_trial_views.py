@@ -6,6 +6,9 @@ pydantic model per epoch), the same work for the same finished trials on every r
 finished trial never changes again, so its view is kept, by trial id and completion time,
 and a page loads only the trials it has not seen finished (running ones, and the first sight
 of each). Each API process keeps its own; memory is bounded by ``capacity`` views.
+
+A kept view's JSON is kept with it: serialising a page of 100 views took 0.6 ms of the
+~3 ms a page request cost, for text that never changes. ``page_json`` joins the kept texts.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from service.api._views import trial_public
 from service.schemas import TrialPublic
@@ -21,18 +25,20 @@ from service.store import StudyRecord, StudyStore, TrialStamp
 
 __all__ = ["TrialViews"]
 
-# A view of a trial with 10 epochs is a few kB; 5,000 of them stay within ~25 MB.
+# A view of a trial with 10 epochs is a few kB (and its JSON ~1.7 kB); 5,000 of them stay
+# within ~35 MB.
 DEFAULT_CAPACITY = 5000
 
 _Key = tuple[int, datetime]
 
 
 class TrialViews:
-    """An LRU of finished trials' views, keyed by (trial id, completion time)."""
+    """An LRU of finished trials' views and their JSON, keyed by (trial id, completion
+    time)."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
-        self._views: OrderedDict[_Key, TrialPublic] = OrderedDict()
+        self._views: OrderedDict[_Key, _Kept] = OrderedDict()
         self._lock = threading.Lock()  # FastAPI runs sync routes on a thread pool
 
     def __len__(self) -> int:
@@ -41,41 +47,65 @@ class TrialViews:
     def page(self, store: StudyStore, record: StudyRecord, *, offset: int, limit: int,
              state: str | None = None) -> tuple[int, list[TrialPublic]]:
         """(total, views) of one page of ``record``'s trials, as ``trial_public`` builds them."""
+        total, entries = self._entries(store, record, offset=offset, limit=limit, state=state)
+        return total, [view for view, _ in entries]
+
+    def page_json(self, store: StudyStore, record: StudyRecord, *, offset: int, limit: int,
+                  state: str | None = None) -> str:
+        """The page as ``TrialsPage(...).model_dump_json()`` writes it, from the kept texts."""
+        total, entries = self._entries(store, record, offset=offset, limit=limit, state=state)
+        trials = ",".join(text if text is not None else view.model_dump_json()
+                          for view, text in entries)
+        return f'{{"total":{total},"offset":{offset},"limit":{limit},"trials":[{trials}]}}'
+
+    def _entries(self, store: StudyStore, record: StudyRecord, *, offset: int, limit: int,
+                 state: str | None) -> tuple[int, list[tuple[TrialPublic, str | None]]]:
+        """(total, [(view, its kept JSON or None)]) of one page."""
         total, stamps, retried_by = store.page_stamps(record, offset=offset, limit=limit,
                                                       state=state)
-        views = self._known(stamps)
-        missing = [s.trial_id for s in stamps if s.trial_id not in views]
+        found = self._known(stamps)
+        missing = [s.trial_id for s in stamps if s.trial_id not in found]
         for trial in store.trials_by_id(missing):
             view = trial_public(trial)
-            views[trial._trial_id] = view
+            found[trial._trial_id] = _Kept(view, None)
             # Keyed by what was loaded, not by the stamp: the trial may have finished between
             # the two reads, and a view is kept only once it is final.
             if trial.state.is_finished() and trial.datetime_complete is not None:
-                self._keep((trial._trial_id, trial.datetime_complete), view)
-        page = []
+                kept = _Kept(view, view.model_dump_json())
+                found[trial._trial_id] = kept
+                self._keep((trial._trial_id, trial.datetime_complete), kept)
+        entries: list[tuple[TrialPublic, str | None]] = []
         for stamp in stamps:
-            kept = views.get(stamp.trial_id)
-            if kept is None:
+            entry = found.get(stamp.trial_id)
+            if entry is None:
                 continue  # deleted between the two reads
             retry = retried_by.get(stamp.number)
-            page.append(kept if retry is None else kept.model_copy(update={"retried_by": retry}))
-        return total, page
+            if retry is None:
+                entries.append((entry.view, entry.json))
+            else:  # the link to a retry is not part of what is kept
+                entries.append((entry.view.model_copy(update={"retried_by": retry}), None))
+        return total, entries
 
-    def _known(self, stamps: Sequence[TrialStamp]) -> dict[int, TrialPublic]:
+    def _known(self, stamps: Sequence[TrialStamp]) -> dict[int, _Kept]:
         found = {}
         with self._lock:
             for stamp in stamps:
                 if not stamp.finished or stamp.completed is None:
                     continue
-                view = self._views.get((stamp.trial_id, stamp.completed))
-                if view is not None:
+                kept = self._views.get((stamp.trial_id, stamp.completed))
+                if kept is not None:
                     self._views.move_to_end((stamp.trial_id, stamp.completed))
-                    found[stamp.trial_id] = view
+                    found[stamp.trial_id] = kept
         return found
 
-    def _keep(self, key: _Key, view: TrialPublic) -> None:
+    def _keep(self, key: _Key, kept: _Kept) -> None:
         with self._lock:
-            self._views[key] = view
+            self._views[key] = kept
             self._views.move_to_end(key)
             while len(self._views) > self.capacity:
                 self._views.popitem(last=False)
+
+
+class _Kept(NamedTuple):
+    view: TrialPublic
+    json: str | None  # None: not kept, serialised when a page needs it

@@ -185,9 +185,12 @@ class StoreBase:
             ).scalar_one())
 
     @retry_transient
-    def summaries(self, records: Sequence[StudyRecord]) -> dict[int, TrialSummary]:
-        """Trial counts and best trial of each study, from its counters row."""
-        return summarize(self.engine, [r.id for r in records])
+    def summaries(
+        self, records: Sequence[StudyRecord], *, with_best: bool = True
+    ) -> dict[int, TrialSummary]:
+        """Trial counts and best trial of each study, from its counters row; without
+        ``with_best`` the best trial's parameters are left empty (one query less)."""
+        return summarize(self.engine, [r.id for r in records], with_best=with_best)
 
     def owns(self, study_id: int) -> bool:
         """Whether the Optuna study with this id is one of the service's studies."""

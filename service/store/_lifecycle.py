@@ -142,12 +142,17 @@ class Lifecycle(StoreBase):
         self.models.delete(study_id)
 
     @retry_transient
-    def refresh_status(self, study_id: int, *, counts: TrialCounts | None = None) -> StudyRecord:
+    def refresh_status(
+        self, study_id: int, *, counts: TrialCounts | None = None,
+        record: StudyRecord | None = None,
+    ) -> StudyRecord:
         """Complete a study whose budget is spent, or whose deadline passed with nothing left.
 
-        ``counts``: the study's trial counts when the caller has just read them.
+        ``counts`` and ``record``: the study's trial counts and row when the caller has just
+        read them (the move itself is a conditional UPDATE, so a stale row cannot undo one).
         """
-        record = self.get(study_id)
+        if record is None or record.id != study_id:
+            record = self.get(study_id)
         if record.status not in ACTIVE_STATUSES:
             return record
         # From the counters row: this runs after every trial, and counting the trials would

@@ -54,7 +54,7 @@ class Reads(StoreBase):
     ) -> tuple[int, list[TrialStamp], dict[int, int]]:
         """A page of trials as stamps (id, number, state, completion time), for a reader that
         keeps finished trials' views and loads only the others (``trials_by_id``)."""
-        counts = self.summaries([record])[record.id].counts
+        counts = self.summaries([record], with_best=False)[record.id].counts
         total = (getattr(counts, state) if state else
                  sum(getattr(counts, s) for s in _STATES))
         with self.engine.connect() as conn:

@@ -37,8 +37,12 @@ class TrialSummary:
     best: BestTrial | None
 
 
-def summarize(engine: Engine, study_ids: Sequence[int]) -> dict[int, TrialSummary]:
-    """Summaries of these studies; the same rules as ``count_trials`` and ``best_trial``."""
+def summarize(
+    engine: Engine, study_ids: Sequence[int], *, with_best: bool = True
+) -> dict[int, TrialSummary]:
+    """Summaries of these studies; the same rules as ``count_trials`` and ``best_trial``.
+    Without ``with_best`` the best trial's parameters are not read (its number and value
+    are)."""
     ids = list(dict.fromkeys(study_ids))
     if not ids:
         return {}
@@ -50,7 +54,7 @@ def summarize(engine: Engine, study_ids: Sequence[int]) -> dict[int, TrialSummar
         rows.update(_rows(engine, missing))
     params: dict[int, dict[str, object]] = defaultdict(dict)
     best_ids = [int(r["best_trial_id"]) for r in rows.values() if r["best_trial_id"] is not None]
-    if best_ids:
+    if best_ids and with_best:
         with engine.connect() as conn:
             for trial_id, name, value, distribution in conn.execute(_expanding(
                 "SELECT trial_id, param_name, param_value, distribution_json FROM trial_params "

@@ -1,6 +1,7 @@
 """Finished trials' views kept between page requests: the same pages as views built afresh,
 reused only once final, a retry linked after its failed trial was kept, and a bounded memory;
-on SQLite and PostgreSQL (the stamp's completion time must match the loaded one on both)."""
+the page's JSON assembled from kept texts is the page model's own; on SQLite and PostgreSQL
+(the stamp's completion time must match the loaded one on both)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from optuna.trial import TrialState
 from service.api import create_app
 from service.api._trial_views import TrialViews
 from service.api._views import trial_public
-from service.schemas import TrialPublic
+from service.schemas import TrialPublic, TrialsPage
 from service.store import StudyRecord, StudyStore
 from service.store._stale import requeue
 from tests.store.test_trial_rows import create, fill
@@ -98,3 +99,28 @@ def test_the_trials_route_serves_the_kept_views(store: StudyStore) -> None:
         assert body["trials"] == expected
     assert complete.status_code == 200
     assert {t["state"] for t in complete.json()["trials"]} == {"complete"}
+
+
+def _fresh_json(store: StudyStore, record: StudyRecord, *, offset: int, limit: int) -> str:
+    total = len(store.trials(record))
+    return TrialsPage(total=total, offset=offset, limit=limit,
+                      trials=_fresh(store, record, offset=offset, limit=limit)).model_dump_json()
+
+
+def test_a_page_from_kept_json_is_the_page_models_json(store: StudyStore) -> None:
+    record = create(store)
+    study = store.load_study(record)
+    fill(study)
+    failed = study.ask()
+    failed.suggest_float("lr", 1e-3, 1e-1, log=True)
+    study.tell(failed, state=TrialState.FAIL)
+    views = TrialViews()
+    first = views.page_json(store, record, offset=1, limit=100)  # nothing kept yet
+    assert first == _fresh_json(store, record, offset=1, limit=100)
+    assert views.page_json(store, record, offset=1, limit=100) == first  # from kept texts
+    requeue(study, study.trials[failed.number])  # the kept failed trial now links its retry
+    linked = views.page_json(store, record, offset=0, limit=100)
+    assert linked == _fresh_json(store, record, offset=0, limit=100)
+    assert f'"retried_by":{failed.number + 1}' in linked
+    assert views.page_json(store, record, offset=0, limit=3) == _fresh_json(
+        store, record, offset=0, limit=3)
