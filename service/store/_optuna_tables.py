@@ -2,11 +2,15 @@
 
 Optuna's storage API loads whole studies; the reads here need a page, a count or a join with
 the service's rows. With ``_summary`` and ``_trial_rows`` this is where the store reads
-Optuna's tables directly, and no package outside the store does.
+Optuna's tables directly, and no package outside the store does. The one write is a new
+study's attributes, in the transaction that creates the service's row: Optuna's API takes one
+transaction (and on SQLite the database's one write lock) per attribute.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,12 +21,25 @@ from service.store._tables import studies
 from service.store._trial_rows import TrialStamp
 
 __all__ = [
+    "add_study_attrs",
     "heartbeat_ages",
     "lost_studies",
     "orphan_empty_studies",
     "page_stamps",
     "stopped_studies_with_running_trials",
 ]
+
+
+def add_study_attrs(conn: Connection, study_id: int, *, user: Mapping[str, Any],
+                    system: Mapping[str, Any]) -> None:
+    """Store a new study's user and system attributes as ``Study.set_user_attr`` and
+    ``set_system_attr`` would (JSON text by study and key), in the caller's transaction."""
+    for table, attrs in (("study_user_attributes", user), ("study_system_attributes", system)):
+        if attrs:
+            conn.execute(text(f"INSERT INTO {table} (study_id, key, value_json) "
+                              "VALUES (:study, :key, :value)"),
+                         [{"study": study_id, "key": key, "value": json.dumps(value)}
+                          for key, value in attrs.items()])
 
 
 def page_stamps(
