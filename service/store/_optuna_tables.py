@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from optuna.trial import TrialState
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, column, insert, table, text
 
 from service.store._tables import studies
 from service.store._trial_rows import TrialStamp
@@ -34,12 +34,13 @@ def add_study_attrs(conn: Connection, study_id: int, *, user: Mapping[str, Any],
                     system: Mapping[str, Any]) -> None:
     """Store a new study's user and system attributes as ``Study.set_user_attr`` and
     ``set_system_attr`` would (JSON text by study and key), in the caller's transaction."""
-    for table, attrs in (("study_user_attributes", user), ("study_system_attributes", system)):
+    for name, attrs in (("study_user_attributes", user), ("study_system_attributes", system)):
         if attrs:
-            conn.execute(text(f"INSERT INTO {table} (study_id, key, value_json) "
-                              "VALUES (:study, :key, :value)"),
-                         [{"study": study_id, "key": key, "value": json.dumps(value)}
-                          for key, value in attrs.items()])
+            # Core's insert quotes ``key`` where a dialect reserves the word.
+            attributes = table(name, column("study_id"), column("key"), column("value_json"))
+            conn.execute(insert(attributes), [
+                {"study_id": study_id, "key": key, "value_json": json.dumps(value)}
+                for key, value in attrs.items()])
 
 
 def page_stamps(
