@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import Any
 
@@ -48,6 +50,16 @@ class StoreBase:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # SQLite lets one writer in at a time, and a writer that finds the database taken
+        # sleeps in SQLite's busy handler (up to 100 ms a try) while it may come free: under
+        # 50 API clients a submit's p99 was 2.8 s. Threads of one process queue here instead.
+        self._writes: AbstractContextManager[Any] = (
+            threading.RLock() if settings.is_sqlite else contextlib.nullcontext())
+
+    def writing(self) -> AbstractContextManager[Any]:
+        """Hold around a write transaction: on SQLite, one writer of this process at a time
+        (re-entrant); elsewhere nothing."""
+        return self._writes
 
     # -- connections -------------------------------------------------------------------
 

@@ -41,6 +41,10 @@ class Lifecycle(StoreBase):
         Nothing is checked here beyond the name: ``service.studies.submit_study`` checks
         limits and quota first.
         """
+        with self.writing():  # Optuna's study and our row, one take of the lock
+            return self._create(resolved, owner_key_id)
+
+    def _create(self, resolved: ResolvedStudy, owner_key_id: int | None) -> StudyRecord:
         source = resolved.spec
         spec = resolved.stored_spec()
         task = spec["task"]
@@ -102,13 +106,14 @@ class Lifecycle(StoreBase):
             if has_trial_with(conn, record.id, params):
                 return
         study = self.load_study(record)
-        study.enqueue_trial(params, user_attrs={ATTR_SOURCE: source}, skip_if_exists=False)
+        with self.writing():
+            study.enqueue_trial(params, user_attrs={ATTR_SOURCE: source}, skip_if_exists=False)
 
     @retry_transient
     def cancel(self, study_id: int) -> StudyRecord:
         """Stop handing out trials; trials already running finish normally."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self.writing(), self.engine.begin() as conn:
             result = conn.execute(
                 update(studies)
                 .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
@@ -117,33 +122,37 @@ class Lifecycle(StoreBase):
         if result.rowcount == 0:
             record = self.get(study_id)  # raises NotFoundError
             raise ConflictError(f"study {study_id} is already {record.status}; nothing to cancel")
-        self.checkpoints.delete_study(study_id)  # no trial of it will be resumed
+        with self.writing():
+            self.checkpoints.delete_study(study_id)  # no trial of it will be resumed
         return self.get(study_id)
 
     @retry_transient
     def fail_study(self, study_id: int, reason: str) -> None:
         """Mark a study that cannot run at all as failed, with the reason."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(studies)
-                .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
-                .values(status="failed", stop_reason=reason[:256], completed_at=utcnow())
-            )
-        self.checkpoints.delete_study(study_id)
+        with self.writing():
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(studies)
+                    .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
+                    .values(status="failed", stop_reason=reason[:256], completed_at=utcnow())
+                )
+            self.checkpoints.delete_study(study_id)
 
     def delete(self, study_id: int) -> None:
         """Remove the study, its trials and our row. Workers still on it drop their trial."""
         record = self.get(study_id)
-        # Optuna's study first: a crash after it leaves our row without a study, which the
-        # sweep finds and fails; the other order would leave an Optuna study nobody owns.
-        self._delete_optuna_study(record.name)
-        with self.engine.begin() as conn:
-            conn.execute(delete(studies).where(studies.c.id == study_id))
-            conn.execute(delete(claims).where(claims.c.study_id == study_id))
-            conn.execute(delete(study_counters).where(study_counters.c.study_id == study_id))
-            conn.execute(delete(retry_links).where(retry_links.c.study_id == study_id))
-        self.checkpoints.delete_study(study_id)
-        self.models.delete(study_id)
+        with self.writing():
+            # Optuna's study first: a crash after it leaves our row without a study, which
+            # the sweep finds and fails; the other order would leave an Optuna study nobody
+            # owns.
+            self._delete_optuna_study(record.name)
+            with self.engine.begin() as conn:
+                conn.execute(delete(studies).where(studies.c.id == study_id))
+                conn.execute(delete(claims).where(claims.c.study_id == study_id))
+                conn.execute(delete(study_counters).where(study_counters.c.study_id == study_id))
+                conn.execute(delete(retry_links).where(retry_links.c.study_id == study_id))
+            self.checkpoints.delete_study(study_id)
+            self.models.delete(study_id)
 
     @retry_transient
     def refresh_status(
@@ -173,14 +182,15 @@ class Lifecycle(StoreBase):
             return record
         # A worker evaluates the best configuration on the test split once it completes.
         evaluation = "pending" if counts.complete else "skipped"
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(studies)
-                .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
-                .values(status="completed", stop_reason=reason, completed_at=now,
-                        eval_status=evaluation)
-            )
-        self.checkpoints.delete_study(study_id)  # abandoned lineages' too
+        with self.writing():
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(studies)
+                    .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
+                    .values(status="completed", stop_reason=reason, completed_at=now,
+                            eval_status=evaluation)
+                )
+            self.checkpoints.delete_study(study_id)  # abandoned lineages' too
         self._settle_slots(study_id)
         return self.get(study_id)
 
