@@ -10,10 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from service.config import Settings
-from service.specs import parse_spec_mapping
 from service.store import StudyStore
-from service.tuning import resolve_spec
-from tests.factories import make_settings, tiny_spec
+from tests.factories import create_study, make_settings
 
 THREADS = 32
 EACH = 8
@@ -26,9 +24,20 @@ def _store(settings: Settings) -> StudyStore:
 
 
 def _submit_and_cancel(store: StudyStore, name: str) -> None:
-    resolved = resolve_spec(parse_spec_mapping(tiny_spec(name=name)),
-                            spaces_dir=store.settings.search_spaces_dir)
-    store.cancel(store.create(resolved).id)
+    store.cancel(create_study(store, name=name).id)
+
+
+def _created_while_held(store: StudyStore, name: str, *, within_s: float) -> bool:
+    """Whether another thread creates a study while this one holds the store's write lock
+    (then, the lock released, the create is awaited)."""
+    created = threading.Event()
+    writer = threading.Thread(target=lambda: (create_study(store, name=name), created.set()))
+    with store.writing():
+        writer.start()
+        went_through = created.wait(within_s)
+    writer.join(30)
+    assert created.is_set() and [s.name for s in store.list_studies()] == [name]
+    return went_through
 
 
 def test_concurrent_writers_of_one_process_all_get_through(sqlite_settings: Settings) -> None:
@@ -49,16 +58,9 @@ def test_concurrent_writers_of_one_process_all_get_through(sqlite_settings: Sett
 
 def test_a_write_waits_while_another_thread_holds_the_lock(sqlite_settings: Settings) -> None:
     store = _store(sqlite_settings)
-    created = threading.Event()
     try:
-        resolved = resolve_spec(parse_spec_mapping(tiny_spec(name="queued")),
-                                spaces_dir=store.settings.search_spaces_dir)
-        with store.writing():
-            writer = threading.Thread(target=lambda: (store.create(resolved), created.set()))
-            writer.start()
-            assert not created.wait(0.5), "the create did not wait for the lock"
-        writer.join(30)
-        assert created.is_set() and [s.name for s in store.list_studies()] == ["queued"]
+        assert not _created_while_held(store, "queued", within_s=0.5), \
+            "the create did not wait for the lock"
     finally:
         store.close()
 
@@ -66,14 +68,8 @@ def test_a_write_waits_while_another_thread_holds_the_lock(sqlite_settings: Sett
 @pytest.mark.postgres
 def test_postgresql_takes_no_process_lock(postgres_url: str) -> None:
     store = _store(make_settings(postgres_url))
-    created = threading.Event()
     try:
-        resolved = resolve_spec(parse_spec_mapping(tiny_spec(name="unlocked")),
-                                spaces_dir=store.settings.search_spaces_dir)
-        with store.writing():  # held here, yet another thread's create goes through
-            writer = threading.Thread(target=lambda: (store.create(resolved), created.set()))
-            writer.start()
-            assert created.wait(30), "the create waited for a lock PostgreSQL does not need"
-        writer.join(30)
+        assert _created_while_held(store, "unlocked", within_s=30), \
+            "the create waited for a lock PostgreSQL does not need"
     finally:
         store.close()
