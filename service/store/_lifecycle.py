@@ -3,6 +3,7 @@ deleted; each move a conditional UPDATE so API and workers apply the same rules.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ import optuna
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
-from service.errors import ConflictError
+from service.errors import ConflictError, TransientError
 from service.store._base import StoreBase
 from service.store._counts import TrialCounts
 from service.store._duplicates import has_trial_with
@@ -27,6 +28,8 @@ if TYPE_CHECKING:  # read, not imported: the store does not depend on tuning or 
     from service.tuning import ResolvedStudy
 
 __all__ = ["Lifecycle"]
+
+log = logging.getLogger(__name__)
 
 # The system attribute in which ``Study.set_metric_names`` keeps the names (Optuna 5).
 _METRIC_NAMES_ATTR = "study:metric_names"
@@ -109,22 +112,37 @@ class Lifecycle(StoreBase):
         with self.writing():
             study.enqueue_trial(params, user_attrs={ATTR_SOURCE: source}, skip_if_exists=False)
 
-    @retry_transient
     def cancel(self, study_id: int) -> StudyRecord:
         """Stop handing out trials; trials already running finish normally."""
-        now = utcnow()
+        if not self._mark_cancelled(study_id):
+            record = self.get(study_id)  # raises NotFoundError
+            raise ConflictError(f"study {study_id} is already {record.status}; nothing to cancel")
+        # No trial of it will be resumed. Apart from the move above: retried together, a
+        # fault here would make the cancel look like a second one. Whatever a lasting fault
+        # leaves, the sweep's collection deletes (the study is no longer active).
+        try:
+            self._delete_checkpoints(study_id)
+        except TransientError as error:
+            log.warning("study %d cancelled; its checkpoints are left to the sweep: %s",
+                        study_id, error)
+        return self.get(study_id)
+
+    @retry_transient
+    def _mark_cancelled(self, study_id: int) -> bool:
+        """The one-statement move to cancelled; False when the study was not active."""
         with self.writing(), self.engine.begin() as conn:
             result = conn.execute(
                 update(studies)
                 .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
-                .values(status="cancelled", stop_reason="cancelled by request", completed_at=now)
+                .values(status="cancelled", stop_reason="cancelled by request",
+                        completed_at=utcnow())
             )
-        if result.rowcount == 0:
-            record = self.get(study_id)  # raises NotFoundError
-            raise ConflictError(f"study {study_id} is already {record.status}; nothing to cancel")
+        return bool(result.rowcount)
+
+    @retry_transient
+    def _delete_checkpoints(self, study_id: int) -> None:
         with self.writing():
-            self.checkpoints.delete_study(study_id)  # no trial of it will be resumed
-        return self.get(study_id)
+            self.checkpoints.delete_study(study_id)
 
     @retry_transient
     def fail_study(self, study_id: int, reason: str) -> None:

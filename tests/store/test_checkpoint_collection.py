@@ -10,8 +10,9 @@ from sqlalchemy import event, text
 
 from service.api import create_app
 from service.config import Settings
+from service.errors import ConflictError
 from service.store import StudyStore, is_disk_full, is_transient
-from tests.factories import create_study, make_stale, start_trial, tiny_spec
+from tests.factories import create_study, make_settings, make_stale, start_trial, tiny_spec
 
 
 def with_checkpoint(store: StudyStore, record: Any, key: str) -> tuple[Any, int]:
@@ -92,3 +93,30 @@ def test_disk_full_is_told_apart_from_a_hiccup(tmp_path: Any) -> None:
     locked = OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
     assert is_transient(locked) and not is_disk_full(locked)
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_cancel_whose_checkpoint_delete_keeps_failing_is_still_a_cancel(
+    postgres_url: str,
+) -> None:
+    store = StudyStore(make_settings(postgres_url))
+    store.initialize()
+    record = create_study(store, budget={"n_trials": 5, "max_epochs": 3})
+    with_checkpoint(store, record, "kept")
+    with store.engine.begin() as conn:  # every delete of a checkpoint: a deadlock, retried
+        conn.execute(text(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$"))
+        conn.execute(text("CREATE TRIGGER refuse BEFORE DELETE ON rnntune_checkpoints "
+                          "FOR EACH STATEMENT EXECUTE FUNCTION refuse()"))
+    # The retries re-ran the whole cancel: the move had committed, so it answered "already
+    # cancelled" to the one request that cancelled.
+    assert store.cancel(record.id).status == "cancelled"
+    assert keys(store) == {"kept"}
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER refuse ON rnntune_checkpoints"))
+    store.sweep()
+    assert keys(store) == set(), "the sweep collects what the cancel could not delete"
+    with pytest.raises(ConflictError, match="cancelled"):
+        store.cancel(record.id)
+    store.close()
