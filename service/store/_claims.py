@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import optuna
-from sqlalchemy import Column, ColumnElement, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Update,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 
 from service.store._base import StoreBase
 from service.store._counts import REQUEUE_ATTR, TrialCounts
@@ -51,9 +63,7 @@ class Claims(StoreBase):
     def _try_claim(self, study_id: int, now: datetime) -> Claim | None:
         # One conditional UPDATE: atomic on SQLite and PostgreSQL alike, so two workers can
         # never take the last slot twice.
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                update(studies)
+        take = (update(studies)
                 .where(studies.c.id == study_id, *_claimable(now))
                 .values(
                     claimed=studies.c.claimed + 1,
@@ -61,9 +71,11 @@ class Claims(StoreBase):
                     last_claim_at=now,
                     status="running",
                     started_at=func.coalesce(studies.c.started_at, now),
-                )
-                .returning(*studies.c)
-            ).first()
+                ))
+        if self.engine.dialect.name == "postgresql":
+            return self._take_slot_in_one_statement(take)
+        with self.engine.begin() as conn:
+            row = conn.execute(take.returning(*studies.c)).first()
             if row is None:
                 return None
             # Stamped with the database's clock: the repair compares it there (see sweep).
@@ -71,8 +83,24 @@ class Claims(StoreBase):
                 insert(claims).values(study_id=study_id, claimed_at=text("CURRENT_TIMESTAMP"))
                 .returning(claims.c.id)
             ).scalar_one()
-        record = record_from_row(row._mapping)
-        return Claim(study=record, slot=record.claimed - 1, claim_id=int(claim_id))
+        return _claim_of(row._mapping, claim_id)
+
+    def _take_slot_in_one_statement(self, take: Update) -> Claim | None:
+        """PostgreSQL: the slot and its claim row in one statement outside a transaction, so
+        the study's row lock is held inside the server only (every worker of the study takes
+        it; a worker waiting for CPU between the statements of a transaction would hold up
+        all the others)."""
+        taken = take.returning(*studies.c).cte("taken")
+        stamped = (insert(claims)
+                   .from_select(["study_id", "claimed_at"],
+                                select(taken.c.id, text("CURRENT_TIMESTAMP")))
+                   .returning(claims.c.id.label("claim_id"))
+                   .cte("stamped"))
+        with self.engine.connect() as conn:
+            row = conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                select(taken, stamped.c.claim_id).select_from(taken.join(stamped, true()))
+            ).first()
+        return None if row is None else _claim_of(row._mapping, row.claim_id)
 
     @retry_transient
     def redeem(self, claim: Claim) -> bool:
@@ -167,6 +195,11 @@ class Claims(StoreBase):
         log.info("study %s: slots %d -> %d, in flight %d -> %d", study_id,
                  record.claimed, target[0], record.in_flight, target[1])
         return counts
+
+
+def _claim_of(row: Any, claim_id: int) -> Claim:
+    record = record_from_row(row)
+    return Claim(study=record, slot=record.claimed - 1, claim_id=int(claim_id))
 
 
 def _claimable(now: datetime) -> list[ColumnElement[bool]]:

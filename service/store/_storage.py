@@ -28,6 +28,7 @@ from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service.store import _counters
@@ -38,6 +39,9 @@ from service.store._retry import retry_transient
 __all__ = ["ServiceStorage"]
 
 log = logging.getLogger(__name__)
+
+# What ``rnntune_create_trial`` raises for a study that does not exist.
+_NO_DATA_FOUND = "P0002"
 
 # A RUNNING trial is stale once its last heartbeat (or, before its first one was written, its
 # start) is older than the grace period by the database's own clock.
@@ -70,12 +74,36 @@ class ServiceStorage(RDBStorage):
         self, study_id: int, template_trial: FrozenTrial | None = None
     ) -> FrozenTrial:
         # Both ``create_new_trial`` and Optuna's cached storage come through here.
-        trial = super()._create_new_trial(study_id, template_trial)
+        if template_trial is None and self.engine.dialect.name == "postgresql":
+            trial = self._create_running_trial(study_id)
+        else:
+            trial = super()._create_new_trial(study_id, template_trial)
         if trial.state == TrialState.RUNNING:
             # Optuna's heartbeat thread writes its first beat only after ``ask``: a worker
             # killed in between would leave a trial without any. Beat at once.
             self.record_heartbeat(trial._trial_id)
         return trial
+
+    def _create_running_trial(self, study_id: int) -> FrozenTrial:
+        """A new RUNNING trial in one statement outside any transaction, so the study's row
+        lock that numbers it is held inside the server only (migration 0008)."""
+        start = datetime.now()  # Optuna's convention: the local clock, naive
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                    text("SELECT new_trial_id, new_number FROM rnntune_create_trial("
+                         ":study, :start)"),
+                    {"study": study_id, "start": start}).one()
+        except SQLAlchemyError as error:
+            if getattr(getattr(error, "orig", None), "sqlstate", None) == _NO_DATA_FOUND:
+                raise KeyError(f"No study with study_id {study_id} exists.") from error
+            # What Optuna's own path raises for a failed statement.
+            raise optuna.exceptions.StorageInternalError(
+                f"creating a trial of study {study_id} failed: {error}") from error
+        return FrozenTrial(number=int(row.new_number), state=TrialState.RUNNING, value=None,
+                           values=None, datetime_start=start, datetime_complete=None,
+                           params={}, distributions={}, user_attrs={}, system_attrs={},
+                           intermediate_values={}, trial_id=int(row.new_trial_id))
 
     def _get_prepared_new_trial(
         self, study_id: int, template_trial: FrozenTrial | None, session: Session
