@@ -188,6 +188,8 @@ class ConnectionSampler:
         self._lock = threading.Lock()
         self.peak_total = 0
         self.peak_workers = 0
+        self.study_peak_total = 0  # from ``study_started`` on: start-up left out
+        self._study_started = False
         self.latest_workers = 0
         self.samples = 0
         self.errors = 0
@@ -229,12 +231,19 @@ class ConnectionSampler:
                     self.latest_workers = by_app.get(WORKER_APP, 0)
                     self.peak_workers = max(self.peak_workers, self.latest_workers)
                     self.peak_total = max(self.peak_total, sum(by_app.values()))
+                    if self._study_started:
+                        self.study_peak_total = max(self.study_peak_total,
+                                                    sum(by_app.values()))
                     self.lock_samples += waiting > 0
                     self.peak_lock_waiters = max(self.peak_lock_waiters, waiting)
                     self.lock_queries.update(blocked)
             self._stop.wait(SAMPLE_EVERY_S)
         if conn is not None:
             conn.close()
+
+    def study_started(self) -> None:
+        with self._lock:
+            self._study_started = True
 
     @property
     def lock_share(self) -> float:
@@ -282,6 +291,7 @@ class RunResult:
     startup_s: float = math.nan
     peak_connections: int = 0
     peak_worker_connections: int = 0
+    study_peak_connections: int = 0
     restarts: int = 0
     claimed: int = 0
     in_flight_left: int = 0
@@ -505,6 +515,7 @@ def run_once(
                                  f"after {startup_s:.0f}s; started the study anyway")
                 ticks_before = cpu_ticks()
                 record = create_study(store, bench_spec(budget, name=f"bench-{workers}w"))
+                sampler.study_started()
                 finished = _wait(lambda: store.get(record.id).status == "completed",
                                  timeout=timeout_s, every=0.5)
                 ticks_after = cpu_ticks()
@@ -542,6 +553,7 @@ def run_once(
                 f"{name} {seconds:.0f} s" for name, seconds in foreign.top()))
         result.peak_connections = sampler.peak_total
         result.peak_worker_connections = sampler.peak_workers
+        result.study_peak_connections = sampler.study_peak_total
         result.lock_share = sampler.lock_share
         result.peak_lock_waiters = sampler.peak_lock_waiters
         if sampler.lock_share > 0.05:
@@ -584,7 +596,7 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
         if name in medians:
             setattr(out, name, statistics.median(values))
         elif name in ("peak_connections", "peak_worker_connections", "workers_used",
-                      "peak_lock_waiters"):
+                      "peak_lock_waiters", "study_peak_connections"):
             setattr(out, name, max(values))
         elif isinstance(value, bool):
             setattr(out, name, any(values))
@@ -604,13 +616,14 @@ def table(results: Sequence[RunResult]) -> str:
     """The results as a markdown table."""
     head = ("| workers | trials (all runs) | trials/s | wait p50 (ms) | wait p99 (ms) "
             "| wait max (ms) | trial p50 (ms) | lost | duplicated | stuck | FAIL (retried) "
-            "| peak connections |")
-    rule = "|" + "---:|" * 12
+            "| peak connections | peak during the study |")
+    rule = "|" + "---:|" * 13
     rows = [
         f"| {r.label} | {r.finished}/{r.budget * r.runs} | {r.trials_per_s:.1f} "
         f"| {r.wait_p50_ms:.0f} | {r.wait_p99_ms:.0f} | {r.wait_max_ms:.0f} "
         f"| {r.trial_p50_ms:.0f} | {r.lost} | {r.duplicated} | {r.stuck} | {r.fail} ({r.retried}) "
-        f"| {r.peak_connections} ({r.peak_worker_connections} workers') |"
+        f"| {r.peak_connections} ({r.peak_worker_connections} workers') "
+        f"| {r.study_peak_connections} |"
         for r in results
     ]
     return "\n".join([head, rule, *rows])
@@ -745,7 +758,9 @@ def section(results: Sequence[RunResult], *, command: str, facts: str, repeats: 
         "and how many of them were re-run with the same parameters (their worker lost the "
         "database or died); a FAIL not retried would be a trial given up on.",
         "- *peak connections*: most connections to the benchmark database at once (sampled "
-        "every 0.5 s; in brackets the workers'; the rest is the benchmark's own store).",
+        "every 0.5 s; in brackets the workers'; the rest is the benchmark's own store), "
+        "from starting the pool on; *peak during the study*: the same from the study's "
+        "submission on, start-up left out.",
         "- *busy cores*: the machine's busy time over the study (from `/proc/stat`) less the "
         "CPU used by other jobs, in cores; *wait p50 x core share*: the median wait times "
         "busy cores / workers (at most 1).",

@@ -41,11 +41,24 @@ _INIT_ATTEMPTS = 5
 _MAX_INIT_DELAY_S = 10.0
 
 
+def check_optuna_schema(storage: ServiceStorage) -> None:
+    """Refuse a database whose Optuna tables another Optuna version laid out, as Optuna's own
+    check does (its message), reading the version on one connection."""
+    current, head = storage.get_current_version(), storage.get_head_version()
+    if current == head:
+        return
+    advice = ("run `optuna storage upgrade --storage $STORAGE_URL`"
+              if current in storage.get_all_versions() else "update optuna")
+    raise RuntimeError(f"the runtime optuna version {optuna.__version__} is not compatible "
+                       f"with the table schema of this database ({current}, expected {head}): "
+                       f"{advice}")
+
+
 class StoreBase:
     """Engines and sub-stores, each made on first use (nothing connects at construction)."""
 
-    # Optuna's schema check holds one connection while it opens a second: a process that
-    # reaches the database through a transaction pooler may skip it (see worker._store).
+    # A process that reaches the database through a transaction pooler may skip the check
+    # of Optuna's schema version (see worker._store).
     check_optuna_schema: bool = True
 
     def __init__(self, settings: Settings) -> None:
@@ -69,13 +82,18 @@ class StoreBase:
 
     @cached_property
     def optuna_storage(self) -> ServiceStorage:
-        return ServiceStorage(
+        storage = ServiceStorage(
             self.settings.database_url,
             engine_kwargs=engine_kwargs(self.settings),
             heartbeat_interval=self.settings.heartbeat_interval_s,
             grace_period=self.settings.grace_period_s,
-            skip_compatibility_check=not self.check_optuna_schema,
+            # Optuna's own check holds a connection while it opens a second: 64 workers
+            # starting together would ask for 128. The same check on one connection:
+            skip_compatibility_check=True,
         )
+        if self.check_optuna_schema:
+            check_optuna_schema(storage)
+        return storage
 
     @cached_property
     def keys(self) -> KeyStore:

@@ -69,11 +69,16 @@ def moved(
     values: Sequence[float] | None = None,
 ) -> None:
     """A trial moved from ``old`` to ``new`` (its conditional UPDATE changed one row)."""
-    _bump(conn, study_id, {STATE_FIELDS[old]: -1, STATE_FIELDS[new]: 1})
+    deltas = {STATE_FIELDS[old]: -1, STATE_FIELDS[new]: 1}
+    best = _finite_first(values) if new == TrialState.COMPLETE else None
+    if best is not None:
+        # The count and the offer of the best in one statement: every move of the study
+        # waits for this row's lock, held from here until the commit.
+        _bump_and_offer_best(conn, study_id, deltas, trial_id, number, best)
+        return
+    _bump(conn, study_id, deltas)
     if new == TrialState.FAIL and _is_linked(conn, study_id, number):
         _bump(conn, study_id, {"retried": 1})
-    if new == TrialState.COMPLETE:
-        _offer_best(conn, study_id, trial_id, number, values)
 
 
 def marked(conn: Connection, *, study_id: int, number: int) -> None:
@@ -117,17 +122,39 @@ def _bump(conn: Connection, study_id: int, deltas: Mapping[str, int]) -> None:
                  {"study": study_id, **deltas})
 
 
+def _finite_first(values: Sequence[float] | None) -> float | None:
+    if not values or values[0] is None or not math.isfinite(float(values[0])):
+        return None
+    return float(values[0])
+
+
+# This complete trial beats the kept best (the row as it is when written: in an UPDATE every
+# column on the right is the row's value before the statement).
+_BETTER = ("(best_value IS NULL OR (maximize AND :value > best_value) "
+           "OR (NOT maximize AND :value < best_value) "
+           "OR (:value = best_value AND :number < best_number))")
+
+
 def _offer_best(
     conn: Connection, study_id: int, trial_id: int, number: int,
     values: Sequence[float] | None,
 ) -> None:
     """Make this complete trial the best if its first value beats the kept one."""
-    if not values or values[0] is None or not math.isfinite(float(values[0])):
+    value = _finite_first(values)
+    if value is None:
         return
-    # The comparison runs in the statement, against the row as it is when written.
     conn.execute(text(
         f"UPDATE {_C} SET best_value = :value, best_number = :number, best_trial_id = :trial "
-        "WHERE study_id = :study AND (best_value IS NULL "
-        "OR (maximize AND :value > best_value) OR (NOT maximize AND :value < best_value) "
-        "OR (:value = best_value AND :number < best_number))"),
-        {"value": float(values[0]), "number": number, "trial": trial_id, "study": study_id})
+        f"WHERE study_id = :study AND {_BETTER}"),
+        {"value": value, "number": number, "trial": trial_id, "study": study_id})
+
+
+def _bump_and_offer_best(conn: Connection, study_id: int, deltas: Mapping[str, int],
+                         trial_id: int, number: int, value: float) -> None:
+    sets = ", ".join(f"{field} = {field} + :{field}" for field in deltas)
+    best = ", ".join(f"{column} = CASE WHEN {_BETTER} THEN :{param} ELSE {column} END"
+                     for column, param in (("best_value", "value"), ("best_number", "number"),
+                                           ("best_trial_id", "trial")))
+    conn.execute(text(f"UPDATE {_C} SET {sets}, {best} WHERE study_id = :study"),
+                 {"study": study_id, "value": value, "number": number, "trial": trial_id,
+                  **deltas})

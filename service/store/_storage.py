@@ -261,7 +261,10 @@ class ServiceStorage(RDBStorage):
                         trial_id=trial_id, objective=objective).delete()
                     session.add(models.TrialValueModel(
                         trial_id=trial_id, objective=objective, value=stored, value_type=kind))
-                # ``tell`` lands here: its counters move in the same transaction.
+                # ``tell`` lands here: its counters move in the same transaction, last, so
+                # the counters row (which the study's every move waits for) is locked for
+                # the commit alone.
+                session.flush()
                 _counters.moved(session.connection(), study_id=int(row[0]), trial_id=trial_id,
                                 number=int(row[1]), old=TrialState.RUNNING, new=state,
                                 values=values)

@@ -9,7 +9,7 @@ from typing import Any
 
 import optuna
 import pytest
-from sqlalchemy import inspect, update
+from sqlalchemy import inspect, text, update
 
 from service.config import Settings
 from service.errors import ConflictError, NotFoundError
@@ -258,3 +258,13 @@ def test_sql_summaries_agree_with_counting_the_trials(store: StudyStore) -> None
     assert summaries[record.id].best.number == best.number
     assert summaries[record.id].best.params == best.params
     assert summaries[empty.id].best is None and summaries[empty.id].counts.finished == 0
+
+
+def test_a_database_of_another_optuna_schema_is_refused(any_settings: Settings) -> None:
+    first = StudyStore(any_settings)
+    first.initialize()
+    with first.engine.begin() as conn:  # as an older Optuna left it
+        conn.execute(text("UPDATE alembic_version SET version_num = 'v3.0.0.a'"))
+    first.close()
+    with pytest.raises(RuntimeError, match="optuna storage upgrade"):
+        StudyStore(any_settings).initialize()
