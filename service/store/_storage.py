@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,10 @@ __all__ = ["ServiceStorage"]
 
 log = logging.getLogger(__name__)
 
+# A beat of the same trial this soon after the last one is skipped (see record_heartbeat);
+# far below any heartbeat interval, which is whole seconds.
+_RECENT_BEAT_S = 0.5
+
 # What ``rnntune_create_trial`` raises for a study that does not exist.
 _NO_DATA_FOUND = "P0002"
 
@@ -61,7 +66,17 @@ class ServiceStorage(RDBStorage):
 
     # -- heartbeats --------------------------------------------------------------------
 
+    # The trial last beaten by this process, and when (monotonic seconds).
+    _last_beat: tuple[int, float] = (-1, 0.0)
+
     def record_heartbeat(self, trial_id: int) -> None:
+        # Optuna's heartbeat thread beats the moment the trial starts, when the trial has
+        # just had its first beat (``_create_new_trial``) and the worker's own first writes
+        # run: the two met on the worker's one pooled connection at every trial start and
+        # opened a second one, a new server process each time. Skip a beat that soon.
+        beaten, at = self._last_beat
+        if beaten == trial_id and time.monotonic() - at < _RECENT_BEAT_S:
+            return
         # Optuna's heartbeat thread ends at its first exception, and a live trial whose
         # heartbeat stopped is failed as stale once the grace period is over. A database
         # restart must cost a missed beat, not the trial.
@@ -69,6 +84,8 @@ class ServiceStorage(RDBStorage):
             super().record_heartbeat(trial_id)
         except Exception as error:
             log.warning("heartbeat of trial %d not recorded: %s", trial_id, error)
+        else:
+            self._last_beat = (trial_id, time.monotonic())
 
     def _create_new_trial(
         self, study_id: int, template_trial: FrozenTrial | None = None

@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sqlalchemy import text, update
+from sqlalchemy import event, text, update
 
 from service.config import Settings
 from service.store import StudyStore, count_trials, engine_kwargs, utcnow
@@ -42,6 +42,36 @@ def test_a_trial_has_a_heartbeat_from_the_moment_it_starts(store: StudyStore) ->
     with store.engine.connect() as conn:
         beating = set(conn.execute(text("SELECT trial_id FROM trial_heartbeats")).scalars())
     assert {fresh._trial_id, queued._trial_id} <= beating
+
+
+def test_the_heartbeat_threads_first_beat_after_the_start_costs_no_statement(
+    store: StudyStore,
+) -> None:
+    # Optuna's thread beats as the trial starts, just after its creation beat: on a worker's
+    # one pooled connection, that beat and the worker's first writes opened a second.
+    record = create_study(store, budget={"n_trials": 4, "max_epochs": 2})
+    study = store.load_study(record)
+    trial = study.ask()
+    storage = store.optuna_storage
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(storage.engine, "before_cursor_execute", seen)
+    try:
+        storage.record_heartbeat(trial._trial_id)  # the thread's first beat: skipped
+        assert statements == []
+        other = study.ask()
+        statements.clear()
+        storage.record_heartbeat(trial._trial_id)  # another trial beat since: written
+        assert any("trial_heartbeats" in s for s in statements)
+        time.sleep(0.6)
+        statements.clear()
+        storage.record_heartbeat(other._trial_id)  # a regular beat, seconds apart: written
+        assert any("trial_heartbeats" in s for s in statements)
+    finally:
+        event.remove(storage.engine, "before_cursor_execute", seen)
 
 
 def test_a_running_trial_that_never_beat_is_failed_and_retried(store: StudyStore) -> None:
