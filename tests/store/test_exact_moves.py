@@ -74,6 +74,35 @@ def test_the_heartbeat_threads_first_beat_after_the_start_costs_no_statement(
         event.remove(storage.engine, "before_cursor_execute", seen)
 
 
+@pytest.mark.postgres
+def test_a_beat_waits_a_moment_for_the_workers_connection_instead_of_opening_another(
+    postgres_url: str,
+) -> None:
+    from service.worker._store import WorkerStore
+
+    store = WorkerStore(make_settings(postgres_url))
+    store.initialize()
+    record = create_study(store, budget={"n_trials": 4, "max_epochs": 2})
+    trial = store.load_study(record).ask()
+    time.sleep(0.6)  # past the creation beat
+    pool = store.engine.pool
+    beat = threading.Thread(target=store.optuna_storage.record_heartbeat,
+                            args=(trial._trial_id,))
+    with store.engine.connect() as held:  # the trial's own statement, under way
+        held.execute(text("SELECT 1"))
+        beat.start()
+        time.sleep(0.3)
+        assert beat.is_alive() and pool.checkedout() == 1, "the beat opened a connection"
+    beat.join(5)
+    assert not beat.is_alive()
+    with store.engine.connect() as conn:
+        beaten = conn.execute(text("SELECT count(*) FROM trial_heartbeats WHERE trial_id = "
+                                   ":id AND heartbeat > LOCALTIMESTAMP - interval '1 second'"),
+                              {"id": trial._trial_id}).scalar()
+    assert beaten == 1
+    store.close()
+
+
 def test_a_running_trial_that_never_beat_is_failed_and_retried(store: StudyStore) -> None:
     # Its worker died after Optuna marked it RUNNING and before any beat was written (say,
     # killed while waiting on the write lock): without a heartbeat row Optuna never calls it
