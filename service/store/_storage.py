@@ -276,6 +276,7 @@ class ServiceStorage(RDBStorage):
                              {"id": trial_id})
                 conn.execute(text("INSERT INTO trial_heartbeats (trial_id, heartbeat) "
                                   "VALUES (:id, CURRENT_TIMESTAMP)"), {"id": trial_id})
+                self._last_beat = (trial_id, time.monotonic())
                 return True
         self._raise_if_finished(trial_id)
         return False

@@ -70,6 +70,11 @@ def test_the_heartbeat_threads_first_beat_after_the_start_costs_no_statement(
         statements.clear()
         storage.record_heartbeat(other._trial_id)  # a regular beat, seconds apart: written
         assert any("trial_heartbeats" in s for s in statements)
+        store.enqueue(record, {"lr": 0.01}, source="test")
+        queued = study.ask()  # a WAITING trial started: its first beat goes with the start
+        statements.clear()
+        storage.record_heartbeat(queued._trial_id)
+        assert statements == []
     finally:
         event.remove(storage.engine, "before_cursor_execute", seen)
 
