@@ -41,7 +41,7 @@ _INIT_ATTEMPTS = 5
 _MAX_INIT_DELAY_S = 10.0
 
 
-def check_optuna_schema(storage: ServiceStorage) -> None:
+def refuse_another_optuna_schema(storage: ServiceStorage) -> None:
     """Refuse a database whose Optuna tables another Optuna version laid out, as Optuna's own
     check does (its message), reading the version on one connection."""
     current, head = storage.get_current_version(), storage.get_head_version()
@@ -92,7 +92,7 @@ class StoreBase:
             skip_compatibility_check=True,
         )
         if self.check_optuna_schema:
-            check_optuna_schema(storage)
+            refuse_another_optuna_schema(storage)
         return storage
 
     @cached_property

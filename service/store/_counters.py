@@ -69,14 +69,11 @@ def moved(
     values: Sequence[float] | None = None,
 ) -> None:
     """A trial moved from ``old`` to ``new`` (its conditional UPDATE changed one row)."""
-    deltas = {STATE_FIELDS[old]: -1, STATE_FIELDS[new]: 1}
-    best = _finite_first(values) if new == TrialState.COMPLETE else None
-    if best is not None:
-        # The count and the offer of the best in one statement: every move of the study
-        # waits for this row's lock, held from here until the commit.
-        _bump_and_offer_best(conn, study_id, deltas, trial_id, number, best)
-        return
-    _bump(conn, study_id, deltas)
+    value = _finite_first(values) if new == TrialState.COMPLETE else None
+    # The count and the offer of the best in one statement: every move of the study waits
+    # for this row's lock, held from here until the commit.
+    _bump(conn, study_id, {STATE_FIELDS[old]: -1, STATE_FIELDS[new]: 1},
+          best=None if value is None else (trial_id, number, value))
     if new == TrialState.FAIL and _is_linked(conn, study_id, number):
         _bump(conn, study_id, {"retried": 1})
 
@@ -114,14 +111,6 @@ def _is_linked(conn: Connection, study_id: int, number: int) -> bool:
         {"study": study_id, "number": number}).first() is not None
 
 
-def _bump(conn: Connection, study_id: int, deltas: Mapping[str, int]) -> None:
-    # ``x = x + d`` in one statement: concurrent moves of one study add up exactly.
-    sets = ", ".join(f"{field} = {field} + :{field}" for field in deltas) or \
-        "study_id = study_id"
-    conn.execute(text(f"UPDATE {_C} SET {sets} WHERE study_id = :study"),
-                 {"study": study_id, **deltas})
-
-
 def _finite_first(values: Sequence[float] | None) -> float | None:
     if not values or values[0] is None or not math.isfinite(float(values[0])):
         return None
@@ -141,20 +130,21 @@ def _offer_best(
 ) -> None:
     """Make this complete trial the best if its first value beats the kept one."""
     value = _finite_first(values)
-    if value is None:
-        return
-    conn.execute(text(
-        f"UPDATE {_C} SET best_value = :value, best_number = :number, best_trial_id = :trial "
-        f"WHERE study_id = :study AND {_BETTER}"),
-        {"value": value, "number": number, "trial": trial_id, "study": study_id})
+    if value is not None:
+        _bump(conn, study_id, {}, best=(trial_id, number, value))
 
 
-def _bump_and_offer_best(conn: Connection, study_id: int, deltas: Mapping[str, int],
-                         trial_id: int, number: int, value: float) -> None:
-    sets = ", ".join(f"{field} = {field} + :{field}" for field in deltas)
-    best = ", ".join(f"{column} = CASE WHEN {_BETTER} THEN :{param} ELSE {column} END"
-                     for column, param in (("best_value", "value"), ("best_number", "number"),
-                                           ("best_trial_id", "trial")))
-    conn.execute(text(f"UPDATE {_C} SET {sets}, {best} WHERE study_id = :study"),
-                 {"study": study_id, "value": value, "number": number, "trial": trial_id,
-                  **deltas})
+def _bump(conn: Connection, study_id: int, deltas: Mapping[str, int], *,
+          best: tuple[int, int, float] | None = None) -> None:
+    """Add ``deltas`` to the counters and, with ``best`` (trial id, number, value), keep that
+    trial as the best if it beats the kept one."""
+    # ``x = x + d`` in one statement: concurrent moves of one study add up exactly.
+    sets = [f"{field} = {field} + :{field}" for field in deltas]
+    params: dict[str, Any] = {"study": study_id, **deltas}
+    if best is not None:
+        sets += [f"{column} = CASE WHEN {_BETTER} THEN :{param} ELSE {column} END"
+                 for column, param in (("best_value", "value"), ("best_number", "number"),
+                                       ("best_trial_id", "trial"))]
+        params.update(trial=best[0], number=best[1], value=best[2])
+    conn.execute(text(f"UPDATE {_C} SET {', '.join(sets) or 'study_id = study_id'} "
+                      "WHERE study_id = :study"), params)
