@@ -1,12 +1,16 @@
 """Finished trials' views kept between page requests: the same pages as views built afresh,
 reused only once final, a retry linked after its failed trial was kept, and a bounded memory;
-the page's JSON assembled from kept texts is the page model's own; on SQLite and PostgreSQL
-(the stamp's completion time must match the loaded one on both)."""
+the page's JSON assembled from kept texts is the page model's own; requests that open the same
+unseen page at once load it once; on SQLite and PostgreSQL (the stamp's completion time must
+match the loaded one on both)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+
 from fastapi.testclient import TestClient
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from service.api import create_app
 from service.api._trial_views import TrialViews
@@ -124,3 +128,37 @@ def test_a_page_from_kept_json_is_the_page_models_json(store: StudyStore) -> Non
     assert f'"retried_by":{failed.number + 1}' in linked
     assert views.page_json(store, record, offset=0, limit=3) == _fresh_json(
         store, record, offset=0, limit=3)
+
+
+def test_requests_opening_an_unseen_page_at_once_load_it_once(store: StudyStore) -> None:
+    record = create(store)
+    fill(store.load_study(record))
+    loads: list[list[int]] = []
+    first_loading, first_may_end = threading.Event(), threading.Event()
+    real_load = store.trials_by_id
+
+    def load_and_hold_the_first(trial_ids: Sequence[int]) -> list[FrozenTrial]:
+        loads.append(list(trial_ids))
+        if len(loads) == 1:
+            first_loading.set()
+            first_may_end.wait(timeout=10)  # the second request arrives meanwhile
+        return real_load(trial_ids)
+
+    store.trials_by_id = load_and_hold_the_first  # type: ignore[method-assign]
+    views = TrialViews()
+    pages: list[str] = []
+    requests = [threading.Thread(
+        target=lambda: pages.append(views.page_json(store, record, offset=0, limit=100)))
+        for _ in range(2)]
+    requests[0].start()
+    assert first_loading.wait(timeout=10)
+    requests[1].start()
+    requests[1].join(timeout=0.5)  # waits for the first rather than loading the same trials
+    first_may_end.set()
+    for request in requests:
+        request.join(timeout=10)
+    finished = [t._trial_id for t in store.trials(record) if t.state.is_finished()]
+    assert loads[0] == sorted(t._trial_id for t in store.trials(record))
+    assert all(set(ids).isdisjoint(finished) for ids in loads[1:]), loads
+    assert len(pages) == 2 and pages[0] == pages[1] == _fresh_json(store, record, offset=0,
+                                                                   limit=100)
