@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy import DateTime, bindparam, or_, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -37,6 +37,7 @@ from service.store import _counters
 from service.store._counts import REQUEUE_ATTR
 from service.store._dbtime import ago, ago_params
 from service.store._retry import retry_transient
+from service.store._trial_rows import load_trials
 
 __all__ = ["ServiceStorage"]
 
@@ -47,6 +48,12 @@ log = logging.getLogger(__name__)
 _RECENT_BEAT_S = 0.5
 # How long a beat waits for the worker's connection to come back before opening another.
 _BEAT_WAIT_S = 1.0
+
+_trials = models.TrialModel.__table__
+_studies = models.StudyModel.__table__
+# Ids bound into one IN list: far below SQLite's 32,766 variables and PostgreSQL's 65,535
+# parameters a statement, which a study's whole history would pass.
+_IDS_PER_QUERY = 5000
 
 # What ``rnntune_create_trial`` raises for a study that does not exist.
 _NO_DATA_FOUND = "P0002"
@@ -66,6 +73,39 @@ class ServiceStorage(RDBStorage):
     """Optuna's RDB storage with a heartbeat that outlives database hiccups, conditional
     trial state moves, and without Optuna's own stale-trial pass (``fail_stale_trials``
     replaces it)."""
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _get_trials(
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[FrozenTrial]:
+        # Optuna's cached storage calls this on every ``ask`` for every trial unfinished at
+        # the last one plus every newer trial: with 64 workers about 60 trials a call, and
+        # 14-26% of a worker's time went to building ORM objects for their rows. The same
+        # rows, read with plain SQL (``load_trials``), make the same ``FrozenTrial`` objects.
+        included = {i for i in included_trial_ids if i <= trial_id_greater_than}
+        query = select(_trials.c.trial_id).where(_trials.c.study_id == study_id)
+        if states is not None:
+            query = query.where(_trials.c.state.in_(list(states)))  # type: ignore[call-overload]
+        if trial_id_greater_than > -1 and len(included) <= _IDS_PER_QUERY:
+            newer = _trials.c.trial_id > trial_id_greater_than
+            query = query.where(or_(_trials.c.trial_id.in_(sorted(included)), newer)
+                                if included else newer)
+        with self.engine.connect() as conn:
+            trial_ids = [i for i in conn.execute(query).scalars()
+                         if i > trial_id_greater_than or i in included]
+            if not trial_ids:
+                if conn.execute(select(_studies.c.study_id).where(
+                        _studies.c.study_id == study_id)).first() is None:
+                    raise KeyError(f"No study with study_id {study_id} exists.")
+                return []
+            trials = [trial for start in range(0, len(trial_ids), _IDS_PER_QUERY)
+                      for trial in load_trials(conn, trial_ids[start:start + _IDS_PER_QUERY])]
+        return sorted(trials, key=lambda t: t._trial_id)  # Optuna's order
 
     # -- heartbeats --------------------------------------------------------------------
 

@@ -58,10 +58,20 @@ def load_trials(conn: Connection, trial_ids: Collection[int]) -> list[FrozenTria
 
     Each query's rows are fetched at once (``.all()``): iterating a result fetches row by
     row, which cost a page of 100 trials (about 2,000 rows) more than the queries did.
+
+    The trials' own rows are read first, as Optuna's loader does: each query sees what was
+    committed when it ran, and a trial's values and attributes are written before or with its
+    final state, so a trial read as finished comes with all of them. Read last, a trial that
+    finished between the queries came back COMPLETE without its value.
     """
     ids = sorted(int(i) for i in trial_ids)
     if not ids:
         return []
+    rows = conn.execute(
+        select(_trials.c.trial_id, _trials.c.number, _trials.c.state,
+               _trials.c.datetime_start, _trials.c.datetime_complete)
+        .where(_trials.c.trial_id.in_(ids)).order_by(_trials.c.number)
+    ).all()
     params: dict[int, list[tuple[int, str, float, str]]] = defaultdict(list)
     for trial_id, param_id, name, value, distribution in conn.execute(
         select(_params.c.trial_id, _params.c.param_id, _params.c.param_name,
@@ -88,11 +98,7 @@ def load_trials(conn: Connection, trial_ids: Collection[int]) -> list[FrozenTria
     user_attrs = _attrs(conn, _user_attrs, ids)
     system_attrs = _attrs(conn, _system_attrs, ids)
     trials = []
-    for row in conn.execute(
-        select(_trials.c.trial_id, _trials.c.number, _trials.c.state,
-               _trials.c.datetime_start, _trials.c.datetime_complete)
-        .where(_trials.c.trial_id.in_(ids)).order_by(_trials.c.number)
-    ).all():
+    for row in rows:
         trial_id = row.trial_id
         ordered = sorted(params[trial_id])  # by param_id, as Optuna orders them
         objectives = values.get(trial_id)

@@ -9,10 +9,12 @@ from typing import Any
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import event
 
 from service.specs import parse_spec_mapping
-from service.store import StudyStore, best_trial
+from service.store import StudyStore, _storage, best_trial
 from service.store._stale import requeue
 from service.store._trial_rows import load_trials
 from service.tuning import resolve_spec
@@ -60,7 +62,41 @@ def test_page_loader_builds_what_optuna_builds(store: StudyStore) -> None:
     with store.engine.connect() as conn:
         loaded = load_trials(conn, [t._trial_id for t in expected])
     assert len(loaded) == len(expected) > 5
+    _assert_same_trials(loaded, expected)
+
+
+def test_a_trial_finishing_during_the_load_comes_back_whole(store: StudyStore) -> None:
+    # Between two of the loader's queries (each place in turn) another process finishes the
+    # trial: read as COMPLETE, it must carry its value.
+    record = create(store)
+    other = StudyStore(store.settings)
+    try:
+        for finish_before in range(2, 7):  # the loader runs 6 queries
+            trial = store.load_study(record).ask()
+            trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+            statements = 0
+
+            def finish_between_queries(*_: Any) -> None:
+                nonlocal statements
+                statements += 1
+                if statements == finish_before:  # noqa: B023 - this loop's trial and count
+                    other.load_study(record).tell(trial.number, 0.25)  # noqa: B023
+
+            with store.engine.connect() as conn:
+                event.listen(conn, "before_cursor_execute", finish_between_queries)
+                loaded = load_trials(conn, [trial._trial_id])
+            assert statements == 6 and len(loaded) == 1
+            assert loaded[0].state == TrialState.RUNNING or loaded[0].values == [0.25], (
+                finish_before, loaded[0])
+            assert store.trials_by_id([trial._trial_id])[0].values == [0.25]
+    finally:
+        other.close()
+
+
+def _assert_same_trials(loaded: list[FrozenTrial], expected: list[FrozenTrial]) -> None:
+    assert len(loaded) == len(expected)
     for mine, theirs in zip(loaded, expected, strict=True):
+        assert mine._trial_id == theirs._trial_id
         assert mine.number == theirs.number and mine.state == theirs.state
         assert mine.values == theirs.values
         assert mine.params == theirs.params
@@ -74,6 +110,37 @@ def test_page_loader_builds_what_optuna_builds(store: StudyStore) -> None:
         for step, value in theirs.intermediate_values.items():
             other = mine.intermediate_values[step]
             assert (math.isnan(value) and math.isnan(other)) or value == other
+
+
+@pytest.mark.parametrize("ids_per_query", [5000, 2])
+def test_the_storage_reads_trials_as_optuna_does(
+    store: StudyStore, ids_per_query: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What Optuna's cached storage asks on every ``ask``: the trials unfinished at its last
+    # read plus every newer one; all of them on a first read; by state. With 2 ids a query
+    # the loads go in chunks and a long list of unfinished trials is filtered after the read.
+    monkeypatch.setattr(_storage, "_IDS_PER_QUERY", ids_per_query)
+    record = create(store)
+    study = store.load_study(record)
+    fill(study)
+    fill(study)
+    storage = study._storage._backend  # type: ignore[attr-defined]
+    trials = study.get_trials(deepcopy=False)
+    unfinished = {t._trial_id for t in trials if not t.state.is_finished()}
+    middle = sorted(t._trial_id for t in trials)[len(trials) // 2]
+    asks: list[tuple[Any, set[int], int]] = [
+        (None, set(), -1), (None, unfinished, middle), (None, unfinished | {10**9}, middle),
+        ((TrialState.COMPLETE, TrialState.PRUNED), set(), -1),
+        ((TrialState.RUNNING, TrialState.WAITING), unfinished, middle),
+    ]
+    for states, included, newer_than in asks:
+        expected = RDBStorage._get_trials(storage, study._study_id, states, included,
+                                          newer_than)
+        assert expected, (states, included, newer_than)
+        _assert_same_trials(storage._get_trials(study._study_id, states, included, newer_than),
+                            expected)
+    with pytest.raises(KeyError):
+        storage._get_trials(study._study_id + 1000, None, set(), -1)
 
 
 def test_page_of_trials_is_in_order_and_links_retries(store: StudyStore) -> None:
