@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from service.config import Settings
 from service.errors import NotFoundError
+from service.store._cached import ServiceCachedStorage
 from service.store._checkpoints import CheckpointStore
 from service.store._datasets import DatasetStore
 from service.store._engine import engine_kwargs, make_engine
@@ -235,9 +236,9 @@ class StoreBase:
         sampler: optuna.samplers.BaseSampler | None = None,
         pruner: optuna.pruners.BasePruner | None = None,
     ) -> optuna.Study:
-        return optuna.load_study(
-            study_name=record.name, storage=self.optuna_storage, sampler=sampler, pruner=pruner
-        )
+        return optuna.load_study(study_name=record.name,
+                                 storage=ServiceCachedStorage(self.optuna_storage),
+                                 sampler=sampler, pruner=pruner)
 
     @retry_transient
     def trials(self, record: StudyRecord) -> list[FrozenTrial]:

@@ -107,6 +107,15 @@ class ServiceStorage(RDBStorage):
                       for trial in load_trials(conn, trial_ids[start:start + _IDS_PER_QUERY])]
         return sorted(trials, key=lambda t: t._trial_id)  # Optuna's order
 
+    def has_waiting_trial(self, study_id: int) -> bool:
+        """Whether the study has a WAITING trial (an enqueued configuration or a re-run)."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(_trials.c.trial_id)
+                .where(_trials.c.study_id == study_id, _trials.c.state == TrialState.WAITING)
+                .limit(1)
+            ).first() is not None
+
     # -- heartbeats --------------------------------------------------------------------
 
     # The trial last beaten by this process, and when (monotonic seconds).
