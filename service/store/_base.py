@@ -81,11 +81,14 @@ class StoreBase:
     def engine(self) -> Engine:
         return make_engine(self.settings)
 
+    def _optuna_engine_kwargs(self) -> dict[str, Any]:
+        return engine_kwargs(self.settings)
+
     @cached_property
     def optuna_storage(self) -> ServiceStorage:
         storage = ServiceStorage(
             self.settings.database_url,
-            engine_kwargs=engine_kwargs(self.settings),
+            engine_kwargs=self._optuna_engine_kwargs(),
             heartbeat_interval=self.settings.heartbeat_interval_s,
             grace_period=self.settings.grace_period_s,
             # Optuna's own check holds a connection while it opens a second: 64 workers

@@ -31,7 +31,6 @@ from sqlalchemy import DateTime, bindparam, or_, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import QueuePool
 
 from service.store import _counters
 from service.store._counts import REQUEUE_ATTR
@@ -46,8 +45,6 @@ log = logging.getLogger(__name__)
 # A beat of the same trial this soon after the last one is skipped (see record_heartbeat);
 # far below any heartbeat interval, which is whole seconds.
 _RECENT_BEAT_S = 0.5
-# How long a beat waits for the worker's connection to come back before opening another.
-_BEAT_WAIT_S = 1.0
 
 _trials = models.TrialModel.__table__
 _studies = models.StudyModel.__table__
@@ -129,7 +126,6 @@ class ServiceStorage(RDBStorage):
         beaten, at = self._last_beat
         if beaten == trial_id and time.monotonic() - at < _RECENT_BEAT_S:
             return
-        self._wait_for_a_kept_connection()
         # Optuna's heartbeat thread ends at its first exception, and a live trial whose
         # heartbeat stopped is failed as stale once the grace period is over. A database
         # restart must cost a missed beat, not the trial.
@@ -139,21 +135,6 @@ class ServiceStorage(RDBStorage):
             log.warning("heartbeat of trial %d not recorded: %s", trial_id, error)
         else:
             self._last_beat = (trial_id, time.monotonic())
-
-    def _wait_for_a_kept_connection(self) -> None:
-        """Let the trial's own statement finish before beating, for a moment at most.
-
-        A worker keeps one connection; a beat while the trial uses it opens a second, a new
-        server process. With many workers per core a statement waits long for the CPU, so
-        beats met statements often: 64 workers on 2 cores peaked at 99 connections of the
-        server's 100. A beat late by a second is harmless (grace is at least two beats).
-        """
-        pool = self.engine.pool
-        if not isinstance(pool, QueuePool):
-            return
-        deadline = time.monotonic() + _BEAT_WAIT_S
-        while pool.checkedout() >= pool.size() and time.monotonic() < deadline:
-            time.sleep(0.02)
 
     def _create_new_trial(
         self, study_id: int, template_trial: FrozenTrial | None = None

@@ -3,19 +3,22 @@
 A worker process used three PostgreSQL connections: the pool of the service's tables, the pool
 of Optuna's storage, and a second connection of that pool for the heartbeat thread. A worker
 runs one statement at a time (plus a heartbeat every few seconds), so it needs one connection:
-here both sides share Optuna's engine, whose pool keeps one connection open and opens a
-short-lived extra one only when the heartbeat thread and the trial loop meet. So the default
-``max_connections = 100`` of PostgreSQL takes about 90 workers instead of about 32.
+here both sides share Optuna's engine, whose pool (``KeptConnectionPool``) keeps one
+connection open, and the heartbeat thread and the trial loop wait a moment for each other's
+statement before opening a short-lived extra one. So the default ``max_connections = 100`` of
+PostgreSQL takes about 90 workers instead of about 32.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine
 
 from service.config import Settings
 from service.store import StudyStore
+from service.worker._kept_pool import KeptConnectionPool
 
 __all__ = ["WORKER_MAX_OVERFLOW", "WORKER_POOL_SIZE", "WorkerStore", "worker_settings"]
 
@@ -45,6 +48,12 @@ class WorkerStore(StudyStore):
         # of the pool when many workers start at once, each waiting for a second: a
         # deadlock. ``rnntune worker`` and ``serve`` check the schema before starting them.
         self.check_optuna_schema = not settings.db_transaction_pooler
+
+    def _optuna_engine_kwargs(self) -> dict[str, Any]:
+        kwargs = super()._optuna_engine_kwargs()
+        if not self.settings.is_sqlite:
+            kwargs["poolclass"] = KeptConnectionPool  # the trial loop and heartbeats wait
+        return kwargs
 
     @cached_property
     def engine(self) -> Engine:
