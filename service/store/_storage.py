@@ -32,11 +32,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from service.store import _counters
+from service.store import _counters, _trial_rows
 from service.store._counts import REQUEUE_ATTR
 from service.store._dbtime import ago, ago_params
 from service.store._retry import retry_transient
-from service.store._trial_rows import load_trials
 
 __all__ = ["ServiceStorage"]
 
@@ -48,9 +47,6 @@ _RECENT_BEAT_S = 0.5
 
 _trials = models.TrialModel.__table__
 _studies = models.StudyModel.__table__
-# Ids bound into one IN list: far below SQLite's 32,766 variables and PostgreSQL's 65,535
-# parameters a statement, which a study's whole history would pass.
-_IDS_PER_QUERY = 5000
 
 # What ``rnntune_create_trial`` raises for a study that does not exist.
 _NO_DATA_FOUND = "P0002"
@@ -88,7 +84,7 @@ class ServiceStorage(RDBStorage):
         query = select(_trials.c.trial_id).where(_trials.c.study_id == study_id)
         if states is not None:
             query = query.where(_trials.c.state.in_(list(states)))  # type: ignore[call-overload]
-        if trial_id_greater_than > -1 and len(included) <= _IDS_PER_QUERY:
+        if trial_id_greater_than > -1 and len(included) <= _trial_rows.IDS_PER_QUERY:
             newer = _trials.c.trial_id > trial_id_greater_than
             query = query.where(or_(_trials.c.trial_id.in_(sorted(included)), newer)
                                 if included else newer)
@@ -100,8 +96,7 @@ class ServiceStorage(RDBStorage):
                         _studies.c.study_id == study_id)).first() is None:
                     raise KeyError(f"No study with study_id {study_id} exists.")
                 return []
-            trials = [trial for start in range(0, len(trial_ids), _IDS_PER_QUERY)
-                      for trial in load_trials(conn, trial_ids[start:start + _IDS_PER_QUERY])]
+            trials = _trial_rows.load_trials(conn, trial_ids)
         return sorted(trials, key=lambda t: t._trial_id)  # Optuna's order
 
     def has_waiting_trial(self, study_id: int) -> bool:

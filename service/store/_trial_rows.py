@@ -22,7 +22,7 @@ from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Connection, select
 
-__all__ = ["TrialStamp", "load_trials", "parse_distribution"]
+__all__ = ["IDS_PER_QUERY", "TrialStamp", "load_trials", "parse_distribution"]
 
 _trials = models.TrialModel.__table__
 _params = models.TrialParamModel.__table__
@@ -30,6 +30,9 @@ _values = models.TrialValueModel.__table__
 _intermediate = models.TrialIntermediateValueModel.__table__
 _user_attrs = models.TrialUserAttributeModel.__table__
 _system_attrs = models.TrialSystemAttributeModel.__table__
+# Ids bound into one IN list: far below SQLite's 32,766 variables and PostgreSQL's 65,535
+# parameters a statement, which a study's whole history would pass.
+IDS_PER_QUERY = 5000
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ def load_trials(conn: Connection, trial_ids: Collection[int]) -> list[FrozenTria
     ids = sorted(int(i) for i in trial_ids)
     if not ids:
         return []
+    if len(ids) > IDS_PER_QUERY:  # a whole history: in chunks the databases accept
+        chunks = [load_trials(conn, ids[start:start + IDS_PER_QUERY])
+                  for start in range(0, len(ids), IDS_PER_QUERY)]
+        return sorted((trial for chunk in chunks for trial in chunk), key=lambda t: t.number)
     rows = conn.execute(
         select(_trials.c.trial_id, _trials.c.number, _trials.c.state,
                _trials.c.datetime_start, _trials.c.datetime_complete)

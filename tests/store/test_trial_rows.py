@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import event
 
 from service.specs import parse_spec_mapping
-from service.store import StudyStore, _storage, best_trial
+from service.store import StudyStore, _trial_rows, best_trial
 from service.store._stale import requeue
 from service.store._trial_rows import load_trials
 from service.tuning import resolve_spec
@@ -119,7 +119,7 @@ def test_the_storage_reads_trials_as_optuna_does(
     # What Optuna's cached storage asks on every ``ask``: the trials unfinished at its last
     # read plus every newer one; all of them on a first read; by state. With 2 ids a query
     # the loads go in chunks and a long list of unfinished trials is filtered after the read.
-    monkeypatch.setattr(_storage, "_IDS_PER_QUERY", ids_per_query)
+    monkeypatch.setattr(_trial_rows, "IDS_PER_QUERY", ids_per_query)
     record = create(store)
     study = store.load_study(record)
     fill(study)
