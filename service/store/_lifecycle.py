@@ -114,46 +114,43 @@ class Lifecycle(StoreBase):
 
     def cancel(self, study_id: int) -> StudyRecord:
         """Stop handing out trials; trials already running finish normally."""
-        if not self._mark_cancelled(study_id):
+        if not self._stop(study_id, "cancelled", "cancelled by request"):
             record = self.get(study_id)  # raises NotFoundError
             raise ConflictError(f"study {study_id} is already {record.status}; nothing to cancel")
-        # No trial of it will be resumed. Apart from the move above: retried together, a
-        # fault here would make the cancel look like a second one. Whatever a lasting fault
-        # leaves, the sweep's collection deletes (the study is no longer active).
-        try:
-            self._delete_checkpoints(study_id)
-        except TransientError as error:
-            log.warning("study %d cancelled; its checkpoints are left to the sweep: %s",
-                        study_id, error)
+        self._drop_checkpoints_of_stopped(study_id)
         return self.get(study_id)
 
+    def fail_study(self, study_id: int, reason: str) -> None:
+        """Mark a study that cannot run at all as failed, with the reason."""
+        if self._stop(study_id, "failed", reason[:256]):
+            self._drop_checkpoints_of_stopped(study_id)
+
     @retry_transient
-    def _mark_cancelled(self, study_id: int) -> bool:
-        """The one-statement move to cancelled; False when the study was not active."""
+    def _stop(self, study_id: int, status: str, reason: str) -> bool:
+        """The one-statement move out of the active states; False when the study was not
+        active."""
         with self.writing(), self.engine.begin() as conn:
             result = conn.execute(
                 update(studies)
                 .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
-                .values(status="cancelled", stop_reason="cancelled by request",
-                        completed_at=utcnow())
+                .values(status=status, stop_reason=reason, completed_at=utcnow())
             )
         return bool(result.rowcount)
+
+    def _drop_checkpoints_of_stopped(self, study_id: int) -> None:
+        # No trial of it will be resumed. Apart from the move: retried together, a fault here
+        # would re-run the committed move (a cancel would answer "already cancelled", a failed
+        # study's worker would raise). Whatever a lasting fault leaves, the sweep's collection
+        # deletes (the study is no longer active).
+        try:
+            self._delete_checkpoints(study_id)
+        except TransientError as error:
+            log.warning("study %d stopped; its checkpoints are left to the sweep: %s",
+                        study_id, error)
 
     @retry_transient
     def _delete_checkpoints(self, study_id: int) -> None:
         with self.writing():
-            self.checkpoints.delete_study(study_id)
-
-    @retry_transient
-    def fail_study(self, study_id: int, reason: str) -> None:
-        """Mark a study that cannot run at all as failed, with the reason."""
-        with self.writing():
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(studies)
-                    .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
-                    .values(status="failed", stop_reason=reason[:256], completed_at=utcnow())
-                )
             self.checkpoints.delete_study(study_id)
 
     def delete(self, study_id: int) -> None:

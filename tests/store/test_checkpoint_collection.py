@@ -95,6 +95,21 @@ def test_disk_full_is_told_apart_from_a_hiccup(tmp_path: Any) -> None:
     engine.dispose()
 
 
+def refuse_checkpoint_deletes(store: StudyStore) -> None:
+    with store.engine.begin() as conn:  # every delete of a checkpoint: a deadlock, retried
+        conn.execute(text(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$"))
+        conn.execute(text("CREATE TRIGGER refuse BEFORE DELETE ON rnntune_checkpoints "
+                          "FOR EACH STATEMENT EXECUTE FUNCTION refuse()"))
+
+
+def allow_checkpoint_deletes(store: StudyStore) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER refuse ON rnntune_checkpoints"))
+        conn.execute(text("DROP FUNCTION refuse()"))
+
+
 @pytest.mark.postgres
 def test_a_cancel_whose_checkpoint_delete_keeps_failing_is_still_a_cancel(
     postgres_url: str,
@@ -103,20 +118,36 @@ def test_a_cancel_whose_checkpoint_delete_keeps_failing_is_still_a_cancel(
     store.initialize()
     record = create_study(store, budget={"n_trials": 5, "max_epochs": 3})
     with_checkpoint(store, record, "kept")
-    with store.engine.begin() as conn:  # every delete of a checkpoint: a deadlock, retried
-        conn.execute(text(
-            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$"))
-        conn.execute(text("CREATE TRIGGER refuse BEFORE DELETE ON rnntune_checkpoints "
-                          "FOR EACH STATEMENT EXECUTE FUNCTION refuse()"))
+    refuse_checkpoint_deletes(store)
     # The retries re-ran the whole cancel: the move had committed, so it answered "already
     # cancelled" to the one request that cancelled.
     assert store.cancel(record.id).status == "cancelled"
     assert keys(store) == {"kept"}
-    with store.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER refuse ON rnntune_checkpoints"))
+    allow_checkpoint_deletes(store)
     store.sweep()
     assert keys(store) == set(), "the sweep collects what the cancel could not delete"
     with pytest.raises(ConflictError, match="cancelled"):
         store.cancel(record.id)
+    store.close()
+
+
+@pytest.mark.postgres
+def test_a_study_failed_while_its_checkpoint_delete_keeps_failing_is_failed(
+    postgres_url: str,
+) -> None:
+    store = StudyStore(make_settings(postgres_url))
+    store.initialize()
+    record = create_study(store, budget={"n_trials": 5, "max_epochs": 3})
+    with_checkpoint(store, record, "kept")
+    refuse_checkpoint_deletes(store)
+    # Retried together, the delete's lasting fault raised out of a study that had failed.
+    store.fail_study(record.id, "its data set cannot be read")
+    failed = store.get(record.id)
+    assert (failed.status, failed.stop_reason) == ("failed", "its data set cannot be read")
+    assert keys(store) == {"kept"}
+    allow_checkpoint_deletes(store)
+    store.sweep()
+    assert keys(store) == set(), "the sweep collects what the move could not delete"
+    store.fail_study(record.id, "a second reason")  # no longer active: nothing changes
+    assert store.get(record.id).stop_reason == "its data set cannot be read"
     store.close()
