@@ -91,7 +91,7 @@ async def client_rounds(client: httpx.AsyncClient, tally: Tally, rounds: int) ->
 
 async def run_load(url: str, clients: int, rounds: int) -> tuple[Tally, float]:
     tally = Tally()
-    limits = httpx.Limits(max_connections=clients)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         started = time.perf_counter()
         await asyncio.gather(*(client_rounds(client, tally, rounds) for _ in range(clients)))

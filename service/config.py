@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         description="API server processes `rnntune serve` runs; 0 chooses from the cores "
         "left to it beside the local workers (see cli._serve).",
     )
+    api_read_lane: int = Field(
+        default=2, ge=1,
+        description="Frequent reads (study view, trial pages, study list, best trial) an API "
+        "process runs at once; more wait in arrival order (see api._lanes).",
+    )
+    api_write_lane: int = Field(
+        default=0, ge=0,
+        description="Submits, cancels, deletes and enqueues an API process runs at once; 0: "
+        "one on SQLite (its writes take turns anyway), four elsewhere.",
+    )
     api_sweep: bool = Field(
         default=True,
         description="Whether the API process runs the periodic sweep itself; `serve` with "
@@ -169,3 +179,9 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def write_lane_width(self) -> int:
+        if self.api_write_lane:
+            return self.api_write_lane
+        return 1 if self.is_sqlite else 4

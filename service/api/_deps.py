@@ -10,11 +10,12 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from service.api._lanes import Lanes
 from service.api._trial_views import TrialViews
 from service.config import Settings
 from service.store import StudyStore
 
-__all__ = ["SettingsDep", "StoreDep", "StudyId", "TrialViewsDep"]
+__all__ = ["LanesDep", "SettingsDep", "StoreDep", "StudyId", "TrialViewsDep"]
 
 
 async def _store(request: Request) -> StudyStore:
@@ -32,9 +33,15 @@ async def _trial_views(request: Request) -> TrialViews:
     return views
 
 
+async def _lanes(request: Request) -> Lanes:
+    lanes: Lanes = request.app.state.lanes
+    return lanes
+
+
 StoreDep = Annotated[StudyStore, Depends(_store)]
 TrialViewsDep = Annotated[TrialViews, Depends(_trial_views)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+LanesDep = Annotated[Lanes, Depends(_lanes)]
 
 # Ids are database integers; bounding them turns an absurd id into a 422, not an overflow.
 StudyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The study's id")]

@@ -9,8 +9,15 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from optuna.trial import TrialState
 
-from service.api._auth import ReadPrincipal, SubmitPrincipal, can_see, visible_study
-from service.api._deps import StoreDep, StudyId
+from service.api._auth import (
+    Principal,
+    ReadPrincipal,
+    SubmitPrincipal,
+    can_see,
+    visible_study,
+)
+from service.api._deps import LanesDep, StoreDep, StudyId
+from service.api._lanes import run_in_lane
 from service.api._views import study_public_from_summary
 from service.errors import ConflictError
 from service.report import build_report
@@ -92,10 +99,15 @@ def importance_of(store: StudyStore, record: StudyRecord) -> ImportancePublic:
 
 
 @router.post("/{study_id}/enqueue", response_model=EnqueueResult, status_code=201)
-def enqueue(study_id: StudyId, request: EnqueueRequest, store: StoreDep,
-            principal: SubmitPrincipal) -> EnqueueResult:
+async def enqueue(study_id: StudyId, request: EnqueueRequest, store: StoreDep,
+                  lanes: LanesDep, principal: SubmitPrincipal) -> EnqueueResult:
     """Run known configurations first: given ones, the best trials of an earlier study, or
     well-known good defaults for the study's cells (``best_practice``)."""
+    return await run_in_lane(lanes.writes, _enqueue, study_id, request, store, principal)
+
+
+def _enqueue(study_id: int, request: EnqueueRequest, store: StudyStore,
+             principal: Principal) -> EnqueueResult:
     record = visible_study(store, principal, study_id)
     if record.status not in ACTIVE_STATUSES:
         raise ConflictError(f"study {study_id} is {record.status}; nothing more will run")

@@ -6,7 +6,6 @@ import functools
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
-from starlette.concurrency import run_in_threadpool
 
 from service import studies
 from service.api._auth import (
@@ -18,8 +17,10 @@ from service.api._auth import (
     visible_study,
 )
 from service.api._datasets import VisibleDatasets
-from service.api._deps import SettingsDep, StoreDep, StudyId, TrialViewsDep
+from service.api._deps import LanesDep, SettingsDep, StoreDep, StudyId, TrialViewsDep
+from service.api._lanes import run_in_lane
 from service.api._limits import json_or_yaml_body, read_limited_body
+from service.api._trial_views import TrialViews
 from service.api._views import study_public, study_public_from_summary, trial_public
 from service.config import Settings
 from service.errors import NotFoundError
@@ -45,12 +46,13 @@ _SPEC_BODY = json_or_yaml_body(StudySpec)
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StudyPublic,
              openapi_extra=_SPEC_BODY)
 async def submit_study(
-    request: Request, store: StoreDep, settings: SettingsDep, principal: SubmitPrincipal
+    request: Request, store: StoreDep, settings: SettingsDep, lanes: LanesDep,
+    principal: SubmitPrincipal,
 ) -> StudyPublic:
     """Validate a study spec (JSON or YAML body) completely, then create the study."""
     body = await read_limited_body(request, settings.max_body_bytes)
     # Validation and database work block; keep them off the event loop.
-    return await run_in_threadpool(_submit, body, store, settings, principal)
+    return await run_in_lane(lanes.writes, _submit, body, store, settings, principal)
 
 
 def _submit(
@@ -75,8 +77,9 @@ def submitter(store: StudyStore, principal: Principal) -> Submitter:
 
 
 @router.get("", response_model=StudySummaryList)
-def list_studies(
+async def list_studies(
     store: StoreDep,
+    lanes: LanesDep,
     principal: ReadPrincipal,
     status_filter: Annotated[
         Literal["queued", "running", "completed", "cancelled", "failed"] | None,
@@ -87,6 +90,12 @@ def list_studies(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = STUDY_PAGE,
 ) -> StudySummaryList:
+    return await run_in_lane(lanes.reads, _list_studies, store, principal, status_filter, tag,
+                             offset, limit)
+
+
+def _list_studies(store: StudyStore, principal: Principal, status_filter: str | None,
+                  tag: str | None, offset: int, limit: int) -> StudySummaryList:
     owner = own_studies_only(principal)
     if tag is None:  # the page is taken in SQL: the same cost however many studies there are
         total = store.count_studies(status=status_filter, owner_key_id=owner)
@@ -104,7 +113,12 @@ def list_studies(
 
 
 @router.get("/{study_id}", response_model=StudyPublic)
-def get_study(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> Response:
+async def get_study(study_id: StudyId, store: StoreDep, lanes: LanesDep,
+                    principal: ReadPrincipal) -> Response:
+    return await run_in_lane(lanes.reads, _get_study, study_id, store, principal)
+
+
+def _get_study(study_id: int, store: StudyStore, principal: Principal) -> Response:
     record = visible_study(store, principal, study_id)
     # One aggregation and one read of the row serve both the status refresh and the response.
     summary = store.summaries([record])[record.id]
@@ -116,10 +130,11 @@ def get_study(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> R
 
 
 @router.get("/{study_id}/trials", response_model=TrialsPage)
-def list_trials(
+async def list_trials(
     study_id: StudyId,
     store: StoreDep,
     views: TrialViewsDep,
+    lanes: LanesDep,
     principal: ReadPrincipal,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -127,6 +142,12 @@ def list_trials(
         Literal["running", "waiting", "complete", "pruned", "fail"] | None, Query()
     ] = None,
 ) -> Response:
+    return await run_in_lane(lanes.reads, _list_trials, study_id, store, views, principal,
+                             offset=offset, limit=limit, state=state)
+
+
+def _list_trials(study_id: int, store: StudyStore, views: TrialViews, principal: Principal, *,
+                 offset: int, limit: int, state: str | None) -> Response:
     record = visible_study(store, principal, study_id)
     # Serialised here, from the finished trials' kept JSON: returned as a model, FastAPI
     # would validate the 100 trials' views once more against the response model.
@@ -135,7 +156,12 @@ def list_trials(
 
 
 @router.get("/{study_id}/best", response_model=TrialPublic)
-def get_best(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> TrialPublic:
+async def get_best(study_id: StudyId, store: StoreDep, lanes: LanesDep,
+                   principal: ReadPrincipal) -> TrialPublic:
+    return await run_in_lane(lanes.reads, _get_best, study_id, store, principal)
+
+
+def _get_best(study_id: int, store: StudyStore, principal: Principal) -> TrialPublic:
     record = visible_study(store, principal, study_id)
     best = store.best_trial_of(record)
     if best is None:
@@ -144,14 +170,24 @@ def get_best(study_id: StudyId, store: StoreDep, principal: ReadPrincipal) -> Tr
 
 
 @router.post("/{study_id}/cancel", response_model=StudyPublic)
-def cancel_study(study_id: StudyId, store: StoreDep, principal: SubmitPrincipal) -> StudyPublic:
+async def cancel_study(study_id: StudyId, store: StoreDep, lanes: LanesDep,
+                       principal: SubmitPrincipal) -> StudyPublic:
+    return await run_in_lane(lanes.writes, _cancel_study, study_id, store, principal)
+
+
+def _cancel_study(study_id: int, store: StudyStore, principal: Principal) -> StudyPublic:
     visible_study(store, principal, study_id)
     record = store.cancel(study_id)
     return study_public_from_summary(record, store.summaries([record])[record.id])
 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_study(study_id: StudyId, store: StoreDep, principal: SubmitPrincipal) -> Response:
+async def delete_study(study_id: StudyId, store: StoreDep, lanes: LanesDep,
+                       principal: SubmitPrincipal) -> Response:
+    return await run_in_lane(lanes.writes, _delete_study, study_id, store, principal)
+
+
+def _delete_study(study_id: int, store: StudyStore, principal: Principal) -> Response:
     visible_study(store, principal, study_id)
     store.delete(study_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
