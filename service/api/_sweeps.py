@@ -24,7 +24,7 @@ from service.api._studies import submitted_public, submitter
 from service.config import Settings
 from service.errors import LimitExceededError, MalformedDocumentError, SpecError
 from service.schemas import StudyPublic, StudySpec, SweepPublic, SweepSpec
-from service.spaces import load_untrusted_yaml
+from service.spaces import load_untrusted_document, load_untrusted_yaml
 from service.specs import MAX_SWEEP_STUDIES, parse_spec_mapping
 from service.store import StudyStore
 from service.studies import resolve_study, submit_study
@@ -82,7 +82,7 @@ def _submit(
 
 def _parse(body: bytes) -> SweepSpec:
     try:
-        loaded = load_untrusted_yaml(body.decode("utf-8"))
+        loaded = load_untrusted_document(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise MalformedDocumentError(f"the sweep is not UTF-8 text: {exc}") from None
     except yaml.YAMLError as exc:

@@ -17,7 +17,7 @@ from service.spaces._params import (
 )
 from service.spaces._space import SearchSpace
 from service.spaces._warm_start import best_practice_trials
-from service.spaces._yaml import load_untrusted_yaml
+from service.spaces._yaml import load_untrusted_document, load_untrusted_yaml
 
 __all__ = [
     "CATALOG",
@@ -34,5 +34,6 @@ __all__ = [
     "defaults",
     "list_space_names",
     "load_space_file",
+    "load_untrusted_document",
     "load_untrusted_yaml",
 ]

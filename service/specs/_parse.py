@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from service.errors import MalformedDocumentError, SpecError
-from service.spaces import load_untrusted_yaml
+from service.spaces import load_untrusted_document
 from service.specs._bounds import check_document
 from service.specs._models import StudySpec
 
@@ -26,7 +26,7 @@ def parse_spec_document(body: bytes | str) -> StudySpec:
     if not text.strip():
         raise MalformedDocumentError("the study spec is empty")
     try:
-        loaded = load_untrusted_yaml(text)
+        loaded = load_untrusted_document(text)
     except yaml.YAMLError as exc:
         raise MalformedDocumentError(f"the study spec is not valid YAML or JSON: {exc}") from None
     except ValueError as exc:  # an integer literal of thousands of digits
