@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         description="API server processes `rnntune serve` runs; 0 chooses from the cores "
         "left to it beside the local workers (see cli._serve).",
     )
+    keep_alive_s: int = Field(
+        default=75, ge=1,
+        description="How long the API keeps an idle client connection open. Above the 5 s "
+        "after which httpx (and so `rnntune`'s own client) stops reusing one: at uvicorn's "
+        "default of 5 s, a client could send its next request just as the server closed the "
+        "connection, and get 'Server disconnected' instead of an answer.",
+    )
     api_read_lane: int = Field(
         default=2, ge=1,
         description="Frequent reads (study view, trial pages, study list, best trial) an API "

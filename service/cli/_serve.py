@@ -15,7 +15,7 @@ from typing import Any
 
 from service.config import Settings
 
-__all__ = ["app_from_environment", "choose_api_processes", "run_api"]
+__all__ = ["app_from_environment", "choose_api_processes", "run_api", "uvicorn_options"]
 
 # More API processes than this are not worth their memory: each holds its own pools and a copy
 # of the app (~300 MB with torch imported).
@@ -39,6 +39,12 @@ def choose_api_processes(settings: Settings, *, cores: int | None = None) -> int
     return max(1, min(_MAX_AUTO_PROCESSES, (cores - settings.workers) // 2))
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What every API process of ``serve`` passes to uvicorn."""
+    return {"host": settings.host, "port": settings.port, "log_level": settings.log_level,
+            "timeout_keep_alive": settings.keep_alive_s}
+
+
 def run_api(settings: Settings, *, processes: int, workers: Any = None) -> None:
     """Serve the API (and dashboard) until interrupted. ``workers``: the local pool."""
     import uvicorn
@@ -48,7 +54,7 @@ def run_api(settings: Settings, *, processes: int, workers: Any = None) -> None:
 
         app = create_app(settings, workers=workers)
         _freeze_startup_objects()
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+        uvicorn.run(app, **uvicorn_options(settings))
         return
 
     from service.api._sweeper import Sweeper
@@ -66,8 +72,7 @@ def run_api(settings: Settings, *, processes: int, workers: Any = None) -> None:
     sweeper.start()
     try:
         uvicorn.run("service.cli._serve:app_from_environment", factory=True,
-                    workers=processes, host=settings.host, port=settings.port,
-                    log_level=settings.log_level,
+                    workers=processes, **uvicorn_options(settings),
                     # uvicorn restarts a process that does not answer its ping in time; a
                     # process busy with a request on a loaded machine is not hung.
                     timeout_worker_healthcheck=30)
