@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -95,13 +96,22 @@ def test_disk_full_is_told_apart_from_a_hiccup(tmp_path: Any) -> None:
     engine.dispose()
 
 
-def refuse_checkpoint_deletes(store: StudyStore) -> None:
-    with store.engine.begin() as conn:  # every delete of a checkpoint: a deadlock, retried
+@pytest.fixture
+def refusing_store(postgres_url: str) -> Iterator[tuple[StudyStore, Any]]:
+    """A PostgreSQL store with a study holding a checkpoint, where every delete of a
+    checkpoint fails with a deadlock (retried, then given up)."""
+    store = StudyStore(make_settings(postgres_url))
+    store.initialize()
+    record = create_study(store, budget={"n_trials": 5, "max_epochs": 3})
+    with_checkpoint(store, record, "kept")
+    with store.engine.begin() as conn:
         conn.execute(text(
             "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
             "RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$"))
         conn.execute(text("CREATE TRIGGER refuse BEFORE DELETE ON rnntune_checkpoints "
                           "FOR EACH STATEMENT EXECUTE FUNCTION refuse()"))
+    yield store, record
+    store.close()
 
 
 def allow_checkpoint_deletes(store: StudyStore) -> None:
@@ -112,13 +122,9 @@ def allow_checkpoint_deletes(store: StudyStore) -> None:
 
 @pytest.mark.postgres
 def test_a_cancel_whose_checkpoint_delete_keeps_failing_is_still_a_cancel(
-    postgres_url: str,
+    refusing_store: tuple[StudyStore, Any],
 ) -> None:
-    store = StudyStore(make_settings(postgres_url))
-    store.initialize()
-    record = create_study(store, budget={"n_trials": 5, "max_epochs": 3})
-    with_checkpoint(store, record, "kept")
-    refuse_checkpoint_deletes(store)
+    store, record = refusing_store
     # The retries re-ran the whole cancel: the move had committed, so it answered "already
     # cancelled" to the one request that cancelled.
     assert store.cancel(record.id).status == "cancelled"
@@ -128,18 +134,13 @@ def test_a_cancel_whose_checkpoint_delete_keeps_failing_is_still_a_cancel(
     assert keys(store) == set(), "the sweep collects what the cancel could not delete"
     with pytest.raises(ConflictError, match="cancelled"):
         store.cancel(record.id)
-    store.close()
 
 
 @pytest.mark.postgres
 def test_a_study_failed_while_its_checkpoint_delete_keeps_failing_is_failed(
-    postgres_url: str,
+    refusing_store: tuple[StudyStore, Any],
 ) -> None:
-    store = StudyStore(make_settings(postgres_url))
-    store.initialize()
-    record = create_study(store, budget={"n_trials": 5, "max_epochs": 3})
-    with_checkpoint(store, record, "kept")
-    refuse_checkpoint_deletes(store)
+    store, record = refusing_store
     # Retried together, the delete's lasting fault raised out of a study that had failed.
     store.fail_study(record.id, "its data set cannot be read")
     failed = store.get(record.id)
@@ -150,4 +151,3 @@ def test_a_study_failed_while_its_checkpoint_delete_keeps_failing_is_failed(
     assert keys(store) == set(), "the sweep collects what the move could not delete"
     store.fail_study(record.id, "a second reason")  # no longer active: nothing changes
     assert store.get(record.id).stop_reason == "its data set cannot be read"
-    store.close()
