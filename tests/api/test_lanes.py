@@ -33,7 +33,7 @@ def test_a_lane_runs_at_most_its_width_at_once_in_arrival_order() -> None:
             running.append(n)
             started.append(n)
             most = max(most, len(running))
-        time.sleep(0.05)
+        time.sleep(0.12)
         with guard:
             running.remove(n)
         return n * 10
@@ -47,7 +47,7 @@ def test_a_lane_runs_at_most_its_width_at_once_in_arrival_order() -> None:
         async with anyio.create_task_group() as tasks:
             for n in range(8):
                 tasks.start_soon(one, n)
-                await anyio.sleep(0.005)  # arrive in order
+                await anyio.sleep(0.04)  # arrive in order, far enough apart to start so
         return results
 
     results = anyio.run(main)
