@@ -95,9 +95,11 @@ def create_study(store: StudyStore, spec: dict[str, Any] | None = None, **overri
 
 def start_trial(store: StudyStore, record: Any) -> tuple[optuna.Study, int]:
     """Claim a slot and start a trial, as a worker does; return the study and trial number."""
-    assert store.claim() is not None
+    claim = store.claim()
+    assert claim is not None
     study = store.load_study(record)
     trial = study.ask()
+    assert store.redeem(claim)  # the claim becomes the running trial
     trial.suggest_float("lr", 1e-3, 1e-1, log=True)
     trial.report(0.5, 1)
     return study, trial.number

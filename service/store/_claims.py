@@ -115,16 +115,16 @@ class Claims(StoreBase):
                 {"id": claim.claim_id, **ago_params(self.settings.grace_period_s)},
             ).rowcount == 1
 
-    @retry_transient
-    def free_slot(self, study_name: str) -> None:
-        """Give one slot back (its trial failed under a dead worker and will be retried)."""
-        self._take_one(studies.c.claimed, studies.c.name == study_name)
-
     def fail_stale_trials(self, study: optuna.Study) -> list[int]:
-        """Fail the study's trials of dead workers and re-queue them (retries permitting)."""
+        """Fail the study's trials of dead workers and re-queue them (retries permitting).
+
+        A re-queued trial's slot is given back by setting the slots from the truth
+        (``repair_slots``), not by taking one off: a sweep's repair that runs between the
+        trial's failure and the give-back has already stopped counting it, and taking one
+        more would hand out a slot beyond the budget."""
         return fail_stale_trials(study, self.optuna_storage,
                                  max_retry=self.settings.max_trial_retries,
-                                 free_slot=self.free_slot)
+                                 free_slot=lambda _: self.repair_slots(study._study_id))
 
     @retry_transient
     def mark_requeue(self, study_id: int, trial_number: int) -> None:
@@ -140,8 +140,8 @@ class Claims(StoreBase):
         """
         trial = study.trials[trial_number]
         requeue(study, trial, handback=True)
-        if free_slot:
-            self.free_slot(study.study_name)
+        if free_slot:  # from the truth, as for a stale trial (see fail_stale_trials)
+            self.repair_slots(study._study_id)
 
     @retry_transient
     def trial_ended(self, study_id: int) -> None:
@@ -154,6 +154,7 @@ class Claims(StoreBase):
             conn.execute(update(studies).where(which, counter > 0)
                          .values({counter.name: counter - 1}))
 
+    @retry_transient
     def repair_slots(self, study_id: int) -> TrialCounts:
         """Set the slot counters from the truth: trials that count plus live claims.
 

@@ -29,7 +29,7 @@ def fail_stale_trials(
     storage: ServiceStorage,
     *,
     max_retry: int,
-    free_slot: Callable[[str], None],
+    free_slot: Callable[[str], object],
 ) -> list[int]:
     """Fail the study's stale trials, re-queueing those with retries left; return the
     numbers of the trials this call failed. Safe to run in many processes at once: only one

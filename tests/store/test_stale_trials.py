@@ -140,3 +140,30 @@ def test_workers_racing_for_one_queued_trial_start_it_once(
     trials = store.trials(record)
     assert len(trials) == 4 and all(t.state == TrialState.RUNNING for t in trials)
     assert_counters_exact(store, record.id)
+
+
+def test_a_sweep_between_a_stale_trials_failure_and_its_slot_leaves_no_slot_spare(
+    store: StudyStore,
+) -> None:
+    record = create_study(store, budget={"n_trials": 3, "max_epochs": 2})
+    start_trial(store, record)  # another worker's trial, alive: it keeps its slot
+    study, number = start_trial(store, record)
+    make_stale(store, record, number)
+    assert store.get(record.id).claimed == 2
+    storage = store.optuna_storage
+    fail = storage.fail_if_stale
+
+    def fail_then_sweep(*args: object, **kwargs: object) -> bool:
+        moved = fail(*args, **kwargs)  # type: ignore[arg-type]
+        store.repair_slots(record.id)  # the API's sweep, right after the failure's commit
+        return moved
+
+    storage.fail_if_stale = fail_then_sweep  # type: ignore[method-assign]
+    try:
+        assert store.fail_stale_trials(study) == [number]
+    finally:
+        del storage.fail_if_stale
+    # Taking one more off after the sweep's repair left 0: a slot beyond the budget, which a
+    # worker took while the failed trial's retry still waited.
+    assert store.get(record.id).claimed == 1, "the live trial's slot, and only it"
+    assert_counters_exact(store, record.id)
