@@ -73,7 +73,17 @@ def load_untrusted_yaml(text: str) -> Any:
 
 
 def load_untrusted_document(text: str) -> Any:
-    """Parse a JSON or YAML document as ``load_untrusted_yaml`` does; JSON by the C parser."""
+    """Parse a JSON or YAML document as ``load_untrusted_yaml`` does; JSON by the C parser.
+    Every refusal is a ``yaml.YAMLError``, an integer of thousands of digits included."""
+    try:
+        return _load_document(text)
+    except yaml.YAMLError:
+        raise
+    except ValueError as exc:  # the interpreter's limit on converting long integers
+        raise yaml.YAMLError(f"a number out of range: {exc}") from None
+
+
+def _load_document(text: str) -> Any:
     if text.lstrip().startswith(("{", "[")):
         try:
             loaded = json.loads(text, parse_constant=str)  # NaN, Infinity: strings, as in YAML

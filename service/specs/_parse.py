@@ -29,8 +29,6 @@ def parse_spec_document(body: bytes | str) -> StudySpec:
         loaded = load_untrusted_document(text)
     except yaml.YAMLError as exc:
         raise MalformedDocumentError(f"the study spec is not valid YAML or JSON: {exc}") from None
-    except ValueError as exc:  # an integer literal of thousands of digits
-        raise MalformedDocumentError(f"the study spec has a number out of range: {exc}") from None
     if not isinstance(loaded, Mapping):
         raise MalformedDocumentError(
             f"the study spec must be a mapping, got {type(loaded).__name__}"

@@ -62,3 +62,11 @@ def test_exponent_numbers_are_numbers_in_yaml_and_json(http: TestClient) -> None
     response = http.post("/v1/studies", json=spec)
     assert response.status_code == 201, response.text
     assert response.json()["spec"]["search_space"]["params"]["lr"]["low"] == 1e-05
+
+
+@pytest.mark.parametrize("path", ["/v1/studies", "/v1/sweeps"])
+def test_an_integer_of_thousands_of_digits_is_a_400(http: TestClient, path: str) -> None:
+    response = http.post(path, content='{"name": "s", "n": ' + "9" * 5000 + "}",
+                         headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "number out of range" in response.json()["detail"]

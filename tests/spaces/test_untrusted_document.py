@@ -58,3 +58,9 @@ def test_json_nested_past_the_interpreters_recursion_is_refused() -> None:
         load_untrusted_document("[" * 100_000 + "]" * 100_000)
     with pytest.raises(yaml.YAMLError, match="levels deep"):
         load_untrusted_document('{"a": ' * 100_000 + "1" + "}" * 100_000)
+
+
+@pytest.mark.parametrize("text", ['{"n": ' + "9" * 5000 + "}", "n: " + "9" * 5000])
+def test_an_integer_of_thousands_of_digits_is_a_yaml_error(text: str) -> None:
+    with pytest.raises(yaml.YAMLError, match="number out of range"):
+        load_untrusted_document(text)
