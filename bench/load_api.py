@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import signal
@@ -23,12 +24,16 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+
+from bench._http import HttpError, RawConnection
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -57,49 +62,59 @@ def free_port() -> int:
         return port
 
 
-async def timed(tally: Tally, label: str, request: Any, expected: int) -> httpx.Response | None:
+async def timed(tally: Tally, label: str, request: Awaitable[tuple[int, bytes]],
+                expected: int) -> bytes | None:
     started = time.perf_counter()
     try:
-        response: httpx.Response = await request
-    except httpx.HTTPError as exc:
-        tally.errors.append(f"{label}: {exc!r}")
+        status, body = await request
+    except HttpError as exc:
+        tally.errors.append(f"{label}: {exc}")
         return None
     tally.latencies_ms[label].append((time.perf_counter() - started) * 1000)
-    if response.status_code != expected:
-        tally.errors.append(f"{label}: HTTP {response.status_code} {response.text[:200]}")
+    if status != expected:
+        tally.errors.append(f"{label}: HTTP {status} {body[:200]!r}")
         return None
-    return response
+    return body
 
 
-async def client_rounds(client: httpx.AsyncClient, tally: Tally, rounds: int) -> None:
+async def client_rounds(connection: RawConnection, tally: Tally, rounds: int) -> None:
     for _ in range(rounds):
         name = f"load-{uuid.uuid4().hex[:12]}"
-        created = await timed(tally, "POST /v1/studies",
-                              client.post("/v1/studies", json={**SPEC, "name": name}), 201)
+        created = await timed(tally, "POST /v1/studies", connection.request(
+            "POST", "/v1/studies", json_body={**SPEC, "name": name}), 201)
         if created is None:
             continue
         tally.submitted.append(name)
-        study_id = created.json()["id"]
-        await timed(tally, "GET /v1/studies/{id}", client.get(f"/v1/studies/{study_id}"), 200)
+        study_id = json.loads(created)["id"]
+        await timed(tally, "GET /v1/studies/{id}",
+                    connection.request("GET", f"/v1/studies/{study_id}"), 200)
         await timed(tally, "GET /v1/studies/{id}/trials",
-                    client.get(f"/v1/studies/{study_id}/trials"), 200)
+                    connection.request("GET", f"/v1/studies/{study_id}/trials"), 200)
         await timed(tally, "GET /v1/studies?status=cancelled",
-                    client.get("/v1/studies", params={"status": "cancelled"}), 200)
+                    connection.request("GET", "/v1/studies", params={"status": "cancelled"}),
+                    200)
         await timed(tally, "POST /v1/studies/{id}/cancel",
-                    client.post(f"/v1/studies/{study_id}/cancel"), 200)
+                    connection.request("POST", f"/v1/studies/{study_id}/cancel"), 200)
 
 
 async def run_load(url: str, clients: int, rounds: int) -> tuple[Tally, float]:
+    """Each client keeps its own connection (a browser or script reuses one); the client
+    side is ``bench._http``'s, whose cost per request is small beside the server's."""
     tally = Tally()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(client_rounds(client, tally, rounds) for _ in range(clients)))
+    address = urlsplit(url)
+    assert address.hostname is not None and address.port is not None
+    connections = [RawConnection(address.hostname, address.port) for _ in range(clients)]
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(client_rounds(c, tally, rounds) for c in connections))
+    finally:
         wall = time.perf_counter() - started
+        for connection in connections:
+            await connection.close()
     return tally, wall
 
 
-def start_server(database_url: str, port: int, cwd: Path, *, processes: int = 1
+def start_server(database_url: str, port: int, cwd: Path, *, processes: int = 0
                  ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "RNNTUNE_DATABASE_URL": database_url, "RNNTUNE_LOG_LEVEL": "warning",
            # Every client submits as the same (anonymous) caller; the per-key quota is
@@ -144,7 +159,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(clients: int, rounds: int, database_url: str | None = None, *, processes: int = 1
+def measure(clients: int, rounds: int, database_url: str | None = None, *, processes: int = 0
             ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         url_db = database_url or f"sqlite:///{Path(tmp) / 'load.db'}"
@@ -207,9 +222,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--api-processes", type=int, default=0,
+                        help="API processes of `rnntune serve` (0: what serve chooses)")
     parser.add_argument("--write-doc", action="store_true")
     args = parser.parse_args(argv)
-    result = measure(args.clients, args.rounds, args.database_url)
+    result = measure(args.clients, args.rounds, args.database_url,
+                     processes=args.api_processes)
     body = table(result)
     print(body)
     for error in result["errors"][:10]:

@@ -19,6 +19,7 @@ from service.api._dashboard import DashboardDispatcher
 from service.api._errors import ROUTE_TITLES, install_error_handlers
 from service.api._lanes import Lanes
 from service.api._request_id import RequestIdMiddleware
+from service.api._study_views import StudyViews
 from service.api._sweeper import Sweeper
 from service.api._trial_views import TrialViews
 from service.config import Settings
@@ -101,6 +102,7 @@ def create_api(
     app.state.prediction_slots = BoundedSemaphore(settings.max_concurrent_predictions)
     app.state.store = store
     app.state.trial_views = TrialViews()
+    app.state.study_views = StudyViews()
     app.state.lanes = Lanes(reads=settings.api_read_lane, writes=settings.write_lane_width)
     app.state.auth = gate
     install_error_handlers(app)

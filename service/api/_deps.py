@@ -11,11 +11,12 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from service.api._lanes import Lanes
+from service.api._study_views import StudyViews
 from service.api._trial_views import TrialViews
 from service.config import Settings
 from service.store import StudyStore
 
-__all__ = ["LanesDep", "SettingsDep", "StoreDep", "StudyId", "TrialViewsDep"]
+__all__ = ["LanesDep", "SettingsDep", "StoreDep", "StudyId", "StudyViewsDep", "TrialViewsDep"]
 
 
 async def _store(request: Request) -> StudyStore:
@@ -33,6 +34,11 @@ async def _trial_views(request: Request) -> TrialViews:
     return views
 
 
+async def _study_views(request: Request) -> StudyViews:
+    views: StudyViews = request.app.state.study_views
+    return views
+
+
 async def _lanes(request: Request) -> Lanes:
     lanes: Lanes = request.app.state.lanes
     return lanes
@@ -40,6 +46,7 @@ async def _lanes(request: Request) -> Lanes:
 
 StoreDep = Annotated[StudyStore, Depends(_store)]
 TrialViewsDep = Annotated[TrialViews, Depends(_trial_views)]
+StudyViewsDep = Annotated[StudyViews, Depends(_study_views)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 LanesDep = Annotated[Lanes, Depends(_lanes)]
 

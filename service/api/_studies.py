@@ -17,11 +17,24 @@ from service.api._auth import (
     visible_study,
 )
 from service.api._datasets import VisibleDatasets
-from service.api._deps import LanesDep, SettingsDep, StoreDep, StudyId, TrialViewsDep
+from service.api._deps import (
+    LanesDep,
+    SettingsDep,
+    StoreDep,
+    StudyId,
+    StudyViewsDep,
+    TrialViewsDep,
+)
 from service.api._lanes import run_in_lane
 from service.api._limits import json_or_yaml_body, read_limited_body
+from service.api._study_views import StudyViews
 from service.api._trial_views import TrialViews
-from service.api._views import study_public, study_public_from_summary, trial_public
+from service.api._views import (
+    json_response,
+    study_public,
+    study_public_from_summary,
+    trial_public,
+)
 from service.config import Settings
 from service.errors import NotFoundError
 from service.schemas import (
@@ -48,7 +61,7 @@ _SPEC_BODY = json_or_yaml_body(StudySpec)
 async def submit_study(
     request: Request, store: StoreDep, settings: SettingsDep, lanes: LanesDep,
     principal: SubmitPrincipal,
-) -> StudyPublic:
+) -> Response:
     """Validate a study spec (JSON or YAML body) completely, then create the study."""
     body = await read_limited_body(request, settings.max_body_bytes)
     # Validation and database work block; keep them off the event loop.
@@ -57,11 +70,12 @@ async def submit_study(
 
 def _submit(
     body: bytes, store: StudyStore, settings: Settings, principal: Principal
-) -> StudyPublic:
+) -> Response:
     spec = parse_spec_document(body)
     # The route bears the function's name (and so does its OpenAPI operation id).
-    return submitted_public(store, studies.submit_study(spec, store, settings,
-                                                        submitter(store, principal)))
+    created = submitted_public(store, studies.submit_study(spec, store, settings,
+                                                           submitter(store, principal)))
+    return json_response(created, status_code=status.HTTP_201_CREATED)
 
 
 def submitted_public(store: StudyStore, submitted: Submitted) -> StudyPublic:
@@ -79,6 +93,7 @@ def submitter(store: StudyStore, principal: Principal) -> Submitter:
 @router.get("", response_model=StudySummaryList)
 async def list_studies(
     store: StoreDep,
+    views: StudyViewsDep,
     lanes: LanesDep,
     principal: ReadPrincipal,
     status_filter: Annotated[
@@ -89,27 +104,27 @@ async def list_studies(
     = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = STUDY_PAGE,
-) -> StudySummaryList:
-    return await run_in_lane(lanes.reads, _list_studies, store, principal, status_filter, tag,
-                             offset, limit)
+) -> Response:
+    return await run_in_lane(lanes.reads, _list_studies, store, views, principal,
+                             status_filter, tag, offset, limit)
 
 
-def _list_studies(store: StudyStore, principal: Principal, status_filter: str | None,
-                  tag: str | None, offset: int, limit: int) -> StudySummaryList:
+def _list_studies(store: StudyStore, views: StudyViews, principal: Principal,
+                  status_filter: str | None, tag: str | None, offset: int,
+                  limit: int) -> Response:
     owner = own_studies_only(principal)
     if tag is None:  # the page is taken in SQL: the same cost however many studies there are
         total = store.count_studies(status=status_filter, owner_key_id=owner)
-        records = store.list_studies(status=status_filter, owner_key_id=owner, offset=offset,
-                                     limit=limit)
+        rows = store.study_rows(status=status_filter, owner_key_id=owner, offset=offset,
+                                limit=limit)
     else:  # tags live in the spec document: filtered here, over the status's studies
-        tagged = [r for r in store.list_studies(status=status_filter, owner_key_id=owner)
-                  if tag in (r.spec.get("tags") or [])]
-        total, records = len(tagged), tagged[offset:offset + limit]
-    summaries = store.summaries(records)
-    return StudySummaryList(
-        studies=[study_public_from_summary(r, summaries[r.id]) for r in records],
-        total=total, offset=offset, limit=limit,
-    )
+        tagged = [r for r in store.study_rows(status=status_filter, owner_key_id=owner)
+                  if tag in (r.record().spec.get("tags") or [])]
+        total, rows = len(tagged), tagged[offset:offset + limit]
+    summaries = store.summaries(rows)
+    # Serialised here, from the studies' kept JSON (see ``StudyViews``).
+    return Response(views.page_json(rows, summaries, total=total, offset=offset, limit=limit),
+                    media_type="application/json")
 
 
 @router.get("/{study_id}", response_model=StudyPublic)
@@ -125,8 +140,7 @@ def _get_study(study_id: int, store: StudyStore, principal: Principal) -> Respon
     record = store.refresh_status(study_id, counts=summary.counts, record=record)
     front = store.pareto_trials(record) if record.spec.get("also_minimize") else []
     # Serialised here, as the trial pages are: the view is built from the model already.
-    return Response(study_public_from_summary(record, summary, front=front).model_dump_json(),
-                    media_type="application/json")
+    return json_response(study_public_from_summary(record, summary, front=front))
 
 
 @router.get("/{study_id}/trials", response_model=TrialsPage)
@@ -171,14 +185,14 @@ def _get_best(study_id: int, store: StudyStore, principal: Principal) -> TrialPu
 
 @router.post("/{study_id}/cancel", response_model=StudyPublic)
 async def cancel_study(study_id: StudyId, store: StoreDep, lanes: LanesDep,
-                       principal: SubmitPrincipal) -> StudyPublic:
+                       principal: SubmitPrincipal) -> Response:
     return await run_in_lane(lanes.writes, _cancel_study, study_id, store, principal)
 
 
-def _cancel_study(study_id: int, store: StudyStore, principal: Principal) -> StudyPublic:
+def _cancel_study(study_id: int, store: StudyStore, principal: Principal) -> Response:
     visible_study(store, principal, study_id)
     record = store.cancel(study_id)
-    return study_public_from_summary(record, store.summaries([record])[record.id])
+    return json_response(study_public_from_summary(record, store.summaries([record])[record.id]))
 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT)

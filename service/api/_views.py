@@ -9,7 +9,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import Response
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import BaseModel
 
 from service.schemas import (
     BaselinePublic,
@@ -42,7 +44,15 @@ from service.trial_attrs import (
     ATTR_WORKER,
 )
 
-__all__ = ["study_public", "study_public_from_summary", "trial_public"]
+__all__ = ["json_response", "study_public", "study_public_from_summary", "trial_public"]
+
+
+def json_response(model: BaseModel, *, status_code: int = 200) -> Response:
+    """``model`` as the response's body, serialised once. Returned as a model, FastAPI would
+    dump it to a dict, validate that against the route's response model and serialise the
+    result: for a page of 100 studies, work on the event loop that held up every request."""
+    return Response(model.model_dump_json(), status_code=status_code,
+                    media_type="application/json")
 
 _STATE_NAMES = {
     TrialState.RUNNING: "running",

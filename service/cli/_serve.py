@@ -1,6 +1,7 @@
 """The API side of ``rnntune serve``: one uvicorn process, or several behind one port.
 
-With several, uvicorn starts the API processes (each builds the app from the environment) and
+With several, each API process builds the app from the environment and accepts on a socket of
+its own (``_api_processes``; uvicorn's shared socket where the kernel cannot balance), and
 this process keeps what must exist once: the local worker pool, whose liveness it writes to a
 file for every API process's ``/healthz``, and the periodic sweep.
 """
@@ -13,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from service.cli._api_processes import APP, balanced_sockets_supported, serve_processes
 from service.config import Settings
 
 __all__ = ["app_from_environment", "choose_api_processes", "run_api", "uvicorn_options"]
@@ -23,20 +25,19 @@ _MAX_AUTO_PROCESSES = 4
 
 
 def choose_api_processes(settings: Settings, *, cores: int | None = None) -> int:
-    """``settings.api_processes``, or else: one on SQLite, and on another database one per
-    two cores the local workers leave free (at least one, at most four).
+    """``settings.api_processes``, or else one per core the local workers leave free (at
+    least one, at most four), on SQLite as on PostgreSQL.
 
-    Measured on 2 cores (docs/benchmarks.md, "API server processes"): a second process gave
-    0.93-1.09x the requests/s of one under 50 clients on SQLite, whose single writer lock
-    serialises every submit and cancel, and a request's Python work holds one core anyway.
-    Workers train with one core each and come first.
+    Measured on 2 cores without local workers (docs/benchmarks.md, "API server processes"):
+    under 50 clients on SQLite, two processes served 1.6-2.3x the requests of one, once each
+    process accepted on a socket of its own (with one shared socket, one process could take
+    most clients) and their writers queued on one file lock instead of SQLite's busy handler.
+    A request's Python work holds a core; workers train with one core each and come first.
     """
     if settings.api_processes:
         return settings.api_processes
-    if settings.is_sqlite:
-        return 1
     cores = cores if cores is not None else (os.cpu_count() or 1)
-    return max(1, min(_MAX_AUTO_PROCESSES, (cores - settings.workers) // 2))
+    return max(1, min(_MAX_AUTO_PROCESSES, cores - settings.workers))
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -71,11 +72,13 @@ def run_api(settings: Settings, *, processes: int, workers: Any = None) -> None:
         status.start(workers)
     sweeper.start()
     try:
-        uvicorn.run("service.cli._serve:app_from_environment", factory=True,
-                    workers=processes, **uvicorn_options(settings),
-                    # uvicorn restarts a process that does not answer its ping in time; a
-                    # process busy with a request on a loaded machine is not hung.
-                    timeout_worker_healthcheck=30)
+        if balanced_sockets_supported():
+            serve_processes(processes, uvicorn_options(settings))
+        else:
+            uvicorn.run(APP, factory=True, workers=processes, **uvicorn_options(settings),
+                        # uvicorn restarts a process that does not answer its ping in time;
+                        # a process busy with a request on a loaded machine is not hung.
+                        timeout_worker_healthcheck=30)
     finally:
         sweeper.stop()
         status.stop()

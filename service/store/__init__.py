@@ -9,7 +9,7 @@ from service.store._counts import best_trial, count_trials, primary_value, retry
 from service.store._datasets import DatasetRecord
 from service.store._engine import engine_kwargs, utcnow
 from service.store._keys import ApiKey, KeyStore, Scope
-from service.store._records import ACTIVE_STATUSES, Claim, StudyRecord
+from service.store._records import ACTIVE_STATUSES, Claim, StudyRecord, StudyRow
 from service.store._retry import STORAGE_FAULTS, is_disk_full, is_transient
 from service.store._store import StudyStore
 from service.store._summary import BestTrial, TrialSummary
@@ -25,6 +25,7 @@ __all__ = [
     "KeyStore",
     "Scope",
     "StudyRecord",
+    "StudyRow",
     "StudyStore",
     "TrialStamp",
     "TrialSummary",

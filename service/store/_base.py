@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -14,7 +13,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import JSON, Engine, Select, Text, cast, func, select
 from sqlalchemy.exc import DBAPIError
 
 from service.config import Settings
@@ -27,16 +26,23 @@ from service.store._evaluations import EvaluationStore
 from service.store._keys import KeyStore
 from service.store._migrate import upgrade
 from service.store._models import ModelStore
-from service.store._records import ACTIVE_STATUSES, StudyRecord, record_from_row
+from service.store._records import ACTIVE_STATUSES, StudyRecord, StudyRow, record_from_row
 from service.store._recount import missing_studies, repair
 from service.store._retry import is_transient, retry_transient
 from service.store._stale import ServiceStorage
 from service.store._summary import TrialSummary, summarize
 from service.store._tables import studies
+from service.store._write_lock import SqliteWriteLock
 
 __all__ = ["StoreBase"]
 
 log = logging.getLogger(__name__)
+
+# The studies table's columns with the JSON ones read as text (see ``StudyRow``).
+_JSON_COLUMNS = frozenset(c.name for c in studies.c if isinstance(c.type, JSON))
+_COLUMN_NAMES = tuple(c.name for c in studies.c)
+_UNDECODED_COLUMNS = [cast(c, Text).label(c.name) if c.name in _JSON_COLUMNS else c
+                      for c in studies.c]
 
 _INIT_ATTEMPTS = 5
 _MAX_INIT_DELAY_S = 10.0
@@ -64,15 +70,13 @@ class StoreBase:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # SQLite lets one writer in at a time, and a writer that finds the database taken
-        # sleeps in SQLite's busy handler (up to 100 ms a try) while it may come free: under
-        # 50 API clients a submit's p99 was 2.8 s. Threads of one process queue here instead.
         self._writes: AbstractContextManager[Any] = (
-            threading.RLock() if settings.is_sqlite else contextlib.nullcontext())
+            SqliteWriteLock(settings.sqlite_file) if settings.is_sqlite
+            else contextlib.nullcontext())
 
     def writing(self) -> AbstractContextManager[Any]:
-        """Hold around a write transaction: on SQLite, one writer of this process at a time
-        (re-entrant); elsewhere nothing."""
+        """Hold around a write transaction: on SQLite, one of the service's writers at a
+        time (re-entrant; see ``SqliteWriteLock``); elsewhere nothing."""
         return self._writes
 
     # -- connections -------------------------------------------------------------------
@@ -190,6 +194,21 @@ class StoreBase:
             return [record_from_row(row._mapping) for row in conn.execute(query)]
 
     @retry_transient
+    def study_rows(
+        self, *, status: str | None = None, owner_key_id: int | None = None,
+        offset: int = 0, limit: int | None = None,
+    ) -> list[StudyRow]:
+        """``list_studies``'s studies as rows not yet decoded (``StudyRow.record`` decodes)."""
+        query = self._studies_where(select(*_UNDECODED_COLUMNS), status=status,
+                                    owner_key_id=owner_key_id)
+        query = query.order_by(studies.c.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [StudyRow(_COLUMN_NAMES, _JSON_COLUMNS, tuple(row))
+                    for row in conn.execute(query)]
+
+    @retry_transient
     def count_studies(self, *, status: str | None = None,
                       owner_key_id: int | None = None) -> int:
         """How many studies ``list_studies`` would give without a page."""
@@ -220,7 +239,7 @@ class StoreBase:
 
     @retry_transient
     def summaries(
-        self, records: Sequence[StudyRecord], *, with_best: bool = True
+        self, records: Sequence[StudyRecord | StudyRow], *, with_best: bool = True
     ) -> dict[int, TrialSummary]:
         """Trial counts and best trial of each study, from its counters row; without
         ``with_best`` the best trial's parameters are left empty (one query less)."""

@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import optuna
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
@@ -17,7 +16,7 @@ from service.store._base import StoreBase
 from service.store._counts import TrialCounts
 from service.store._duplicates import has_trial_with
 from service.store._engine import utcnow
-from service.store._optuna_tables import add_study_attrs
+from service.store._optuna_tables import add_study_attrs, create_optuna_study
 from service.store._records import ACTIVE_STATUSES, StudyRecord
 from service.store._retry import retry_transient
 from service.store._tables import claims, retry_links, studies, study_counters
@@ -55,19 +54,13 @@ class Lifecycle(StoreBase):
         study_name = source.name or f"{label}-{uuid.uuid4().hex[:8]}"
         spec = {**spec, "name": study_name}
         timeout_s = source.budget.timeout_s
+        now = utcnow()
         try:
-            # The storage's own call: ``optuna.create_study`` reads the new study back twice.
-            study_id = self.optuna_storage.create_new_study(
-                directions=[optuna.study.StudyDirection[d.upper()] for d in resolved.directions],
-                study_name=study_name,
-            )
-        except optuna.exceptions.DuplicatedStudyError:
-            raise ConflictError(f"a study named {study_name!r} already exists") from None
-        try:
-            now = utcnow()
             with self.engine.begin() as conn:
-                # One transaction for the attributes and our rows: through Optuna's API, each
-                # attribute took its own (half of a submit's time, measured).
+                # One transaction for Optuna's study, its attributes and our rows: through
+                # Optuna's API, the study and each attribute took their own (most of a
+                # submit's time, measured), and a failure between them left a study to delete.
+                study_id = create_optuna_study(conn, study_name, resolved.directions)
                 add_study_attrs(conn, study_id, user=_user_attrs(resolved),
                                 system=_metric_names(resolved, spec))
                 conn.execute(insert(studies).values(
@@ -93,12 +86,8 @@ class Lifecycle(StoreBase):
                 conn.execute(insert(study_counters).values(
                     study_id=study_id, maximize=resolved.directions[0] == "maximize",
                     running=0, waiting=0, complete=0, pruned=0, fail=0, retried=0))
-        except IntegrityError:
-            self._delete_optuna_study(study_name)
+        except IntegrityError:  # the name, in Optuna's table or ours
             raise ConflictError(f"a study named {study_name!r} already exists") from None
-        except BaseException:
-            self._delete_optuna_study(study_name)
-            raise
         return self.get(study_id)
 
     def enqueue(self, record: StudyRecord, params: dict[str, Any], *, source: str) -> None:

@@ -3,14 +3,15 @@
 Optuna's storage API loads whole studies; the reads here need a page, a count or a join with
 the service's rows. With ``_summary`` and ``_trial_rows`` this is where the store reads
 Optuna's tables directly, and no package outside the store does. The one write is a new
-study's attributes, in the transaction that creates the service's row: Optuna's API takes one
-transaction (and on SQLite the database's one write lock) per attribute.
+study (its row, directions and attributes), in the transaction that creates the service's
+row: Optuna's API takes one transaction (and on SQLite the database's one write lock) per
+attribute, and its ``create_new_study`` goes through the ORM and reads the study back.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,12 +23,29 @@ from service.store._trial_rows import TrialStamp
 
 __all__ = [
     "add_study_attrs",
+    "create_optuna_study",
     "heartbeat_ages",
     "lost_studies",
     "orphan_empty_studies",
     "page_stamps",
     "stopped_studies_with_running_trials",
 ]
+
+
+def create_optuna_study(conn: Connection, name: str, directions: Sequence[str]) -> int:
+    """Insert a study as ``RDBStorage.create_new_study`` does (its row, then one direction per
+    objective, stored by the enum's name) in the caller's transaction; its id. A name taken
+    raises ``IntegrityError`` (the column is unique)."""
+    study_table = table("studies", column("study_id"), column("study_name"))
+    created = conn.execute(insert(study_table).values(study_name=name)
+                           .returning(study_table.c.study_id))
+    study_id = int(created.scalar_one())
+    direction_table = table("study_directions", column("study_id"), column("objective"),
+                            column("direction"))
+    conn.execute(insert(direction_table), [
+        {"study_id": study_id, "objective": objective, "direction": direction.upper()}
+        for objective, direction in enumerate(directions)])
+    return study_id
 
 
 def add_study_attrs(conn: Connection, study_id: int, *, user: Mapping[str, Any],

@@ -37,6 +37,34 @@ def test_duplicate_name_is_a_conflict_and_creates_nothing(store: StudyStore) -> 
     assert len(optuna.get_all_study_names(storage=store.optuna_storage)) == 1
 
 
+def test_optuna_reads_the_created_study_as_its_own(store: StudyStore) -> None:
+    """The store writes Optuna's study, directions and attributes in its own transaction."""
+    record = create_study(store, name="multi", also_minimize=["params"])
+    study = optuna.load_study(study_name="multi", storage=store.optuna_storage)
+    assert study._study_id == record.id
+    assert study.directions == [optuna.study.StudyDirection.MINIMIZE] * 2
+    assert study.metric_names == ["val_loss", "params"]
+    assert store.optuna_storage.get_study_id_from_name("multi") == record.id
+    maximized = create_study(store, name="accuracy", objective={"metric": "val_accuracy"},
+                             task={"name": "japanese_vowels"})
+    assert optuna.load_study(study_name="accuracy", storage=store.optuna_storage).direction \
+        == optuna.study.StudyDirection.MAXIMIZE
+    assert maximized.id != record.id
+
+
+def test_a_name_taken_in_optunas_tables_alone_is_a_conflict_and_creates_nothing(
+    store: StudyStore,
+) -> None:
+    optuna.create_study(study_name="outside", storage=store.optuna_storage)
+    with pytest.raises(ConflictError, match="outside"):
+        create_study(store, name="outside")
+    assert store.list_studies() == []
+    assert optuna.get_all_study_names(storage=store.optuna_storage) == ["outside"]
+    with store.engine.connect() as conn:  # nothing of the refused study's left behind
+        assert conn.execute(text("SELECT count(*) FROM study_directions")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM study_user_attributes")).scalar_one() == 0
+
+
 def test_unknown_study_is_not_found(store: StudyStore) -> None:
     with pytest.raises(NotFoundError, match="999"):
         store.get(999)

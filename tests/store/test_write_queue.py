@@ -1,11 +1,16 @@
-"""On SQLite the store's writers in one process queue on its lock, not in SQLite's busy
-handler: many threads submitting and cancelling at once, with the shortest busy timeout, all
-succeed; and a write waits while another thread holds the lock. PostgreSQL takes no lock."""
+"""On SQLite the store's writers queue on its lock, not in SQLite's busy handler: many
+threads submitting and cancelling at once, with the shortest busy timeout, all succeed; a
+write waits while another thread holds the lock, and while another process does (several API
+processes on one file); the lock is re-entrant. PostgreSQL takes no lock."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +18,7 @@ from service.config import Settings
 from service.store import StudyStore
 from tests.factories import create_study, make_settings
 
+ROOT = Path(__file__).resolve().parents[2]
 THREADS = 32
 EACH = 8
 
@@ -61,6 +67,55 @@ def test_a_write_waits_while_another_thread_holds_the_lock(sqlite_settings: Sett
     try:
         assert not _created_while_held(store, "queued", within_s=0.5), \
             "the create did not wait for the lock"
+    finally:
+        store.close()
+
+
+# Another process's store: it creates a study and says how long that took.
+_OTHER_PROCESS = """
+import sys, time
+from service.config import Settings
+from service.store import StudyStore
+from tests.factories import create_study
+store = StudyStore(Settings(database_url=sys.argv[1], sqlite_busy_timeout_s=60))
+print("ready", flush=True)
+started = time.perf_counter()
+create_study(store, name="from-another-process")
+print(round(time.perf_counter() - started, 3), flush=True)
+"""
+
+
+def test_a_write_waits_while_another_process_holds_the_lock(sqlite_settings: Settings) -> None:
+    store = _store(sqlite_settings)
+    other = subprocess.Popen([sys.executable, "-c", _OTHER_PROCESS, sqlite_settings.database_url],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert other.stdout is not None
+        with store.writing():
+            assert other.stdout.readline().strip() == "ready"
+            time.sleep(1.0)  # the other process's create waits this long for the lock
+            assert store.list_studies() == []
+        waited_s = float(other.stdout.readline())
+        assert other.wait(60) == 0
+        assert waited_s >= 0.5, f"the other process wrote after {waited_s} s, not waiting"
+        assert [s.name for s in store.list_studies()] == ["from-another-process"]
+    finally:
+        other.kill()
+        store.close()
+
+
+def test_the_lock_is_reentrant_and_lets_others_in_once_left(sqlite_settings: Settings) -> None:
+    store = _store(sqlite_settings)
+    try:
+        with store.writing(), store.writing():  # a write inside another, one thread
+            create_study(store, name="nested")
+        created = threading.Event()
+        writer = threading.Thread(target=lambda: (create_study(store, name="after"),
+                                                  created.set()))
+        writer.start()
+        assert created.wait(10), "the lock stayed held after the nested writes"
+        writer.join(10)
+        assert sorted(s.name for s in store.list_studies()) == ["after", "nested"]
     finally:
         store.close()
 

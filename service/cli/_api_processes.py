@@ -1,0 +1,97 @@
+"""Several API processes on one port, each accepting on a socket of its own.
+
+uvicorn's own way (``workers=N``) hands one listening socket to every process, and whichever
+process wakes first accepts every connection waiting: 50 clients connecting at once split
+13/37 or 15/35 between two processes as often as 25/25 (measured), and a kept connection
+stays with its process, so one process served most clients while the other idled (406
+against 635 requests/s). With ``SO_REUSEPORT`` (Linux) each process listens on a socket of
+its own and the kernel spreads new connections over them by their addresses.
+
+The sockets are bound here, in the parent, so a port already taken fails at once; each child
+serves its socket, and a child that dies is replaced on the same socket (connections queued
+on it meanwhile wait for the replacement).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import socket
+import sys
+import threading
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+__all__ = ["balanced_sockets_supported", "serve_processes"]
+
+log = logging.getLogger(__name__)
+
+# The app factory every API process builds its app with.
+APP = "service.cli._serve:app_from_environment"
+_JOIN_TIMEOUT_S = 30.0
+
+
+def balanced_sockets_supported() -> bool:
+    """Whether the kernel spreads connections over sockets sharing a port (Linux's
+    ``SO_REUSEPORT``; elsewhere the option exists without the balancing, or not at all)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def serve_processes(count: int, options: dict[str, Any]) -> None:
+    """Run ``count`` API processes until SIGINT or SIGTERM; ``options``: uvicorn's (host,
+    port and the rest; ``uvicorn_options``)."""
+    sockets = [_listening_socket(options["host"], options["port"]) for _ in range(count)]
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter, as uvicorn's are
+    processes = [_start(context, options, sock) for sock in sockets]
+    try:
+        while not stop.wait(0.5):
+            for index, process in enumerate(processes):
+                if not process.is_alive():
+                    log.warning("API process %s ended (exit code %s); starting another",
+                                process.pid, process.exitcode)
+                    processes[index] = _start(context, options, sockets[index])
+    finally:
+        for process in processes:
+            process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+        for process in processes:
+            process.join(_JOIN_TIMEOUT_S)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sock in sockets:
+            sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)  # uvicorn's backlog
+    sock.set_inheritable(True)
+    return sock
+
+
+def _start(context: Any, options: dict[str, Any], sock: socket.socket) -> BaseProcess:
+    process: BaseProcess = context.Process(target=_serve_one, args=(options, sock),
+                                           name="rnntune-api")
+    process.start()
+    return process
+
+
+def _serve_one(options: dict[str, Any], sock: socket.socket) -> None:
+    """One API process: uvicorn on its own socket (runs in the child)."""
+    import uvicorn
+
+    # The parent's SIGINT handler is not inherited by a spawned child; uvicorn installs its
+    # own once it runs. A Ctrl-C reaches the whole process group, and the parent's SIGTERM
+    # follows.
+    server = uvicorn.Server(uvicorn.Config(APP, factory=True, **options))
+    server.run(sockets=[sock])
