@@ -51,6 +51,14 @@ class CheckpointStore:
         with self._engine.begin() as conn:
             conn.execute(delete(checkpoints).where(checkpoints.c.key == key))
 
+    @retry_transient
+    def any_of(self, study_id: int) -> bool:
+        """Whether the study has a checkpoint (a read: deleting none is still a write)."""
+        with self._engine.connect() as conn:
+            return conn.execute(select(checkpoints.c.study_id)
+                                .where(checkpoints.c.study_id == study_id).limit(1)
+                                ).first() is not None
+
     def delete_study(self, study_id: int) -> None:
         with self._engine.begin() as conn:
             conn.execute(delete(checkpoints).where(checkpoints.c.study_id == study_id))

@@ -17,7 +17,7 @@ from service.store._counts import TrialCounts
 from service.store._duplicates import has_trial_with
 from service.store._engine import utcnow
 from service.store._optuna_tables import add_study_attrs, create_optuna_study
-from service.store._records import ACTIVE_STATUSES, StudyRecord
+from service.store._records import ACTIVE_STATUSES, StudyRecord, record_from_row
 from service.store._retry import retry_transient
 from service.store._tables import claims, retry_links, studies, study_counters
 from service.trial_attrs import ATTR_SOURCE
@@ -103,28 +103,30 @@ class Lifecycle(StoreBase):
 
     def cancel(self, study_id: int) -> StudyRecord:
         """Stop handing out trials; trials already running finish normally."""
-        if not self._stop(study_id, "cancelled", "cancelled by request"):
+        stopped = self._stop(study_id, "cancelled", "cancelled by request")
+        if stopped is None:
             record = self.get(study_id)  # raises NotFoundError
             raise ConflictError(f"study {study_id} is already {record.status}; nothing to cancel")
         self._drop_checkpoints_of_stopped(study_id)
-        return self.get(study_id)
+        return stopped
 
     def fail_study(self, study_id: int, reason: str) -> None:
         """Mark a study that cannot run at all as failed, with the reason."""
-        if self._stop(study_id, "failed", reason[:256]):
+        if self._stop(study_id, "failed", reason[:256]) is not None:
             self._drop_checkpoints_of_stopped(study_id)
 
     @retry_transient
-    def _stop(self, study_id: int, status: str, reason: str) -> bool:
-        """The one-statement move out of the active states; False when the study was not
-        active."""
+    def _stop(self, study_id: int, status: str, reason: str) -> StudyRecord | None:
+        """The one-statement move out of the active states: the study as moved, or None when
+        it was not active."""
         with self.writing(), self.engine.begin() as conn:
-            result = conn.execute(
+            row = conn.execute(
                 update(studies)
                 .where(studies.c.id == study_id, studies.c.status.in_(ACTIVE_STATUSES))
                 .values(status=status, stop_reason=reason, completed_at=utcnow())
-            )
-        return bool(result.rowcount)
+                .returning(*studies.c)
+            ).first()
+        return None if row is None else record_from_row(row._mapping)
 
     def _drop_checkpoints_of_stopped(self, study_id: int) -> None:
         # No trial of it will be resumed. Apart from the move: retried together, a fault here
@@ -132,7 +134,8 @@ class Lifecycle(StoreBase):
         # study's worker would raise). Whatever a lasting fault leaves, the sweep's collection
         # deletes (the study is no longer active).
         try:
-            self._delete_checkpoints(study_id)
+            if self.checkpoints.any_of(study_id):  # most stopped studies have none
+                self._delete_checkpoints(study_id)
         except TransientError as error:
             log.warning("study %d stopped; its checkpoints are left to the sweep: %s",
                         study_id, error)

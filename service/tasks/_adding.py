@@ -90,6 +90,12 @@ class AddingTask(Task):
             kind=self.kind,
         )
 
+    def shape(self, options: BaseModel) -> tuple[int, int, int]:
+        """(input size, output size, sequence length) without generating the data: a
+        submit's model-size check needs only these (the default splits took ~5 ms)."""
+        opts = _expect_options(self, options, AddingOptions)
+        return 2, 1, opts.seq_len
+
     def baselines(self, options: BaseModel) -> dict[str, Baseline]:
         """Return the scores of always predicting 1, the mean of the target.
 

@@ -99,6 +99,12 @@ class CopyMemoryTask(Task):
             kind=self.kind,
         )
 
+    def shape(self, options: BaseModel) -> tuple[int, int, int]:
+        """(input size, output size, sequence length) without generating the data: a
+        submit's model-size check needs only these (the default splits took ~6 ms)."""
+        opts = _expect_options(self, options, CopyMemoryOptions)
+        return opts.n_symbols + opts.n_remember, opts.n_symbols, opts.n_remember + opts.delay + 1
+
     def baselines(self, options: BaseModel) -> dict[str, Baseline]:
         """Guessing uniformly, the best a model without memory does in expectation: loss
         ln(n), accuracy 1/n and macro F1 1/n (each class's precision and recall are 1/n)."""

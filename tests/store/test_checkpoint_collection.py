@@ -96,6 +96,21 @@ def test_disk_full_is_told_apart_from_a_hiccup(tmp_path: Any) -> None:
     engine.dispose()
 
 
+def test_a_cancel_deletes_the_studys_checkpoints_and_returns_the_study_as_stored(
+    store: StudyStore,
+) -> None:
+    held = create_study(store, name="held", budget={"n_trials": 5, "max_epochs": 3})
+    other = create_study(store, name="other", budget={"n_trials": 5, "max_epochs": 3})
+    with_checkpoint(store, held, "held-key")
+    with_checkpoint(store, other, "other-key")
+    cancelled = store.cancel(held.id)
+    assert keys(store) == {"other-key"}, "deleted by the cancel itself, not left to the sweep"
+    assert cancelled == store.get(held.id) and cancelled.status == "cancelled"
+    bare = create_study(store, name="bare")  # no checkpoint: nothing to delete
+    assert store.cancel(bare.id) == store.get(bare.id)
+    assert keys(store) == {"other-key"}
+
+
 @pytest.fixture
 def refusing_store(postgres_url: str) -> Iterator[tuple[StudyStore, Any]]:
     """A PostgreSQL store with a study holding a checkpoint, where every delete of a
