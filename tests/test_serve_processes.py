@@ -145,3 +145,51 @@ def test_two_api_processes_share_one_port_and_one_sweep(tmp_path: Path) -> None:
     assert len(api_processes) >= 2, text[-3000:]
     assert len(sweepers) >= 3, text[-3000:]
     assert set(sweepers) == {str(server.pid)}, "only the supervising process sweeps"
+
+
+def _children(pid: int) -> set[int]:
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.add(int(stat.parent.name))
+    return children
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not balanced_sockets_supported(), reason="Linux's own API processes")
+def test_api_processes_end_with_a_killed_serve(tmp_path: Path) -> None:
+    """A ``serve`` killed outright takes its API processes with it: left behind, they would
+    go on accepting on the port beside a restarted ``serve``'s."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "0",
+         "--api-processes", "2"],
+        cwd=tmp_path, env={**os.environ, "RNNTUNE_LOG_LEVEL": "warning"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while len(_children(server.pid)) < 2 or not _answers(port):
+            assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.3)
+        api_processes = _children(server.pid)
+    finally:
+        server.kill()
+        server.wait(60)
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{pid}").exists() for pid in api_processes):
+        assert time.monotonic() < deadline, f"API processes {api_processes} outlived serve"
+        time.sleep(0.2)
+    assert not _answers(port)
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -14,8 +14,10 @@ on it meanwhile wait for the replacement).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 # The app factory every API process builds its app with.
 APP = "service.cli._serve:app_from_environment"
 _JOIN_TIMEOUT_S = 30.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def balanced_sockets_supported() -> bool:
@@ -80,18 +83,30 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 def _start(context: Any, options: dict[str, Any], sock: socket.socket) -> BaseProcess:
-    process: BaseProcess = context.Process(target=_serve_one, args=(options, sock),
+    process: BaseProcess = context.Process(target=_serve_one,
+                                           args=(options, sock, os.getpid()),
                                            name="rnntune-api")
     process.start()
     return process
 
 
-def _serve_one(options: dict[str, Any], sock: socket.socket) -> None:
+def _serve_one(options: dict[str, Any], sock: socket.socket, parent: int) -> None:
     """One API process: uvicorn on its own socket (runs in the child)."""
     import uvicorn
+
+    _end_with(parent)
 
     # The parent's SIGINT handler is not inherited by a spawned child; uvicorn installs its
     # own once it runs. A Ctrl-C reaches the whole process group, and the parent's SIGTERM
     # follows.
     server = uvicorn.Server(uvicorn.Config(APP, factory=True, **options))
     server.run(sockets=[sock])
+
+
+def _end_with(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when ``parent`` ends, even killed: an API
+    process left behind would go on accepting on the port beside a restarted ``serve``'s."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it ended before the request was made
+        os._exit(0)
