@@ -23,12 +23,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
 import optuna
 
 from bench._benchmarks_doc import DOC_PATH, header, write_section
 from bench._cpu_use import ForeignCpu
+from bench._http import HttpError, RawConnection
 from bench._machine import machine_facts
 from bench._quiet import load1, wait_for_quiet
 from bench._server import free_port, start_server, stop_server
@@ -103,7 +104,7 @@ def make_study(database_url: str, trials: int, *, running: bool) -> int:
     return record.id
 
 
-async def client_loop(client: httpx.AsyncClient, result: CaseResult, study_id: int,
+async def client_loop(connection: RawConnection, result: CaseResult, study_id: int,
                       requests: int, offset: int, deep: int) -> None:
     paths = [
         ("GET /v1/studies/{id}", f"/v1/studies/{study_id}"),
@@ -116,34 +117,49 @@ async def client_loop(client: httpx.AsyncClient, result: CaseResult, study_id: i
         label, path = paths[(i + offset) % len(paths)]
         started = time.perf_counter()
         try:
-            response = await client.get(path)
-        except httpx.HTTPError as exc:
-            result.errors.append(f"{label}: {exc!r}")
+            status, _ = await connection.request("GET", path)
+        except HttpError as exc:
+            result.errors.append(f"{label}: {exc}")
             continue
         result.latencies_ms[label].append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            result.errors.append(f"{label}: HTTP {response.status_code}")
+        if status != 200:
+            result.errors.append(f"{label}: HTTP {status}")
 
 
 async def load(url: str, result: CaseResult, study_id: int, deep: int) -> None:
-    limits = httpx.Limits(max_connections=result.clients)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        for path in (f"/v1/studies/{study_id}", f"/v1/studies/{study_id}/trials"):
-            await client.get(path)  # the first requests build caches and compile queries
+    """Each client on a kept connection of its own, through ``bench._http``'s client (httpx
+    cost about as much CPU a request as the server, on the same cores)."""
+    address = urlsplit(url)
+    assert address.hostname is not None and address.port is not None
+    connections = [RawConnection(address.hostname, address.port)
+                   for _ in range(result.clients)]
+    try:
+        for connection in connections:  # the first requests build caches, open connections
+            for path in (f"/v1/studies/{study_id}", f"/v1/studies/{study_id}/trials"):
+                await connection.request("GET", path)
         started = time.perf_counter()
-        await asyncio.gather(*(client_loop(client, result, study_id, result.requests, i,
-                                           deep) for i in range(result.clients)))
+        await asyncio.gather(*(client_loop(connection, result, study_id, result.requests, i,
+                                           deep) for i, connection in enumerate(connections)))
         result.wall_s = time.perf_counter() - started
+    finally:
+        for connection in connections:
+            await connection.close()
 
 
 def process_cpu_s(pid: int) -> float:
+    """CPU seconds of the process and of its children (the API processes of ``serve``)."""
     import os
 
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            found = True
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total if found else float("nan")
 
 
 def run_case(case: str, folder: Path, trials: int, clients: Sequence[int], requests: int,
