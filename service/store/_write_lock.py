@@ -9,11 +9,15 @@ API processes on one database file) on an advisory lock of a file beside the dat
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 from pathlib import Path
 from types import TracebackType
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: threads queue here, processes in SQLite's handler
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["SqliteWriteLock"]
 
@@ -24,7 +28,8 @@ class SqliteWriteLock:
     def __init__(self, database: Path | None) -> None:
         self._threads = threading.RLock()
         self._depth = 0
-        self._path = None if database is None else database.with_name(database.name + ".writer")
+        self._path = (None if database is None or fcntl is None
+                      else database.with_name(database.name + ".writer"))
         self._fd: int | None = None
 
     def __enter__(self) -> None:
