@@ -63,7 +63,7 @@ class Lifecycle(StoreBase):
                 study_id = create_optuna_study(conn, study_name, resolved.directions)
                 add_study_attrs(conn, study_id, user=_user_attrs(resolved),
                                 system=_metric_names(resolved, spec))
-                conn.execute(insert(studies).values(
+                created = conn.execute(insert(studies).values(
                     id=study_id,
                     name=study_name,
                     status="queued",
@@ -82,13 +82,13 @@ class Lifecycle(StoreBase):
                     timeout_s=timeout_s,
                     deadline=now + timedelta(seconds=timeout_s) if timeout_s else None,
                     created_at=now,
-                ))
+                ).returning(*studies.c)).one()  # the row as stored, without a second read
                 conn.execute(insert(study_counters).values(
                     study_id=study_id, maximize=resolved.directions[0] == "maximize",
                     running=0, waiting=0, complete=0, pruned=0, fail=0, retried=0))
         except IntegrityError:  # the name, in Optuna's table or ours
             raise ConflictError(f"a study named {study_name!r} already exists") from None
-        return self.get(study_id)
+        return record_from_row(created._mapping)
 
     def enqueue(self, record: StudyRecord, params: dict[str, Any], *, source: str) -> None:
         """Queue a configuration as the study's next trial (workers take queued ones first),

@@ -29,6 +29,13 @@ def test_create_get_list(store: StudyStore) -> None:
     assert optuna_study.direction == optuna.study.StudyDirection.MINIMIZE
 
 
+def test_create_returns_the_study_as_stored(store: StudyStore) -> None:
+    record = create_study(store, name="returned", tags=["x"],
+                          budget={"n_trials": 4, "max_epochs": 2, "timeout_s": 600})
+    assert record == store.get(record.id)
+    assert record.deadline is not None and record.baselines and record.spec["tags"] == ["x"]
+
+
 def test_duplicate_name_is_a_conflict_and_creates_nothing(store: StudyStore) -> None:
     create_study(store, name="same")
     with pytest.raises(ConflictError, match="same"):
