@@ -13,11 +13,16 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from service.cli._api_processes import balanced_sockets_supported
+from service.cli._api_processes import (
+    STARTUP_FAILURE,
+    balanced_sockets_supported,
+    serve_processes,
+)
 from service.cli._serve import choose_api_processes
 from service.config import Settings
 from service.worker import PoolStatusFile, Supervisor
@@ -193,3 +198,16 @@ def _answers(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def broken_app() -> Any:
+    raise RuntimeError("this app cannot be built")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not balanced_sockets_supported(), reason="Linux's own API processes")
+def test_an_app_that_cannot_start_stops_serve_rather_than_restarting_forever() -> None:
+    options = {"host": "127.0.0.1", "port": free_port(), "log_level": "critical"}
+    with pytest.raises(SystemExit) as ended:
+        serve_processes(2, options, app="tests.test_serve_processes:broken_app")
+    assert ended.value.code == STARTUP_FAILURE

@@ -22,10 +22,11 @@ import signal
 import socket
 import sys
 import threading
+import traceback
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-__all__ = ["balanced_sockets_supported", "serve_processes"]
+__all__ = ["STARTUP_FAILURE", "balanced_sockets_supported", "serve_processes"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 APP = "service.cli._serve:app_from_environment"
 _JOIN_TIMEOUT_S = 30.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+STARTUP_FAILURE = 3  # uvicorn's exit code for an app that never started serving
 
 
 def balanced_sockets_supported() -> bool:
@@ -41,22 +43,31 @@ def balanced_sockets_supported() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-def serve_processes(count: int, options: dict[str, Any]) -> None:
+def serve_processes(count: int, options: dict[str, Any], *, app: str = APP) -> None:
     """Run ``count`` API processes until SIGINT or SIGTERM; ``options``: uvicorn's (host,
-    port and the rest; ``uvicorn_options``)."""
+    port and the rest; ``uvicorn_options``); ``app``: the import string of the app's factory.
+    An app that fails to start ends this with uvicorn's ``STARTUP_FAILURE``."""
     sockets = [_listening_socket(options["host"], options["port"]) for _ in range(count)]
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     context = multiprocessing.get_context("spawn")  # a fresh interpreter, as uvicorn's are
-    processes = [_start(context, options, sock) for sock in sockets]
+    processes = [_start(context, options, sock, app) for sock in sockets]
+    failed_start = False
     try:
-        while not stop.wait(0.5):
+        while not failed_start and not stop.wait(0.5):
             for index, process in enumerate(processes):
-                if not process.is_alive():
-                    log.warning("API process %s ended (exit code %s); starting another",
-                                process.pid, process.exitcode)
-                    processes[index] = _start(context, options, sockets[index])
+                if process.is_alive():
+                    continue
+                if process.exitcode == STARTUP_FAILURE:
+                    # The app, its settings or its database fail before serving: every
+                    # replacement would fail alike (uvicorn's manager stops too).
+                    log.error("API process %s failed to start; stopping", process.pid)
+                    failed_start = True
+                    break
+                log.warning("API process %s ended (exit code %s); starting another",
+                            process.pid, process.exitcode)
+                processes[index] = _start(context, options, sockets[index], app)
     finally:
         for process in processes:
             process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
@@ -69,6 +80,8 @@ def serve_processes(count: int, options: dict[str, Any]) -> None:
             sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if failed_start:
+        sys.exit(STARTUP_FAILURE)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -82,15 +95,16 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _start(context: Any, options: dict[str, Any], sock: socket.socket) -> BaseProcess:
+def _start(context: Any, options: dict[str, Any], sock: socket.socket, app: str
+           ) -> BaseProcess:
     process: BaseProcess = context.Process(target=_serve_one,
-                                           args=(options, sock, os.getpid()),
+                                           args=(options, sock, os.getpid(), app),
                                            name="rnntune-api")
     process.start()
     return process
 
 
-def _serve_one(options: dict[str, Any], sock: socket.socket, parent: int) -> None:
+def _serve_one(options: dict[str, Any], sock: socket.socket, parent: int, app: str) -> None:
     """One API process: uvicorn on its own socket (runs in the child)."""
     import uvicorn
 
@@ -99,8 +113,16 @@ def _serve_one(options: dict[str, Any], sock: socket.socket, parent: int) -> Non
     # The parent's SIGINT handler is not inherited by a spawned child; uvicorn installs its
     # own once it runs. A Ctrl-C reaches the whole process group, and the parent's SIGTERM
     # follows.
-    server = uvicorn.Server(uvicorn.Config(APP, factory=True, **options))
-    server.run(sockets=[sock])
+    server = uvicorn.Server(uvicorn.Config(app, factory=True, **options))
+    try:
+        server.run(sockets=[sock])
+    except BaseException:  # the factory's own error, or uvicorn's exit when loading fails
+        if not server.started:
+            traceback.print_exc()
+            sys.exit(STARTUP_FAILURE)
+        raise
+    if not server.started:  # the app's startup failed (uvicorn.run exits so as well)
+        sys.exit(STARTUP_FAILURE)
 
 
 def _end_with(parent: int) -> None:
