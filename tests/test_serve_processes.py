@@ -211,3 +211,14 @@ def test_an_app_that_cannot_start_stops_serve_rather_than_restarting_forever() -
     with pytest.raises(SystemExit) as ended:
         serve_processes(2, options, app="tests.test_serve_processes:broken_app")
     assert ended.value.code == STARTUP_FAILURE
+
+
+@pytest.mark.skipif(not balanced_sockets_supported(), reason="Linux's own API processes")
+def test_a_port_taken_by_another_program_ends_serve_at_once() -> None:
+    with socket.socket() as taken:  # listening without SO_REUSEPORT, as most programs do
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        options = {"host": "127.0.0.1", "port": taken.getsockname()[1]}
+        with pytest.raises(SystemExit) as ended:
+            serve_processes(2, options)
+    assert ended.value.code == STARTUP_FAILURE
