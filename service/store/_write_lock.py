@@ -16,7 +16,7 @@ from types import TracebackType
 
 try:
     import fcntl
-except ImportError:  # not on Windows: threads queue here, processes in SQLite's handler
+except ImportError:  # Windows: threads queue on the lock, processes in SQLite's handler
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["SqliteWriteLock"]
