@@ -179,19 +179,14 @@ class StoreBase:
             raise NotFoundError(f"study {study_id} does not exist")
         return record_from_row(row._mapping)
 
-    @retry_transient
     def list_studies(
         self, *, status: str | None = None, owner_key_id: int | None = None,
         offset: int = 0, limit: int | None = None,
     ) -> list[StudyRecord]:
         """Studies by id; ``owner_key_id`` keeps those one API key submitted; ``offset`` and
         ``limit`` take one page of them in SQL."""
-        query = self._studies_where(select(studies), status=status, owner_key_id=owner_key_id)
-        query = query.order_by(studies.c.id).offset(offset)
-        if limit is not None:
-            query = query.limit(limit)
-        with self.engine.connect() as conn:
-            return [record_from_row(row._mapping) for row in conn.execute(query)]
+        return [row.record() for row in self.study_rows(
+            status=status, owner_key_id=owner_key_id, offset=offset, limit=limit)]
 
     @retry_transient
     def study_rows(

@@ -81,12 +81,13 @@ class AddingTask(Task):
     ) -> TaskData:
         """Generate the train, validation and test splits from ``seed``."""
         opts = _expect_options(self, options, AddingOptions)
+        input_size, output_size, _ = self.shape(opts)
         return TaskData(
             train=generate_adding(opts.n_train, opts.seq_len, seed=_split_seed(seed, "train")),
             val=generate_adding(opts.n_val, opts.seq_len, seed=_split_seed(seed, "val")),
             test=generate_adding(opts.n_test, opts.seq_len, seed=_split_seed(seed, "test")),
-            input_size=2,
-            output_size=1,
+            input_size=input_size,
+            output_size=output_size,
             kind=self.kind,
         )
 

@@ -90,12 +90,13 @@ class CopyMemoryTask(Task):
         opts = _expect_options(self, options, CopyMemoryOptions)
         shape = {"n_symbols": opts.n_symbols, "n_remember": opts.n_remember,
                  "delay": opts.delay}
+        input_size, output_size, _ = self.shape(opts)
         return TaskData(
             train=generate_copy_memory(opts.n_train, **shape, seed=_split_seed(seed, "train")),
             val=generate_copy_memory(opts.n_val, **shape, seed=_split_seed(seed, "val")),
             test=generate_copy_memory(opts.n_test, **shape, seed=_split_seed(seed, "test")),
-            input_size=opts.n_symbols + opts.n_remember,
-            output_size=opts.n_symbols,
+            input_size=input_size,
+            output_size=output_size,
             kind=self.kind,
         )
 
