@@ -32,10 +32,10 @@ from tests.worker.test_faults import epochs_reported, start_worker
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def patient_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """A grace period far longer than the outage: only the trial's own writes notice it."""
+    """The default grace period, twice the outage: only the trial's own writes notice it."""
     url = (f"sqlite:///{tmp_path / 'rnntune.db'}" if request.param == "sqlite"
            else request.getfixturevalue("postgres_url"))
-    return make_settings(url, grace_period_s=90, sqlite_busy_timeout_s=1)
+    return make_settings(url, grace_period_s=40, sqlite_busy_timeout_s=1)
 
 
 @contextmanager
