@@ -68,15 +68,22 @@ class Settings(BaseSettings):
         "default of 5 s, a client could send its next request just as the server closed the "
         "connection, and get 'Server disconnected' instead of an answer.",
     )
+    api_shared_lane: int | None = Field(
+        default=None, ge=0,
+        description="Frequent requests, reads and writes alike, an API process runs at once "
+        "in one lane; more wait in arrival order (see api._lanes). Unset: two on SQLite (its "
+        "writes take turns anyway, and more threads only take the GIL from each other), "
+        "none elsewhere; 0: none, reads and writes each in a lane of their own.",
+    )
     api_read_lane: int = Field(
         default=2, ge=1,
-        description="Frequent reads (study view, trial pages, study list, best trial) an API "
-        "process runs at once; more wait in arrival order (see api._lanes).",
+        description="Without a shared lane: frequent reads (study view, trial pages, study "
+        "list, best trial) an API process runs at once; more wait in arrival order.",
     )
     api_write_lane: int = Field(
         default=0, ge=0,
-        description="Submits, cancels, deletes and enqueues an API process runs at once; 0: "
-        "one on SQLite (its writes take turns anyway), four elsewhere.",
+        description="Without a shared lane: submits, cancels, deletes and enqueues an API "
+        "process runs at once; 0: one on SQLite (its writes take turns anyway), four elsewhere.",
     )
     api_sweep: bool = Field(
         default=True,
@@ -197,6 +204,13 @@ class Settings(BaseSettings):
         if not database or database == ":memory:" or database.startswith("file:"):
             return None
         return Path(database).resolve()
+
+    @property
+    def shared_lane_width(self) -> int:
+        """0: reads and writes each have their own lane."""
+        if self.api_shared_lane is not None:
+            return self.api_shared_lane
+        return 2 if self.is_sqlite else 0
 
     @property
     def write_lane_width(self) -> int:

@@ -103,7 +103,7 @@ def create_api(
     app.state.store = store
     app.state.trial_views = TrialViews()
     app.state.study_views = StudyViews()
-    app.state.lanes = Lanes(reads=settings.api_read_lane, writes=settings.write_lane_width)
+    app.state.lanes = Lanes.for_settings(settings)
     app.state.auth = gate
     install_error_handlers(app)
     _document_problems_as_problem_json(app)

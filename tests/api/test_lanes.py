@@ -56,14 +56,28 @@ def test_a_lane_runs_at_most_its_width_at_once_in_arrival_order() -> None:
     assert started == list(range(8)), "waiters start in the order they arrived"
 
 
-def test_the_write_lane_is_one_wide_on_sqlite_and_wider_elsewhere(
+def test_sqlite_shares_one_lane_two_wide_and_elsewhere_reads_and_writes_have_their_own(
     sqlite_settings: Settings,
 ) -> None:
-    assert sqlite_settings.write_lane_width == 1
+    app = create_app(sqlite_settings)
+    lanes: Lanes = app.app.api.state.lanes  # type: ignore[attr-defined]
+    assert lanes.reads is lanes.writes and lanes.reads.total_tokens == 2
+    postgres = Lanes.for_settings(make_settings("postgresql+psycopg://localhost/none"))
+    assert postgres.reads is not postgres.writes
+    assert (postgres.reads.total_tokens, postgres.writes.total_tokens) == (2, 4)
+    wider = Lanes.for_settings(sqlite_settings.model_copy(update={"api_shared_lane": 3}))
+    assert wider.reads is wider.writes and wider.reads.total_tokens == 3
+
+
+def test_without_a_shared_lane_the_write_lane_is_one_wide_on_sqlite_and_wider_elsewhere(
+    sqlite_settings: Settings,
+) -> None:
+    split = sqlite_settings.model_copy(update={"api_shared_lane": 0})
+    assert split.write_lane_width == 1
     postgres = make_settings("postgresql+psycopg://localhost/none")
     assert postgres.write_lane_width == 4
-    assert sqlite_settings.model_copy(update={"api_write_lane": 3}).write_lane_width == 3
-    app = create_app(sqlite_settings.model_copy(update={"api_read_lane": 5}))
+    assert split.model_copy(update={"api_write_lane": 3}).write_lane_width == 3
+    app = create_app(split.model_copy(update={"api_read_lane": 5}))
     lanes: Lanes = app.app.api.state.lanes  # type: ignore[attr-defined]
     assert (lanes.reads.total_tokens, lanes.writes.total_tokens) == (5, 1)
 
@@ -93,7 +107,8 @@ def lane_held(http: TestClient, lane: anyio.CapacityLimiter, width: int,
 
 
 def test_a_write_waiting_in_its_lane_does_not_hold_up_reads(sqlite_settings: Settings) -> None:
-    with TestClient(create_app(sqlite_settings)) as http:
+    split = sqlite_settings.model_copy(update={"api_shared_lane": 0})
+    with TestClient(create_app(split)) as http:
         created = http.post("/v1/studies", json=tiny_spec())
         assert created.status_code == 201, created.text
         study_id = created.json()["id"]
@@ -111,7 +126,7 @@ def test_a_write_waiting_in_its_lane_does_not_hold_up_reads(sqlite_settings: Set
 
 @pytest.mark.parametrize("width", [1, 2])
 def test_reads_wait_for_room_in_the_read_lane(sqlite_settings: Settings, width: int) -> None:
-    settings = sqlite_settings.model_copy(update={"api_read_lane": width})
+    settings = sqlite_settings.model_copy(update={"api_read_lane": width, "api_shared_lane": 0})
     with TestClient(create_app(settings)) as http:
         study_id = http.post("/v1/studies", json=tiny_spec()).json()["id"]
         lanes: Lanes = http.app.app.api.state.lanes  # type: ignore[attr-defined]
@@ -120,3 +135,34 @@ def test_reads_wait_for_room_in_the_read_lane(sqlite_settings: Settings, width: 
             time.sleep(0.1)
             assert answers == [], "the read ran although its lane was full"
         assert answers == [200]
+
+
+def test_in_the_shared_lane_reads_and_writes_take_turns_in_arrival_order(
+    sqlite_settings: Settings,
+) -> None:
+    one_wide = sqlite_settings.model_copy(update={"api_shared_lane": 1})  # one at a time
+    with TestClient(create_app(one_wide)) as http:
+        study_id = http.post("/v1/studies", json=tiny_spec()).json()["id"]
+        lanes: Lanes = http.app.app.api.state.lanes  # type: ignore[attr-defined]
+        assert lanes.reads is lanes.writes
+        order: list[str] = []
+        cancel = functools.partial(http.post, f"/v1/studies/{study_id}/cancel")
+
+        def read_after_the_cancel() -> None:
+            deadline = time.monotonic() + 10
+            while lanes.reads.statistics().tasks_waiting < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)  # the cancel queues first
+            response = http.get(f"/v1/studies/{study_id}")
+            order.append(response.json()["status"])
+
+        reader = threading.Thread(target=read_after_the_cancel)
+        reader.start()
+        with lane_held(http, lanes.writes, 1, cancel) as answers:
+            deadline = time.monotonic() + 10
+            while lanes.reads.statistics().tasks_waiting < 2:
+                assert time.monotonic() < deadline, "the read never queued behind the cancel"
+                time.sleep(0.01)
+            assert answers == [] and order == [], "a request ran while the lane was held"
+        reader.join(timeout=30)
+        assert answers == [200]
+        assert order == ["cancelled"], "the read, queued after the cancel, ran after it"
