@@ -110,12 +110,14 @@ class Settings(BaseSettings):
         description="The most that folder holds; the least recently used data sets go first.",
     )
     db_pool_size: int = Field(
-        default=2, ge=1,
-        description="Connections a process keeps open per pool (PostgreSQL). Workers use one "
+        default=4, ge=1,
+        description="Connections a process keeps open per pool (PostgreSQL), opened as needed. "
+        "Four of the six an API process's lanes may use at once: with two kept, a loaded API "
+        "opened and closed a connection (a server process) for most requests. Workers use one "
         "shared pool of one connection whatever this says.",
     )
     db_max_overflow: int = Field(
-        default=4, ge=0, description="Extra connections a pool may open for a burst, then close."
+        default=2, ge=0, description="Extra connections a pool may open for a burst, then close."
     )
     db_transaction_pooler: bool = Field(
         default=False,
