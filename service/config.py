@@ -72,8 +72,9 @@ class Settings(BaseSettings):
         default=None, ge=0,
         description="Frequent requests, reads and writes alike, an API process runs at once "
         "in one lane; more wait in arrival order (see api._lanes). Unset: two on SQLite (its "
-        "writes take turns anyway, and more threads only take the GIL from each other), "
-        "none elsewhere; 0: none, reads and writes each in a lane of their own.",
+        "writes take turns anyway, and more threads only take the GIL from each other) "
+        "unless api_read_lane or api_write_lane is set, none elsewhere; 0: none, reads and "
+        "writes each in a lane of their own.",
     )
     api_read_lane: int = Field(
         default=2, ge=1,
@@ -209,10 +210,12 @@ class Settings(BaseSettings):
 
     @property
     def shared_lane_width(self) -> int:
-        """0: reads and writes each have their own lane."""
+        """0: reads and writes each have their own lane. A read or write lane the user set
+        is taken as asked for, not ignored under the shared lane."""
         if self.api_shared_lane is not None:
             return self.api_shared_lane
-        return 2 if self.is_sqlite else 0
+        split_asked = bool({"api_read_lane", "api_write_lane"} & self.model_fields_set)
+        return 2 if self.is_sqlite and not split_asked else 0
 
     @property
     def write_lane_width(self) -> int:

@@ -69,6 +69,19 @@ def test_sqlite_shares_one_lane_two_wide_and_elsewhere_reads_and_writes_have_the
     assert wider.reads is wider.writes and wider.reads.total_tokens == 3
 
 
+def test_a_read_or_write_lane_set_on_sqlite_splits_the_lanes_as_asked(
+    sqlite_settings: Settings,
+) -> None:
+    for asked in ({"api_write_lane": 3}, {"api_read_lane": 5}):
+        lanes = Lanes.for_settings(sqlite_settings.model_copy(update=asked))
+        assert lanes.reads is not lanes.writes
+        assert (lanes.reads.total_tokens, lanes.writes.total_tokens) == (
+            asked.get("api_read_lane", 2), asked.get("api_write_lane", 1))
+    both = Lanes.for_settings(sqlite_settings.model_copy(
+        update={"api_write_lane": 3, "api_shared_lane": 4}))
+    assert both.reads is both.writes and both.reads.total_tokens == 4  # the shared one wins
+
+
 def test_without_a_shared_lane_the_write_lane_is_one_wide_on_sqlite_and_wider_elsewhere(
     sqlite_settings: Settings,
 ) -> None:
