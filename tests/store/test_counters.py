@@ -214,13 +214,17 @@ def test_concurrent_moves_and_repairs_keep_the_counters_exact(
     # Heartbeats of live trials are aged too, so the failer races the movers' tells: a
     # trial is told COMPLETE by one and failed as stale by the other, only one wins.
     record = create_study(store, budget={"n_trials": 1000, "max_epochs": 2})
+    # The test settings' 3 s grace caps SQLite's busy timeout at 1.5 s, which five writers
+    # on a loaded machine outwaited once ("database is locked"); every heartbeat is aged by
+    # 60 s, so a longer grace changes nothing else.
+    settings = any_settings.model_copy(update={"grace_period_s": 10})
     errors: list[BaseException] = []
     stop = threading.Event()
-    failer = threading.Thread(target=_failer, args=(any_settings, record, stop, errors))
+    failer = threading.Thread(target=_failer, args=(settings, record, stop, errors))
     failer.start()
     with ThreadPoolExecutor(4) as pool:
         for seed in range(4):
-            pool.submit(_mover, any_settings, record, 15, seed, errors)
+            pool.submit(_mover, settings, record, 15, seed, errors)
     stop.set()
     failer.join()
     assert not errors, errors
