@@ -29,6 +29,9 @@ class SequenceModelConfig:
     ``readout`` is what the head reads: ``last``, the final hidden state (of both directions
     when bidirectional); ``mean``, ``max`` or ``mean_max`` (both, concatenated), the last
     layer's outputs pooled over each sequence's valid steps.
+
+    ``linear_steps`` > 0 gives a classifier a linear path: a fixed linear map of the input
+    resampled to that many steps and flattened, added to the logits (see ``SequenceModel``).
     """
 
     cell: CellType
@@ -49,6 +52,7 @@ class SequenceModelConfig:
     highway: int = 0
     residual: bool = False
     diff_inputs: bool = False
+    linear_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -76,7 +80,7 @@ class SequenceModelConfig:
             raise ValueError(
                 f"unknown readout {self.readout!r}; valid: {', '.join(READOUTS)}"
             )
-        for field in ("target_index", "highway"):
+        for field in ("target_index", "highway", "linear_steps"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{field} must be a non-negative integer, got {value!r}")

@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ._config import SequenceModelConfig
 from ._readout import pool
+from ._resample import resample_flat
 
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -30,6 +31,12 @@ class SequenceModel(nn.Module):
     starts from the recurrent model); ``residual`` adds the target's last value, so the network
     predicts the change from it; ``diff_inputs`` feeds each step's change beside the raw input.
     None of them bounds the output, so forecasts may leave the training range.
+
+    Classification option, so that a classifier contains the linear model it competes with:
+    ``linear_steps`` > 0 adds a linear path, a map of the input resampled to that many steps
+    and flattened (the features of the logistic-regression baseline) to the logits. Its weights
+    are fixed: :meth:`start_from_classifier` sets them to a fitted logistic regression and the
+    network learns what that model misses.
     """
 
     def __init__(self, config: SequenceModelConfig) -> None:
@@ -55,6 +62,14 @@ class SequenceModel(nn.Module):
             self.highway = nn.Linear(config.highway, config.output_size)
             nn.init.zeros_(self.highway.weight)
             nn.init.zeros_(self.highway.bias)
+        self.linear_path: nn.Linear | None = None
+        if config.linear_steps:
+            self.linear_path = nn.Linear(config.linear_steps * config.input_size,
+                                         config.output_size)
+            nn.init.zeros_(self.linear_path.weight)
+            nn.init.zeros_(self.linear_path.bias)
+            # Fixed: a fitted model, not a second head for the optimiser to overfit with.
+            self.linear_path.requires_grad_(False)
         self._init_recurrent()
 
     def _init_recurrent(self) -> None:
@@ -80,6 +95,18 @@ class SequenceModel(nn.Module):
         with torch.no_grad():
             self.highway.weight.copy_(weight.reshape(self.highway.weight.shape))
             self.highway.bias.copy_(bias.reshape(self.highway.bias.shape))
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
+    def start_from_classifier(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Set the linear path to a fitted linear classifier ((output_size, linear_steps *
+        input_size) ``weight`` on the resampled, flattened raw input) and zero the recurrent
+        head, so training starts from that classifier's logits."""
+        if self.linear_path is None:
+            raise ValueError("the model has no linear path (linear_steps=0)")
+        with torch.no_grad():
+            self.linear_path.weight.copy_(weight.reshape(self.linear_path.weight.shape))
+            self.linear_path.bias.copy_(bias.reshape(self.linear_path.bias.shape))
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
 
@@ -119,6 +146,8 @@ class SequenceModel(nn.Module):
                 out = out + self.highway(recent)
             if self.config.residual:
                 out = out + recent[:, -1:]
+        if self.linear_path is not None:
+            out = out + self.linear_path(resample_flat(raw, lengths, self.config.linear_steps))
         return out
 
     def count_parameters(self) -> int:

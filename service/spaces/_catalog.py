@@ -103,6 +103,12 @@ CATALOG: dict[str, HParam] = {
         "position / season) as two more inputs; needs a data set whose time column gives a "
         "season (monthly, quarterly, daily, hourly)", task_kinds=("forecasting",),
     ),
+    "linear_path": HParam(
+        "bool", False, "classification: add a logistic regression on the resampled, flattened "
+        "sequence, fitted on the training split before training and kept fixed, to the "
+        "network's logits, so that the network learns what the linear model misses",
+        task_kinds=("classification",),
+    ),
     "window": HParam(
         "int",
         None,

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+
+from service.models._resample import resample_flat
 
 from ._base import Baseline, SequenceSplit, TaskData
 from ._metrics import compute_metrics
@@ -33,6 +34,7 @@ __all__ = [
     "data_baselines",
     "detect_season",
     "dtw_distances",
+    "fit_logistic",
     "nearest_neighbour",
     "target_index",
 ]
@@ -96,7 +98,11 @@ def _classification(data: TaskData, time_limit_s: float) -> list[Baseline]:
             add("1nn_dtw", "1-nearest-neighbour, dynamic time warping (no window)",
                 hard(nearest_neighbour(val_d, labels), data.val),
                 hard(nearest_neighbour(test_d, labels), data.test))
-    predict = _fit_logistic(train, labels, n_classes, val, data.val.y)
+    weight, bias = fit_logistic(train, labels, n_classes, val, data.val.y)
+
+    def predict(query: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(query) @ weight.T + bias
+
     add("logistic", "multinomial logistic regression on the flattened series, L2 chosen on "
         "validation",
         compute_metrics("classification", predict(val), data.val.y),
@@ -157,11 +163,12 @@ def _dtw_block(qx: np.ndarray, q_len: np.ndarray, rx: np.ndarray, r_len: np.ndar
     return result.reshape(n_q, n_r)
 
 
-def _fit_logistic(
+def fit_logistic(
     x: np.ndarray, labels: np.ndarray, n_classes: int, val_x: np.ndarray, val_y: torch.Tensor
-) -> Callable[[np.ndarray], torch.Tensor]:
-    """Multinomial logistic regression (L-BFGS), the L2 penalty chosen on validation loss;
-    returns a function giving logits."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression (L-BFGS) of (N, D) features, fitted on standardised
+    features with the L2 penalty chosen on validation loss; returns the (n_classes, D) weight
+    and (n_classes,) bias of its logits on the raw features (float64)."""
     mean, std = x.mean(axis=0), x.std(axis=0)
     std[~(std > 1e-12)] = 1.0
     features = torch.from_numpy((x - mean) / std)
@@ -189,11 +196,11 @@ def _fit_logistic(
             best = (val_loss, weight.detach(), bias.detach())
     assert best is not None
     _, weight, bias = best
-
-    def predict(query: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy((query - mean) / std) @ weight + bias
-
-    return predict
+    # Standardisation folded into the weights: logits of the raw features.
+    scale = torch.from_numpy(std)
+    raw_weight = (weight / scale[:, None]).T.contiguous()
+    raw_bias = bias - (torch.from_numpy(mean) / scale) @ weight
+    return raw_weight, raw_bias
 
 
 # -- regression -----------------------------------------------------------------------------
@@ -302,19 +309,9 @@ def _lengths(split: SequenceSplit) -> np.ndarray:
 
 
 def _flat(split: SequenceSplit, steps: int) -> np.ndarray:
-    """(N, steps * F): each sequence resampled linearly to ``steps`` steps, then flattened."""
-    x = split.x.double().numpy()
-    lengths = _lengths(split)
-    out = np.empty((split.n, steps, x.shape[2]))
-    grid = np.linspace(0.0, 1.0, steps)
-    for i, length in enumerate(lengths):
-        if length == steps:
-            out[i] = x[i, :steps]
-            continue
-        own = np.linspace(0.0, 1.0, int(length)) if length > 1 else np.zeros(1)
-        for f in range(x.shape[2]):
-            out[i, :, f] = np.interp(grid, own, x[i, :length, f])
-    return out.reshape(split.n, -1)
+    """(N, steps * F): each sequence resampled linearly to ``steps`` steps, then flattened (as
+    a classifier's linear path reads it)."""
+    return resample_flat(split.x.double(), split.lengths, steps).numpy()
 
 
 def _one_hot(pred: np.ndarray, n_classes: int) -> torch.Tensor:

@@ -19,8 +19,9 @@ from sqlalchemy.exc import OperationalError
 
 from service.errors import TransientError
 from service.models import SequenceModel, SequenceModelConfig
+from service.models._resample import resample_flat
 from service.tasks import TaskData
-from service.tasks._baselines import target_index
+from service.tasks._baselines import fit_logistic, target_index
 from service.training import EpochResult, TrainConfig, Trainer
 from service.trial_attrs import (
     ATTR_BEST_EPOCH,
@@ -76,6 +77,12 @@ class TrialOutcome:
 
 _TASK_DATA: OrderedDict[tuple[Any, ...], TaskData] = OrderedDict()
 _TASK_DATA_SIZE = 4
+# Fitted linear paths, (id(data), steps) -> (data, weight, bias); the data object is kept so
+# that its id cannot be reused while the entry lives.
+_LINEAR_FITS: OrderedDict[tuple[int, int], tuple[TaskData, torch.Tensor, torch.Tensor]] = (
+    OrderedDict())
+# A classifier's linear path reads at most this many resampled steps of each sequence.
+_LINEAR_PATH_MAX_STEPS = 128
 
 
 def load_task_data(
@@ -122,11 +129,39 @@ def build_model(hp: dict[str, Any], data: TaskData) -> SequenceModel:
         highway=int(hp.get("highway") or 0),
         residual=bool(hp.get("residual", False)),
         diff_inputs=bool(hp.get("diff_inputs", False)),
+        linear_steps=linear_path_steps(data) if hp.get("linear_path") else 0,
     )
     model = SequenceModel(config)
     if config.highway and data.train.n > config.highway:
         model.start_from_linear(*_fit_highway(data, config))
+    if config.linear_steps:
+        model.start_from_classifier(*_fit_linear_path(data, config.linear_steps))
     return model
+
+
+def linear_path_steps(data: TaskData) -> int:
+    """Steps a classifier's linear path resamples each sequence to: the training split's
+    longest, at most ``_LINEAR_PATH_MAX_STEPS`` (a bound on its weights for long series)."""
+    return max(1, min(int(data.train.x.shape[1]), _LINEAR_PATH_MAX_STEPS))
+
+
+def _fit_linear_path(data: TaskData, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logistic-regression baseline's fit on the training split (penalty chosen on the
+    validation split): the linear classifier the model starts from and keeps. Kept per data
+    object, as the data are: every trial of a study on one worker fits it once."""
+    key = (id(data), steps)
+    kept = _LINEAR_FITS.get(key)
+    if kept is not None and kept[0] is data:
+        return kept[1], kept[2]
+    train, val = (resample_flat(s.x.double().cpu(), None if s.lengths is None
+                                else s.lengths.cpu(), steps).numpy()
+                  for s in (data.train, data.val))
+    weight, bias = fit_logistic(train, data.train.y.cpu().numpy(), data.output_size, val,
+                                data.val.y.cpu())
+    _LINEAR_FITS[key] = (data, weight.float(), bias.float())
+    while len(_LINEAR_FITS) > _TASK_DATA_SIZE:
+        _LINEAR_FITS.popitem(last=False)
+    return weight.float(), bias.float()
 
 
 def _fit_highway(data: TaskData, config: SequenceModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
