@@ -15,9 +15,10 @@ stopped only when all of the following hold:
   has stalled: past the first rung, neither its validation score nor its training loss
   improved by ``min_improvement`` in its last epoch. A noisy run that is still moving is kept
   (the high-learning-rate gated cells that break through look worst just before), a flat
-  one makes room for a fresh configuration. Past the first rung, a stalled trial whose best
-  score is still within ``min_improvement`` of its first epoch's has learned nothing: it is
-  stopped whatever its rank, since on a plateau the top third is the luckiest noise;
+  one makes room for a fresh configuration. The kept third goes on even when flat: on a
+  plateau it is the luckiest noise, but it is also how some trials get the epochs a late
+  break needs (recurrent nets may sit on a plateau for ten epochs or more and then drop);
+  stopping every flat trial at a rung would stop every trial of such a study there;
 - it is not breaking away right now: neither its validation score nor its training loss
   improved by ``breakthrough`` (relative) in its last epoch.
 
@@ -93,21 +94,12 @@ class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
         first_rung = rung == min(self.rungs)
         stalled = not first_rung and not self._moving(trial, step, self.min_improvement,
                                                       minimize=minimize)
-        if not signal and stalled and self._flat_since_start(trial, own, minimize=minimize):
-            return True  # learned nothing yet on a plateau: its rank there is noise
         if _sort_key(own, minimize) <= _sort_key(cutoff, minimize):
             return False  # among the kept
         gap = relative_gain(cutoff, own, minimize=minimize)
         if signal:
             return gap > self.min_improvement
         return gap > self.plateau_margin or stalled
-
-    def _flat_since_start(self, trial: FrozenTrial, own: float, *, minimize: bool) -> bool:
-        """Whether the trial's best score is within ``min_improvement`` of its first one."""
-        first = trial.intermediate_values.get(min(trial.intermediate_values))
-        if first is None or not math.isfinite(first):
-            return False
-        return relative_gain(own, first, minimize=minimize) < self.min_improvement
 
     def _rung_scores(self, study: optuna.Study, trial: FrozenTrial, step: int, *,
                      minimize: bool) -> list[float]:

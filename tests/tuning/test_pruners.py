@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 
@@ -188,15 +189,30 @@ def test_plateau_asha_on_a_plateau_keeps_what_moves_and_stops_what_stalls() -> N
     assert _pruned_at(study, [0.4] * 9) == 1  # far above the plateau (plateau_margin)
 
 
-def test_plateau_asha_stops_a_curve_flat_since_its_first_epoch_whatever_its_rank() -> None:
-    # On a plateau the best score is the luckiest noise: a trial that has learned nothing
-    # since its first epoch makes room even when it ranks first. One that has learned (its
-    # score fell since its first epoch) and leads the rung is kept.
+def test_plateau_asha_keeps_the_top_of_a_plateau_going_so_a_late_break_can_come() -> None:
+    # Every trial flat on one plateau: the kept third still goes on (the luckiest noise, but
+    # the only way a trial gets the epochs a late break needs); the others make room.
     study = _asha()
     for _ in range(2):
         _complete(study, _on_plateau(0.0))
-    assert _pruned_at(study, _on_plateau(-0.002)) == 3  # best at every rung, but flat
-    assert _pruned_at(study, [0.2, 0.17, 0.16] + [0.158] * 6) is None
+    assert _pruned_at(study, _on_plateau(-0.002)) is None  # best at every rung: kept, flat
+    assert _pruned_at(study, _on_plateau(0.001)) == 3  # outside the kept third: stopped
+
+
+def test_plateau_asha_lets_a_study_of_late_bloomers_find_one() -> None:
+    # Trials that sit on the plateau for ten epochs, then half of them drop (the motif-style
+    # classification where a GRU learns only after epoch 8-12). With the first rungs inside
+    # the plateau, some trials must run past them, or the study ends with nothing.
+    pruner = build_pruner("plateau_asha", {}, max_epochs=60)  # rungs 2, 6, 18, 54
+    study = _study(pruner)
+    rng = np.random.default_rng(0)
+    finished = []
+    for number in range(24):
+        plateau = list(1.0986 + rng.normal(0, 0.001, size=10))
+        after = [0.4] * 50 if number % 2 else [1.0986] * 50
+        finished.append(_pruned_at(study, plateau + after) is None)
+    assert any(finished)
+    assert study.best_value < 0.5  # a late bloomer got past the plateau and was kept
 
 
 def test_plateau_asha_decides_with_two_trials_at_a_rung() -> None:
