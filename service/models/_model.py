@@ -92,11 +92,7 @@ class SequenceModel(nn.Module):
         forecasts and the network learns what it misses (as in Zhang's 2003 hybrid)."""
         if self.highway is None:
             raise ValueError("the model has no highway (highway=0)")
-        with torch.no_grad():
-            self.highway.weight.copy_(weight.reshape(self.highway.weight.shape))
-            self.highway.bias.copy_(bias.reshape(self.highway.bias.shape))
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+        self._start_from(self.highway, weight, bias)
 
     def start_from_classifier(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
         """Set the linear path to a fitted linear classifier ((output_size, linear_steps *
@@ -104,9 +100,13 @@ class SequenceModel(nn.Module):
         head, so training starts from that classifier's logits."""
         if self.linear_path is None:
             raise ValueError("the model has no linear path (linear_steps=0)")
+        self._start_from(self.linear_path, weight, bias)
+
+    def _start_from(self, layer: nn.Linear, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Copy a fitted linear model into ``layer`` and zero the recurrent head."""
         with torch.no_grad():
-            self.linear_path.weight.copy_(weight.reshape(self.linear_path.weight.shape))
-            self.linear_path.bias.copy_(bias.reshape(self.linear_path.bias.shape))
+            layer.weight.copy_(weight.reshape(layer.weight.shape))
+            layer.bias.copy_(bias.reshape(layer.bias.shape))
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
 
