@@ -277,9 +277,11 @@ def test_bidirectional_allowed_on_adding() -> None:
     assert resolved.space.names == ["bidirectional"]
 
 
-# Every shipped space that the adding task (regression) can use: not the forecasting one.
+# Every shipped space that the adding task (regression) can use: not the forecasting and
+# classification ones, whose task-specific options a regression task refuses.
 @pytest.mark.parametrize(
-    "space_name", [n for n in list_space_names(SPACES_DIR) if n != "forecasting"]
+    "space_name",
+    [n for n in list_space_names(SPACES_DIR) if n not in ("forecasting", "classification")],
 )
 def test_stored_spec_is_self_contained(space_name: str, tmp_path: Path) -> None:
     resolved = resolve_spec(_spec(search_space=space_name), spaces_dir=SPACES_DIR)
@@ -333,3 +335,21 @@ def test_validation_splits_that_leave_too_little_to_train_on_are_refused() -> No
     with pytest.raises(SpecError, match="rolling-origin split 6 of 6 leaves 1 training") as err:
         resolve_spec(spec(6), spaces_dir=SPACES_DIR)
     assert err.value.loc == ("evaluation", "validation", "splits")
+
+
+def test_the_classification_space_is_self_contained_on_a_classification_task(
+        tmp_path: Path) -> None:
+    spec = _spec(search_space="classification", task={"name": "japanese_vowels"})
+    resolved = resolve_spec(spec, spaces_dir=SPACES_DIR)
+    assert "linear_path" in resolved.space.names
+    stored = resolved.stored_spec()
+    empty = tmp_path / "no-spaces"
+    empty.mkdir()
+    again = resolve_spec(parse_spec_mapping(stored), spaces_dir=empty)
+    assert again.space == resolved.space and again.stored_spec() == stored
+
+
+def test_the_classification_space_on_a_regression_task_says_why_not() -> None:
+    error = _resolve_error(search_space="classification")
+    assert error.loc == ("search_space", "params", "linear_path")
+    assert "applies only to classification tasks" in str(error)
