@@ -35,6 +35,7 @@ __all__ = [
     "detect_season",
     "dtw_distances",
     "fit_logistic",
+    "flat_series",
     "nearest_neighbour",
     "target_index",
 ]
@@ -67,7 +68,7 @@ def data_baselines(
 def _classification(data: TaskData, time_limit_s: float) -> list[Baseline]:
     n_classes = data.output_size
     steps = max(data.train.x.shape[1], data.val.x.shape[1], data.test.x.shape[1])
-    train, val, test = (_flat(s, steps) for s in (data.train, data.val, data.test))
+    train, val, test = (flat_series(s, steps) for s in (data.train, data.val, data.test))
     labels = data.train.y.numpy()
     out: list[Baseline] = []
 
@@ -208,7 +209,7 @@ def fit_logistic(
 
 def _regression(data: TaskData) -> list[Baseline]:
     steps = max(data.train.x.shape[1], data.val.x.shape[1], data.test.x.shape[1])
-    train, val, test = (_flat(s, steps) for s in (data.train, data.val, data.test))
+    train, val, test = (flat_series(s, steps) for s in (data.train, data.val, data.test))
     scale = _scale(data)
     y = data.train.y.double().numpy()
     best: tuple[float, np.ndarray] | None = None
@@ -308,10 +309,11 @@ def _lengths(split: SequenceSplit) -> np.ndarray:
     return split.lengths.numpy().astype(np.int64)
 
 
-def _flat(split: SequenceSplit, steps: int) -> np.ndarray:
-    """(N, steps * F): each sequence resampled linearly to ``steps`` steps, then flattened (as
-    a classifier's linear path reads it)."""
-    return resample_flat(split.x.double(), split.lengths, steps).numpy()
+def flat_series(split: SequenceSplit, steps: int) -> np.ndarray:
+    """(N, steps * F) float64: each sequence resampled linearly to ``steps`` steps, then
+    flattened (as a classifier's linear path reads it)."""
+    lengths = None if split.lengths is None else split.lengths.cpu()
+    return resample_flat(split.x.double().cpu(), lengths, steps).numpy()
 
 
 def _one_hot(pred: np.ndarray, n_classes: int) -> torch.Tensor:

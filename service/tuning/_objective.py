@@ -19,9 +19,8 @@ from sqlalchemy.exc import OperationalError
 
 from service.errors import TransientError
 from service.models import SequenceModel, SequenceModelConfig
-from service.models._resample import resample_flat
 from service.tasks import TaskData
-from service.tasks._baselines import fit_logistic, target_index
+from service.tasks._baselines import fit_logistic, flat_series, target_index
 from service.training import EpochResult, TrainConfig, Trainer
 from service.trial_attrs import (
     ATTR_BEST_EPOCH,
@@ -153,9 +152,7 @@ def _fit_linear_path(data: TaskData, steps: int) -> tuple[torch.Tensor, torch.Te
     kept = _LINEAR_FITS.get(key)
     if kept is not None and kept[0] is data:
         return kept[1], kept[2]
-    train, val = (resample_flat(s.x.double().cpu(), None if s.lengths is None
-                                else s.lengths.cpu(), steps).numpy()
-                  for s in (data.train, data.val))
+    train, val = (flat_series(s, steps) for s in (data.train, data.val))
     weight, bias = fit_logistic(train, data.train.y.cpu().numpy(), data.output_size, val,
                                 data.val.y.cpu())
     _LINEAR_FITS[key] = (data, weight.float(), bias.float())
