@@ -187,8 +187,9 @@ class Lifecycle(StoreBase):
             reason = "timeout"
         if reason is None:
             return record
-        # A worker evaluates the best configuration on the test split once it completes.
-        evaluation = "pending" if counts.complete else "skipped"
+        # A worker evaluates the best configuration on the test split once it completes; with
+        # no complete trial, the best stopped one's (nothing at all to go on: skipped).
+        evaluation = "pending" if counts.complete or counts.pruned else "skipped"
         with self.writing():
             with self.engine.begin() as conn:
                 conn.execute(

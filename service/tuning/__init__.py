@@ -12,7 +12,7 @@ from service.tuning._objective import (
 from service.tuning._pruners import PRUNERS, build_pruner, parse_pruner_options
 from service.tuning._resolve import DatasetSource, ResolvedStudy, resolve_spec
 from service.tuning._samplers import SAMPLERS, build_sampler, parse_sampler_options
-from service.tuning._selection import Selection, select_best
+from service.tuning._selection import Selection, best_stopped_trial, select_best
 from service.tuning._verdict import final_baselines, headline_metric, verdict
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "TrialInterrupted",
     "TrialOutcome",
     "best_hparams",
+    "best_stopped_trial",
     "build_pruner",
     "build_sampler",
     "evaluate_best",

@@ -27,11 +27,13 @@ from service.models import SequenceModel
 from service.schemas import EvaluationRun, SelectionCandidate, SelectionPublic
 from service.specs import search_trials, selection_plan
 from service.tasks import validation_folds
+from service.trial_attrs import ATTR_PRUNE_REASON
 from service.tuning._evaluate import best_hparams, train_and_test
 from service.tuning._objective import load_task_data
 from service.tuning._resolve import ResolvedStudy
 
-__all__ = ["Selection", "search_trials", "select_best", "selection_plan"]
+__all__ = ["Selection", "StoppedChoice", "best_stopped_trial", "search_trials", "select_best",
+           "selection_plan"]
 
 @dataclass
 class Selection:
@@ -60,6 +62,42 @@ def top_trials(trials: Sequence[FrozenTrial], *, k: int, maximize: bool) -> list
         if len(chosen) == k:
             break
     return chosen
+
+
+@dataclass(frozen=True)
+class StoppedChoice:
+    """A stopped trial chosen when none completed: its best validation value and epoch."""
+
+    trial: FrozenTrial
+    epoch: int
+    value: float
+
+    def note(self, metric: str) -> str:
+        return (f"no trial completed: trial {self.trial.number}, stopped by the pruner, had "
+                f"the best {metric} of the stopped trials ({self.value:.4g} at epoch "
+                f"{self.epoch}); its configuration was trained for the full epochs")
+
+
+def best_stopped_trial(trials: Sequence[FrozenTrial], *, maximize: bool) -> StoppedChoice | None:
+    """The trial the pruner stopped at the best validation value, for a study in which no
+    trial completed: a model of its most promising configuration is better than none. A
+    diverged trial is no candidate (its configuration is unstable, whatever it scored first)."""
+    choices = []
+    for trial in trials:
+        if (trial.state != TrialState.PRUNED
+                or trial.user_attrs.get(ATTR_PRUNE_REASON) == "diverged"):
+            continue
+        finite = [(value, step) for step, value in trial.intermediate_values.items()
+                  if math.isfinite(value)]
+        if finite:
+            value, step = (max if maximize else min)(finite, key=lambda pair: pair[0])
+            choices.append(StoppedChoice(trial=trial, epoch=step, value=value))
+    if not choices:
+        return None
+    # On a tie the longer-trained trial wins: the pruner judged it promising for longer.
+    if maximize:
+        return max(choices, key=lambda c: (c.value, c.epoch))
+    return min(choices, key=lambda c: (c.value, -c.epoch))
 
 
 def select_best(

@@ -24,6 +24,7 @@ from service.store import STORAGE_FAULTS, StudyStore, best_trial
 from service.tasks import TaskData
 from service.tuning import (
     best_hparams,
+    best_stopped_trial,
     evaluate_best,
     final_baselines,
     headline_metric,
@@ -84,10 +85,14 @@ def run_pending_evaluation(
                                 spaces_dir=settings.search_spaces_dir, datasets=store.datasets)
         trials = store.trials(record)
         best = best_trial(record, trials)
+        stopped_note: str | None = None
         if best is None:
-            store.evaluations.finish(study_id, owner=owner, status="skipped",
-                                     result={"message": "no trial completed"})
-            return True
+            stopped = best_stopped_trial(trials, maximize=resolved.direction == "maximize")
+            if stopped is None:
+                store.evaluations.finish(study_id, owner=owner, status="skipped",
+                                         result={"message": "no trial completed"})
+                return True
+            best, stopped_note = stopped.trial, stopped.note(resolved.metric)
         seeds = [resolved.spec.seed + i for i in range(resolved.spec.evaluation.seeds)]
 
         def on_run(run: EvaluationRun) -> None:
@@ -101,7 +106,7 @@ def run_pending_evaluation(
                      number, run.seed, run.val.get(resolved.metric_key))
 
         selection = None
-        if not resolved.multi_objective:
+        if not resolved.multi_objective and stopped_note is None:
             selection = select_best(resolved, trials, seeds=seeds, device=device,
                                     should_interrupt=interrupted, on_run=on_selection_run)
             if selection is None:
@@ -128,6 +133,8 @@ def run_pending_evaluation(
             return True
         if selection is not None and selection.public is not None:
             result["selection"] = selection.public.model_dump(mode="json")
+        if stopped_note is not None:
+            result["message"] = stopped_note
         baselines = final_baselines(resolved, best_hparams(resolved, dict(best.params)),
                                     record.baselines or [])
         key = headline_metric(resolved.task.kind, resolved.metric_key)
