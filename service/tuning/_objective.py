@@ -151,6 +151,7 @@ def _fit_linear_path(data: TaskData, steps: int) -> tuple[torch.Tensor, torch.Te
     key = (id(data), steps)
     kept = _LINEAR_FITS.get(key)
     if kept is not None and kept[0] is data:
+        _LINEAR_FITS.move_to_end(key)  # least recently used goes first, as for the data
         return kept[1], kept[2]
     train, val = (flat_series(s, steps) for s in (data.train, data.val))
     weight, bias = fit_logistic(train, data.train.y.cpu().numpy(), data.output_size, val,

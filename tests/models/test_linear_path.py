@@ -106,6 +106,21 @@ def test_an_untrained_classifier_with_a_linear_path_is_the_logistic_baseline() -
     assert float((got.argmax(1) == data.test.y).double().mean()) == 1.0
 
 
+def test_the_fit_used_last_is_the_one_a_full_cache_keeps() -> None:
+    from service.tuning import _objective
+
+    _objective._LINEAR_FITS.clear()
+    first, others = _classification_data(), [_classification_data() for _ in range(4)]
+    _objective._fit_linear_path(first, 9)
+    for data in others[:3]:
+        _objective._fit_linear_path(data, 9)
+    _objective._fit_linear_path(first, 9)  # used again: no longer the oldest
+    _objective._fit_linear_path(others[3], 9)  # a fifth: the least recently used goes
+    kept = [entry[0] for entry in _objective._LINEAR_FITS.values()]
+    assert any(data is first for data in kept) and not any(data is others[0] for data in kept)
+    _objective._LINEAR_FITS.clear()
+
+
 def test_a_model_file_and_its_torchscript_keep_the_linear_path() -> None:
     model = _model(linear_steps=4).eval()
     model.start_from_classifier(torch.randn(3, 8), torch.randn(3))
