@@ -88,6 +88,8 @@ def evaluation_lines(study: StudyPublic) -> list[str]:
             lines.append(f"test (ensemble of seeds {ensemble.seeds}, the model served): "
                          + " ".join(f"{k}={num(v)}" for k, v in ensemble.test.items()))
         lines.extend(selection_lines(study))
+        if evaluation.message:  # e.g. the configuration came from a stopped trial
+            lines.append(f"note: {evaluation.message}")
         if evaluation.verdict:
             lines.append(f"verdict: {evaluation.verdict}")
     shown = (study.evaluation.baselines if study.evaluation and study.evaluation.baselines

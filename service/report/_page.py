@@ -175,6 +175,8 @@ def _final_section(study: StudyPublic) -> str:
     parts = ["<h2>Final evaluation</h2>"]
     if evaluation.verdict:
         parts.append(f'<p class="verdict">{html.escape(evaluation.verdict)}</p>')
+    if evaluation.message:
+        parts.append(f"<p>{html.escape(evaluation.message)}</p>")
     ensemble = evaluation.ensemble
     if ensemble is not None and metric in ensemble.test:
         parts.append(f"<p>The model served is the ensemble of seeds {ensemble.seeds} (their "

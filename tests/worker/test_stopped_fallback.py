@@ -9,7 +9,9 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from service.api._views import study_public
+from service.cli._format import evaluation_lines
 from service.config import Settings
+from service.report import build_report
 from service.store import StudyStore
 from service.trial_attrs import ATTR_PRUNE_REASON
 from service.tuning import best_stopped_trial
@@ -90,5 +92,8 @@ def test_a_study_whose_every_trial_was_stopped_is_evaluated_on_the_best_one(
         assert all(run.status == "completed" for run in evaluation.runs)
         assert evaluation.test is not None and math.isfinite(evaluation.test["loss"])
         assert store.models.get(record.id) is not None
+        lines = evaluation_lines(study)  # what `rnntune status` prints
+        assert any(line.startswith("note: no trial completed") for line in lines)
+        assert "no trial completed: trial" in build_report(study, trials, None)  # the HTML report
     finally:
         store.close()
