@@ -16,13 +16,7 @@ from pathlib import Path
 
 from bench import _search_report as report
 from bench._anytime import RunRecord
-from bench.search_efficiency import TASKS
-
-
-def runs_of(folder: Path) -> list[RunRecord]:
-    """The saved runs of the default in ``folder`` (one per seed), in seed order."""
-    paths = sorted(folder.glob("seed-*.json"), key=lambda p: int(p.stem.split("-")[1]))
-    return [RunRecord.read(p) for p in paths]
+from bench.search_efficiency import TASKS, runs_in
 
 
 def compare(before: list[RunRecord], after: list[RunRecord],
@@ -50,8 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--after", type=Path, required=True)
     args = parser.parse_args(argv)
     for name, task in TASKS.items():
-        before = runs_of(args.before / name / "default")
-        after = runs_of(args.after / name / "default")
+        before = runs_in(args.before / name / "default")
+        after = runs_in(args.after / name / "default")
         if not before or not after:
             continue
         print(f"\n{name} ({task.metric}), seeds {[r.seed for r in after]}:")

@@ -285,15 +285,18 @@ def run_all(args: argparse.Namespace, tasks: dict[str, TaskDef]) -> None:
               f"best {run.best():.4g}; load {run.load[0]:.2f} -> {run.load[1]:.2f}", flush=True)
 
 
+def runs_in(folder: Path) -> list[RunRecord]:
+    """The runs saved in one setup's ``folder`` (one file per seed), in seed order."""
+    paths = sorted(folder.glob("seed-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+    return [RunRecord.read(p) for p in paths]
+
+
 def load_runs(args: argparse.Namespace) -> dict[str, dict[str, list[RunRecord]]]:
     """Every saved run of the chosen tasks and setups, in seed order."""
     out: dict[str, dict[str, list[RunRecord]]] = {}
     for name in args.tasks:
         for setup in SETUPS:
-            folder = args.results / name / setup
-            paths = sorted(folder.glob("seed-*.json"),
-                           key=lambda p: int(p.stem.split("-")[1])) if folder.exists() else []
-            found = [RunRecord.read(p) for p in paths]
+            found = runs_in(args.results / name / setup)
             if found:
                 out.setdefault(name, {})[setup] = found
     return out

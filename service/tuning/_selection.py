@@ -30,6 +30,7 @@ from service.tasks import validation_folds
 from service.trial_attrs import ATTR_PRUNE_REASON
 from service.tuning._evaluate import best_hparams, train_and_test
 from service.tuning._objective import load_task_data
+from service.tuning._plateau import best_so_far
 from service.tuning._resolve import ResolvedStudy
 
 __all__ = ["Selection", "StoppedChoice", "best_stopped_trial", "search_trials", "select_best",
@@ -87,17 +88,16 @@ def best_stopped_trial(trials: Sequence[FrozenTrial], *, maximize: bool) -> Stop
         if (trial.state != TrialState.PRUNED
                 or trial.user_attrs.get(ATTR_PRUNE_REASON) == "diverged"):
             continue
-        finite = [(value, step) for step, value in trial.intermediate_values.items()
-                  if math.isfinite(value)]
-        if finite:
-            value, step = (max if maximize else min)(finite, key=lambda pair: pair[0])
-            choices.append(StoppedChoice(trial=trial, epoch=step, value=value))
+        value = best_so_far(trial.intermediate_values, minimize=not maximize)
+        if value is not None and math.isfinite(value):
+            epoch = min(step for step, v in trial.intermediate_values.items() if v == value)
+            choices.append(StoppedChoice(trial=trial, epoch=epoch, value=value))
     if not choices:
         return None
-    # On a tie the longer-trained trial wins: the pruner judged it promising for longer.
+    # On a tie the trial the pruner kept longer wins: it judged it promising for longer.
     if maximize:
-        return max(choices, key=lambda c: (c.value, c.epoch))
-    return min(choices, key=lambda c: (c.value, -c.epoch))
+        return max(choices, key=lambda c: (c.value, c.trial.last_step or 0))
+    return min(choices, key=lambda c: (c.value, -(c.trial.last_step or 0)))
 
 
 def select_best(

@@ -14,7 +14,7 @@ from service.errors import MalformedDocumentError, SpecError, UnknownNameError
 from service.schemas import StudySpec
 from service.spaces import compile_space, list_space_names, load_space_file
 from service.specs import parse_spec_document, parse_spec_mapping
-from service.tuning import resolve_spec
+from service.tuning import ResolvedStudy, resolve_spec
 
 SPACES_DIR = default_search_spaces_dir()
 
@@ -296,9 +296,7 @@ def test_stored_spec_is_self_contained(space_name: str, tmp_path: Path) -> None:
     assert "n_train" in stored["task"]
     assert stored["pruner"] == {"name": "median", "n_warmup_steps": 2}
 
-    empty = tmp_path / "no-spaces"
-    empty.mkdir()
-    again = resolve_spec(parse_spec_mapping(stored), spaces_dir=empty)
+    again = _resolved_without_spaces(stored, tmp_path)
     assert again.space == resolved.space
     assert again.space.describe() == resolved.space.describe()
     assert again.space.description == resolved.space.description
@@ -307,7 +305,14 @@ def test_stored_spec_is_self_contained(space_name: str, tmp_path: Path) -> None:
     # And through YAML, as a user re-submitting it would. Parameter order matters (a condition
     # may only name a parameter above it), so the keys must not be sorted.
     via_yaml = parse_spec_document(yaml.safe_dump(stored, sort_keys=False))
-    assert resolve_spec(via_yaml, spaces_dir=empty).space == resolved.space
+    assert resolve_spec(via_yaml, spaces_dir=tmp_path / "no-spaces").space == resolved.space
+
+
+def _resolved_without_spaces(stored: dict[str, Any], tmp_path: Path) -> ResolvedStudy:
+    """A stored spec resolved again where no search space file exists: it must need none."""
+    empty = tmp_path / "no-spaces"
+    empty.mkdir()
+    return resolve_spec(parse_spec_mapping(stored), spaces_dir=empty)
 
 
 def test_stored_spec_keeps_multi_test_conditions(tmp_path: Path) -> None:
@@ -343,9 +348,7 @@ def test_the_classification_space_is_self_contained_on_a_classification_task(
     resolved = resolve_spec(spec, spaces_dir=SPACES_DIR)
     assert "linear_path" in resolved.space.names
     stored = resolved.stored_spec()
-    empty = tmp_path / "no-spaces"
-    empty.mkdir()
-    again = resolve_spec(parse_spec_mapping(stored), spaces_dir=empty)
+    again = _resolved_without_spaces(stored, tmp_path)
     assert again.space == resolved.space and again.stored_spec() == stored
 
 

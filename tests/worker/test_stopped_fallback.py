@@ -52,10 +52,10 @@ def test_a_tie_goes_to_the_trial_the_pruner_kept_longer() -> None:
            _trial(1, TrialState.PRUNED, {1: 0.8, 2: 0.6, 3: 0.5})]
     choice = best_stopped_trial(low, maximize=False)
     assert choice is not None and (choice.trial.number, choice.epoch) == (1, 3)
-    high = [_trial(0, TrialState.PRUNED, {1: 0.2, 2: 0.9}),
-            _trial(1, TrialState.PRUNED, {1: 0.9})]
+    high = [_trial(0, TrialState.PRUNED, {1: 0.9}),
+            _trial(1, TrialState.PRUNED, {1: 0.9, 2: 0.7})]  # its best is not its last
     choice = best_stopped_trial(high, maximize=True)
-    assert choice is not None and (choice.trial.number, choice.epoch) == (0, 2)
+    assert choice is not None and (choice.trial.number, choice.epoch) == (1, 1)
 
 
 def test_nothing_to_choose_when_every_stopped_trial_diverged() -> None:
