@@ -1,9 +1,11 @@
 """Asynchronous successive halving that does not rank noise and spares trials breaking away.
 
-Rungs sit at ``min_resource * reduction_factor**k`` epochs. A trial reaching a rung is compared
-with every other trial that reached the same rung, finished or still running, so it decides
-from the first few trials on (unlike the median rule, which waits for finished ones). It is
-stopped only when all of the following hold:
+Rungs sit at ``min_resource * reduction_factor**k`` epochs, none in the last
+``1/reduction_factor`` of training (there a rung saves little and risks a trial's last
+epochs). A trial reaching a rung is compared with every other trial that reached the same
+rung, finished or still running, so it decides from the first few trials on (unlike the
+median rule, which waits for finished ones). It is stopped only when all of the following
+hold:
 
 - at least ``min_trials`` trials (itself included, 2 by default) have reached the rung;
 - the trial is outside the top ``1/reduction_factor`` of the rung and worse than the worst
@@ -136,9 +138,17 @@ class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
 
 
 def _rungs(min_resource: int, reduction_factor: int, max_resource: int) -> frozenset[int]:
+    """``min_resource * reduction_factor**k``, none in the last ``1/reduction_factor`` of
+    training.
+
+    A rung there saves less than a third (at the default factor) of a trial it stops, while
+    successive halving gives a kept trial at least that stretch after its last rung: at 10
+    epochs a rung at 9 saved one epoch per stopped trial and stopped one whose tenth epoch
+    was its best. Trials kept at the rung before run to the end instead.
+    """
     rungs = set()
     resource = min_resource
-    while resource < max_resource:  # the last epoch is the end, not a rung
+    while resource * reduction_factor <= max_resource * (reduction_factor - 1):
         rungs.add(resource)
         resource *= reduction_factor
     return frozenset(rungs)

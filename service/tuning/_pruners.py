@@ -78,7 +78,8 @@ class PlateauASHAOptions(StrictOptions):
         "(at least 1), so that a trial is judged at most four times")
     reduction_factor: int = Field(
         default=3, ge=2, description="keep the top 1/reduction_factor at each rung; rungs at "
-        "min_resource * reduction_factor**k epochs")
+        "min_resource * reduction_factor**k epochs, none in the last 1/reduction_factor of "
+        "max_epochs")
     min_trials: int | None = Field(
         default=None, ge=1,
         description="trials that must reach a rung before it prunes; defaults to 2 (with "

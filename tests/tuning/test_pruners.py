@@ -171,9 +171,30 @@ def test_plateau_asha_rungs_follow_the_reduction_factor() -> None:
     assert pruner.min_trials == 2
     # By default the first rung is at max_epochs / 27: at most four judgements per trial.
     long = build_pruner("plateau_asha", {}, max_epochs=100)
-    assert sorted(long.rungs) == [3, 9, 27, 81]  # type: ignore[attr-defined]
+    assert sorted(long.rungs) == [3, 9, 27]  # type: ignore[attr-defined]
     assert sorted(build_pruner("plateau_asha", {}, max_epochs=8).rungs) == [  # type: ignore[attr-defined]
         1, 3]
+
+
+def test_plateau_asha_puts_no_rung_in_the_last_third_of_training() -> None:
+    # A rung there saves less than a third of the trial it stops: at 10 epochs the rung at 9
+    # saved one epoch. Such a rung is left out; what the rung before keeps runs to the end.
+    def rungs(max_epochs: int, **options: Any) -> list[int]:
+        pruner = build_pruner("plateau_asha", {"min_resource": 1, **options},
+                              max_epochs=max_epochs)
+        return sorted(pruner.rungs)  # type: ignore[attr-defined]
+
+    assert rungs(10) == [1, 3]  # 9 would leave one epoch of ten
+    assert rungs(20) == [1, 3, 9]  # 9 leaves 11 of 20
+    assert rungs(30) == [1, 3, 9]  # 27 would leave 3 of 30
+    assert rungs(10, reduction_factor=2) == [1, 2, 4]  # 8 would leave 2 of 10 (a half needed)
+    assert rungs(1) == []
+    # A trial judged at rung 3 and kept is not stopped at epoch 9 by later, better trials.
+    study = _study(build_pruner("plateau_asha", {"min_resource": 1}, max_epochs=10))
+    for _ in range(3):
+        _complete(study, [0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.001, 0.001])
+    slow = [0.5, 0.3, 0.2, 0.15, 0.1, 0.08, 0.06, 0.04, 0.03, 0.0005]
+    assert _pruned_at(study, slow) is None  # within 5% of the kept at rung 3; its last epoch best
 
 
 def test_plateau_asha_on_a_plateau_keeps_what_moves_and_stops_what_stalls() -> None:
@@ -203,7 +224,7 @@ def test_plateau_asha_lets_a_study_of_late_bloomers_find_one() -> None:
     # Trials that sit on the plateau for ten epochs, then half of them drop (the motif-style
     # classification where a GRU learns only after epoch 8-12). With the first rungs inside
     # the plateau, some trials must run past them, or the study ends with nothing.
-    pruner = build_pruner("plateau_asha", {}, max_epochs=60)  # rungs 2, 6, 18, 54
+    pruner = build_pruner("plateau_asha", {}, max_epochs=60)  # rungs 2, 6, 18
     study = _study(pruner)
     rng = np.random.default_rng(0)
     finished = []
