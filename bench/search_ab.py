@@ -3,8 +3,8 @@ into two ``--results`` folders on the same machine, compared target by target.
 
 For each task and target of the ladder: the median epochs each version spent to reach it (and
 in how many seeds), and the median over seeds of before / after (above 1: the change needs
-fewer epochs). A seed where a version never reached the target counts with its whole run, as a
-bound, exactly as in ``bench.search_efficiency``.
+fewer epochs), then each version's epochs seed by seed. A seed where a version never reached
+the target counts with its whole run, as a bound, exactly as in ``bench.search_efficiency``.
 
     python -m bench.search_ab --before bench/results/X/before --after bench/results/X/after
 """
@@ -37,6 +37,20 @@ def compare(before: list[RunRecord], after: list[RunRecord],
     return rows
 
 
+def per_seed(before: list[RunRecord], after: list[RunRecord],
+             targets: tuple[float, ...]) -> list[str]:
+    """Markdown rows: target, then each version's epochs to it seed by seed (>=: not reached,
+    the whole run's epochs)."""
+    pairs = [(b, a) for b in before for a in after if a.seed == b.seed]
+    runs = {"default": [a for _, a in pairs], "before": [b for b, _ in pairs]}
+    rows = []
+    for target in report.ladder(runs, targets):
+        cells = [", ".join(report.reach(r, target, 0).text() for r in runs[side])
+                 for side in ("before", "default")]
+        rows.append(f"| {target:g} | {cells[0]} | {cells[1]} |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.search_ab",
                                      description=__doc__.split("\n\n")[0])
@@ -52,6 +66,9 @@ def main(argv: list[str] | None = None) -> None:
         print("| target | before: median epochs (seeds reached) | after | before / after |")
         print("|---:|---:|---:|---:|")
         print("\n".join(compare(before, after, task.targets)))
+        print("\n| target | before: epochs per seed | after |")
+        print("|---:|---|---|")
+        print("\n".join(per_seed(before, after, task.targets)))
 
 
 if __name__ == "__main__":

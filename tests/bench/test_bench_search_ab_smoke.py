@@ -24,8 +24,9 @@ def _run(seed: int, values: list[float]) -> anytime.RunRecord:
 def test_it_compares_epochs_to_each_target_seed_by_seed(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     before, after = tmp_path / "before", tmp_path / "after"
-    # Before: 0.01 reached at epoch 4 in both seeds; after: at epoch 2 (seed 0) and 1 (seed 1).
-    for seed, (old, new) in enumerate([([0.2, 0.1, 0.05, 0.009], [0.2, 0.009]),
+    # Before: 0.01 reached at epoch 4 in both seeds; after: at epoch 2 (seed 0) and 1 (seed 1),
+    # and 0.003 at epoch 3 of seed 0 only.
+    for seed, (old, new) in enumerate([([0.2, 0.1, 0.05, 0.009], [0.2, 0.009, 0.002]),
                                         ([0.2, 0.1, 0.05, 0.008], [0.009])]):
         _run(seed, old).save(before / "adding" / "default" / f"seed-{seed}.json")
         _run(seed, new).save(after / "adding" / "default" / f"seed-{seed}.json")
@@ -34,4 +35,7 @@ def test_it_compares_epochs_to_each_target_seed_by_seed(tmp_path: Path,
     assert "adding (val_mse), seeds [0, 1]" in out
     # Medians: before 4 epochs, after 1.5; per-seed ratios 2 and 4, median 3.
     assert "| 0.01 | 4 ep (2/2) | 2 ep (2/2) | 3.0x |" in out
+    assert "| 0.01 | 4, 4 | 2, 1 |" in out  # seed by seed
+    # Not reached: the whole run's epochs as a bound (after's seed 1 ran one epoch).
+    assert "| 0.003 | >=4, >=4 | 3, >=1 |" in out
     assert "japanese_vowels" not in out  # no runs of it: left out
