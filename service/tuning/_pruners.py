@@ -228,6 +228,17 @@ def parse_pruner_options(
                 f"min_resource {options.min_resource} exceeds budget.max_epochs {max_epochs}",
                 loc=(*loc, "min_resource"),
             )
+    if isinstance(options, PlateauASHAOptions) and options.min_resource is not None:
+        factor = options.reduction_factor
+        latest = max_epochs * (factor - 1) // factor  # no rung in the last 1/factor
+        # Below 2 epochs there is no rung to have (nothing to prune): not an error.
+        if 1 <= latest < options.min_resource:
+            raise SpecError(
+                f"min_resource {options.min_resource} leaves plateau_asha no rung: rungs lie "
+                f"before the last 1/reduction_factor of budget.max_epochs {max_epochs}, so "
+                f"min_resource must be at most {latest}",
+                loc=(*loc, "min_resource"),
+            )
     if isinstance(options, HyperbandOptions):
         top = options.max_resource or max_epochs
         if top > max_epochs or top <= options.min_resource:

@@ -189,6 +189,12 @@ def test_plateau_asha_puts_no_rung_in_the_last_third_of_training() -> None:
     assert rungs(30) == [1, 3, 9]  # 27 would leave 3 of 30
     assert rungs(10, reduction_factor=2) == [1, 2, 4]  # 8 would leave 2 of 10 (a half needed)
     assert rungs(1) == []
+    # A first rung the user sets inside that last third would leave no rung: refused.
+    with pytest.raises(SpecError) as info:
+        build_pruner("plateau_asha", {"min_resource": 7}, max_epochs=10)
+    assert info.value.loc == ("pruner", "min_resource")
+    assert "at most 6" in info.value.message
+    assert rungs(10, min_resource=6) == [6]  # the latest first rung 10 epochs allow
     # A trial judged at rung 3 and kept is not stopped at epoch 9 by later, better trials.
     study = _study(build_pruner("plateau_asha", {"min_resource": 1}, max_epochs=10))
     for _ in range(3):
