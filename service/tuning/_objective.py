@@ -34,7 +34,6 @@ from service.trial_attrs import (
     ATTR_RESUMED_FROM,
     ATTR_WORKER,
 )
-from service.tuning._highway import fit_highway
 from service.tuning._resolve import ResolvedStudy
 
 __all__ = [
@@ -133,7 +132,7 @@ def build_model(hp: dict[str, Any], data: TaskData) -> SequenceModel:
     )
     model = SequenceModel(config)
     if config.highway and data.train.n > config.highway:
-        model.start_from_linear(*fit_highway(data, config))
+        model.start_from_linear(*_fit_highway(data, config))
     if config.linear_steps:
         model.start_from_classifier(*_fit_linear_path(data, config.linear_steps))
     return model
@@ -161,6 +160,23 @@ def _fit_linear_path(data: TaskData, steps: int) -> tuple[torch.Tensor, torch.Te
     while len(_LINEAR_FITS) > _TASK_DATA_SIZE:
         _LINEAR_FITS.popitem(last=False)
     return weight.float(), bias.float()
+
+
+def _fit_highway(data: TaskData, config: SequenceModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least squares of the training targets on the target's last ``highway`` steps (what the
+    residual adds taken off first): the AR model the forecaster starts from."""
+    past = data.train.x[:, :, config.target_index].double().cpu()
+    steps = past.shape[1]
+    lags = past[:, max(0, steps - config.highway):]
+    if lags.shape[1] < config.highway:  # a window shorter than the highway: zeros before it
+        lags = torch.cat([lags.new_zeros(lags.shape[0], config.highway - lags.shape[1]), lags], 1)
+    target = data.train.y.double().cpu()
+    if config.residual:
+        target = target - past[:, -1:]
+    design = torch.cat([lags, torch.ones(lags.shape[0], 1, dtype=torch.float64)], dim=1)
+    coef = torch.linalg.lstsq(design, target).solution  # (highway + 1, output_size)
+    return coef[:-1].T.float(), coef[-1].float()
+
 
 
 def build_train_config(

@@ -11,7 +11,6 @@ import torch
 from service.models import SequenceModel, SequenceModelConfig, build_bundle, load_model
 from service.spaces._catalog import defaults as default_hparams
 from service.tasks import TaskData
-from service.tasks._baselines import data_baselines
 from service.tasks._prep import windows
 from service.tuning._objective import build_model
 
@@ -88,54 +87,23 @@ def _ar2_data() -> TaskData:
                     preprocessing={"columns": ["noise", "v"], "target_column": "v"})
 
 
-def _ar_fit(data: TaskData, order: int) -> np.ndarray:
-    """Least squares of the training targets on the target's last ``order`` steps: the lags'
-    weights (oldest first), then the intercept."""
-    lags = data.train.x[:, -order:, 1].double().numpy()
-    design = np.concatenate([lags, np.ones((len(lags), 1))], axis=1)
-    return np.asarray(np.linalg.lstsq(design, data.train.y.double().numpy(), rcond=None)[0])
-
-
-def _val_forecasts(data: TaskData, coef: np.ndarray) -> np.ndarray:
-    order = coef.shape[0] - 1
-    return np.asarray(data.val.x[:, -order:, 1].double().numpy() @ coef[:-1] + coef[-1])
-
-
 @pytest.mark.parametrize("residual", [False, True])
-def test_an_untrained_forecaster_is_the_ar_model_of_the_order_validation_chooses(
-        residual: bool) -> None:
+def test_an_untrained_forecaster_is_the_least_squares_ar_model(residual: bool) -> None:
     data = _ar2_data()
-    hp = {**default_hparams(), "cell": "gru", "hidden_size": 4, "highway": 6,
+    hp = {**default_hparams(), "cell": "gru", "hidden_size": 4, "highway": 3,
           "residual": residual}
     model = build_model(hp, data).eval()
     assert model.config.target_index == 1
-    val_y = data.val.y.double().numpy()
-    errors = {order: float(np.mean((_val_forecasts(data, _ar_fit(data, order)) - val_y) ** 2))
-              for order in range(1, 7)}
-    chosen = min(errors, key=errors.__getitem__)
-    assert chosen < 6  # on an AR(2) series the longest order is not the one validation picks
+    lags = data.train.x[:, -3:, 1].double().numpy()
+    design = np.concatenate([lags, np.ones((len(lags), 1))], axis=1)
+    coef = np.linalg.lstsq(design, data.train.y.double().numpy(), rcond=None)[0]
+    val = data.val.x[:, -3:, 1].double().numpy()
+    expected = val @ coef[:3] + coef[3]
     with torch.no_grad():
         got = model(data.val.x).double().numpy()
-    np.testing.assert_allclose(got, _val_forecasts(data, _ar_fit(data, chosen)), atol=1e-4)
-    assert model.highway is not None
-    older = model.highway.weight[0, : 6 - chosen]
-    assert torch.count_nonzero(older) == 0  # steps older than the chosen order start at zero
+    np.testing.assert_allclose(got, expected, atol=1e-4)
     # It forecasts the AR(2) series about as well as the noise allows (variance 0.04).
-    assert float(np.mean((got - val_y) ** 2)) < 0.06
-
-
-def test_the_start_is_the_ar_baseline_the_study_reports() -> None:
-    # With a highway as long as the window, the untrained forecaster is the AR(p) baseline
-    # (order chosen on validation from 1 to the window), forecast for forecast.
-    data = _ar2_data()
-    ar = [b for b in data_baselines(data) if b.name.startswith("ar") and b.metric == "mse"]
-    assert len(ar) == 1
-    hp = {**default_hparams(), "cell": "lstm", "hidden_size": 4, "highway": 8}
-    model = build_model(hp, data).eval()
-    with torch.no_grad():
-        got = model(data.val.x).double().numpy()
-    mse = float(np.mean((got - data.val.y.double().numpy()) ** 2))
-    assert mse == pytest.approx(ar[0].value, rel=1e-4)
+    assert float(np.mean((got - data.val.y.numpy()) ** 2)) < 0.06
 
 
 def test_a_model_file_keeps_the_forecasting_options() -> None:
