@@ -43,7 +43,7 @@ from optuna.trial import FrozenTrial, TrialState
 from service.trial_attrs import ATTR_EPOCHS
 from service.tuning._plateau import best_so_far, has_signal, minimizes, relative_gain
 
-__all__ = ["PlateauAwareASHAPruner"]
+__all__ = ["PlateauAwareASHAPruner", "latest_rung"]
 
 _PEER_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
@@ -137,18 +137,23 @@ class PlateauAwareASHAPruner(optuna.pruners.BasePruner):
         return False
 
 
-def _rungs(min_resource: int, reduction_factor: int, max_resource: int) -> frozenset[int]:
-    """``min_resource * reduction_factor**k``, none in the last ``1/reduction_factor`` of
-    training.
+def latest_rung(reduction_factor: int, max_resource: int) -> int:
+    """The last epoch a rung may sit at: none in the last ``1/reduction_factor`` of training.
 
-    A rung there saves less than a third (at the default factor) of a trial it stops, while
-    successive halving gives a kept trial at least that stretch after its last rung: at 10
-    epochs a rung at 9 saved one epoch per stopped trial and stopped one whose tenth epoch
-    was its best. Trials kept at the rung before run to the end instead.
+    A rung there saves less than that share (a third at the default factor) of a trial it
+    stops, while successive halving gives a kept trial at least that stretch after its last
+    rung: at 10 epochs a rung at 9 saved one epoch per stopped trial and stopped one whose
+    tenth epoch was its best. Trials kept at the rung before run to the end instead.
     """
+    return max_resource * (reduction_factor - 1) // reduction_factor
+
+
+def _rungs(min_resource: int, reduction_factor: int, max_resource: int) -> frozenset[int]:
+    """``min_resource * reduction_factor**k`` up to :func:`latest_rung`."""
+    latest = latest_rung(reduction_factor, max_resource)
     rungs = set()
     resource = min_resource
-    while resource * reduction_factor <= max_resource * (reduction_factor - 1):
+    while resource <= latest:
         rungs.add(resource)
         resource *= reduction_factor
     return frozenset(rungs)

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from service.errors import SpecError, UnknownNameError
 from service.tuning._options import StrictOptions, parse_options
-from service.tuning._plateau_asha import PlateauAwareASHAPruner
+from service.tuning._plateau_asha import PlateauAwareASHAPruner, latest_rung
 
 __all__ = ["PRUNERS", "PrunerEntry", "build_pruner", "parse_pruner_options"]
 
@@ -229,8 +229,7 @@ def parse_pruner_options(
                 loc=(*loc, "min_resource"),
             )
     if isinstance(options, PlateauASHAOptions) and options.min_resource is not None:
-        factor = options.reduction_factor
-        latest = max_epochs * (factor - 1) // factor  # no rung in the last 1/factor
+        latest = latest_rung(options.reduction_factor, max_epochs)
         # Below 2 epochs there is no rung to have (nothing to prune): not an error.
         if 1 <= latest < options.min_resource:
             raise SpecError(
