@@ -5,8 +5,10 @@ The spec (a shipped example by default) gives the task, its splits, the objectiv
 epochs; its search space is replaced by each configuration, fixed. Every run is
 ``service.tuning._evaluate.train_and_test``: the best validation epoch is kept and scored once
 on the test split. ``--vary NAME=A,B`` crosses every configuration with those values (a model
-option to compare). One torch thread; each finished configuration is saved under ``--results``
-and skipped when the script runs again.
+option to compare). ``--refit`` also trains each run again on training plus validation for the
+epochs its validation chose (``evaluation.refit``) and reports both models side by side. One
+torch thread; each finished configuration is saved under ``--results`` and skipped when the
+script runs again.
 
     nice -n 19 python -m bench.fixed_configs --vary readout=last,mean,mean_max \\
         --config '{"cell": "gru", "bidirectional": true, "hidden_size": 64, "lr": 0.003}'
@@ -29,7 +31,12 @@ from service.spaces import load_untrusted_yaml
 from service.specs import parse_spec_mapping
 from service.tasks import TaskData
 from service.tuning import resolve_spec
-from service.tuning._evaluate import _test_metrics, best_hparams, train_and_test
+from service.tuning._evaluate import (
+    _test_metrics,
+    best_hparams,
+    refit_and_test,
+    train_and_test,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = ROOT / "docs" / "examples" / "japanese-vowels.yaml"
@@ -37,44 +44,52 @@ DEFAULT_RESULTS = ROOT / "bench" / "results" / "fixed_configs"
 
 
 def run_config(
-    spec: dict[str, Any], params: dict[str, Any], seeds: list[int], metric: str
+    spec: dict[str, Any], params: dict[str, Any], seeds: list[int], metric: str, *,
+    refit: bool = False,
 ) -> dict[str, Any]:
     """Train ``params`` (fixed, the rest from the catalog's defaults) with every seed; the test
-    ``metric`` per seed, their mean and sample sd, and the seed ensemble's."""
+    ``metric`` per seed, their mean and sample sd, and the seed ensemble's. With ``refit`` the
+    models stopped on validation are also trained again on training plus validation (as the
+    final evaluation's ``evaluation.refit``): both are reported, side by side."""
     resolved = resolve_spec(
         parse_spec_mapping({**spec, "search_space": {"params": params}}),
         spaces_dir=default_search_spaces_dir(),
     )
     hp = best_hparams(resolved, {})
     device = torch.device("cpu")
-    models: list[SequenceModel] = []
+    models: dict[str, list[SequenceModel]] = {"stopped": [], "refit": []}
+    values: dict[str, list[float]] = {"stopped": [], "refit": []}
     kept: list[TaskData] = []
 
     def keep(model: SequenceModel, data: TaskData) -> None:
-        models.append(model)
+        models["stopped"].append(model)
         kept[:] = [data]
 
-    values: list[float] = []
     for seed in seeds:
         run = train_and_test(resolved, hp, seed=seed, device=device, on_model=keep)
         assert run is not None and run.status == "completed", f"seed {seed} did not train"
-        values.append(run.test[metric])
-        print(
-            f"  seed {seed}: test {metric} {values[-1]:.4f} (best epoch {run.best_epoch}, "
-            f"{run.duration_s:.0f} s)",
-            flush=True,
-        )
-    data = kept[0]
-    ensemble = SeedEnsemble(models, classification=data.kind == "classification").eval()
-    ens = _test_metrics(resolved, hp, ensemble, data, device)[metric]
-    return {
-        "params": params,
-        "seeds": seeds,
-        "values": values,
-        "mean": statistics.fmean(values),
-        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "ensemble": ens,
-    }
+        values["stopped"].append(run.test[metric])
+        line = f"  seed {seed}: test {metric} {run.test[metric]:.4f}"
+        if refit:
+            refitted = refit_and_test(resolved, hp, run, data=kept[0], device=device)
+            assert refitted is not None and refitted[1] is not None, f"seed {seed}: refit"
+            values["refit"].append(refitted[0].test[metric])
+            models["refit"].append(refitted[1])
+            line += f", refit {refitted[0].test[metric]:.4f}"
+        print(f"{line} (best epoch {run.best_epoch}, {run.duration_s:.0f} s)", flush=True)
+    row: dict[str, Any] = {"params": params, "seeds": seeds}
+    for name, prefix in (("stopped", ""), ("refit", "refit_")):
+        if not values[name]:
+            continue
+        ensemble = SeedEnsemble(models[name],
+                                classification=kept[0].kind == "classification").eval()
+        row.update({
+            f"{prefix}values": values[name],
+            f"{prefix}mean": statistics.fmean(values[name]),
+            f"{prefix}sd": statistics.stdev(values[name]) if len(values[name]) > 1 else 0.0,
+            f"{prefix}ensemble": _test_metrics(resolved, hp, ensemble, kept[0], device)[metric],
+        })
+    return row
 
 
 def _configs(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -107,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--metric", default="accuracy", help="the test metric reported")
     parser.add_argument("--max-epochs", type=int, help="instead of the spec's budget")
+    parser.add_argument("--refit", action="store_true",
+                        help="also train each run again on training plus validation for its "
+                        "chosen epochs, and report both models")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as a worker trains
@@ -118,26 +136,32 @@ def main(argv: list[str] | None = None) -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     rows = []
     for params in _configs(args):
-        key = json.dumps(
-            {"spec": spec, "params": params, "seeds": seeds, "metric": args.metric}, sort_keys=True
-        )
+        what = {"spec": spec, "params": params, "seeds": seeds, "metric": args.metric}
+        if args.refit:
+            what["refit"] = True
+        key = json.dumps(what, sort_keys=True)
         path = args.results / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
         if path.exists():
             row = json.loads(path.read_text())
         else:
             print(json.dumps(params, sort_keys=True), flush=True)
-            row = run_config(spec, params, seeds, args.metric)
+            row = run_config(spec, params, seeds, args.metric, refit=args.refit)
             row["spec"] = spec  # what the runs were of (task, epochs), beside their results
             path.write_text(json.dumps(row, indent=1))
         rows.append(row)
-    print(f"\n| configuration | test {args.metric}, seeds {args.seeds} | mean ± sd | ensemble |")
-    print("|---|---|---|---|")
+    models = ("", "refit_") if args.refit else ("",)
+    print(f"\n| configuration | model | test {args.metric}, seeds {args.seeds} | mean ± sd | "
+          "ensemble |")
+    print("|---|---|---|---|---|")
     for row in rows:
-        per_seed = ", ".join(f"{v:.3f}" for v in row["values"])
-        print(
-            f"| {json.dumps(row['params'], sort_keys=True)} | {per_seed} | "
-            f"{row['mean']:.3f} ± {row['sd']:.3f} | {row['ensemble']:.3f} |"
-        )
+        for prefix in models:
+            per_seed = ", ".join(f"{v:.3f}" for v in row[f"{prefix}values"])
+            print(
+                f"| {json.dumps(row['params'], sort_keys=True)} | "
+                f"{'refit on train+val' if prefix else 'stopped on val'} | {per_seed} | "
+                f"{row[f'{prefix}mean']:.3f} ± {row[f'{prefix}sd']:.3f} | "
+                f"{row[f'{prefix}ensemble']:.3f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -129,6 +129,14 @@ class EvaluationRun(BaseModel):
     best_epoch: int | None = Field(default=None, description="Epoch kept (best on validation).")
     val: dict[str, float] = Field(default_factory=dict)
     test: dict[str, float] = Field(default_factory=dict)
+    refit: Literal["completed", "diverged"] | None = Field(
+        default=None, description="With evaluation.refit: how the run trained again on training "
+        "plus validation for best_epoch epochs. Completed: `test` is that model's and "
+        "`stopped_test` the model stopped on validation. Diverged: `test` is the stopped "
+        "model's, kept.")
+    stopped_test: dict[str, float] | None = Field(
+        default=None, description="With a completed refit: the test metrics of the model "
+        "stopped on validation, beside the refit model's in `test`.")
     duration_s: float | None = None
 
 

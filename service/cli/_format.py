@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from service.schemas import DatasetPublic, StudyPublic, TrialPublic
+from service.schemas import DatasetPublic, EvaluationRun, StudyPublic, TrialPublic
 
 __all__ = [
     "dataset_line",
@@ -83,6 +83,7 @@ def evaluation_lines(study: StudyPublic) -> list[str]:
                       for name, spread in seeds.metrics.items() if name not in (metric, "loss")]
             if others:
                 lines.append("other test metrics over seeds: " + ", ".join(others))
+        lines.extend(refit_lines(evaluation.runs or [], metric))
         if evaluation.ensemble is not None:
             ensemble = evaluation.ensemble
             lines.append(f"test (ensemble of seeds {ensemble.seeds}, the model served): "
@@ -101,6 +102,20 @@ def evaluation_lines(study: StudyPublic) -> list[str]:
                      f"{num(baseline.value)}, test {num(baseline.test_value)}  "
                      f"({baseline.description})")
     return lines
+
+
+def refit_lines(runs: list[EvaluationRun], metric: str) -> list[str]:
+    """Where the seed runs were trained again on training plus validation: the stopped
+    models' test scores beside the refit ones the scores above are."""
+    refit = [run for run in runs if run.refit is not None]
+    if not refit:
+        return []
+    stopped = ", ".join(num((run.stopped_test or run.test).get(metric)) for run in refit)
+    diverged = sum(run.refit == "diverged" for run in refit)
+    note = f"; {diverged} refit diverged, its stopped model kept" if diverged else ""
+    epochs = ", ".join(str(run.best_epoch) for run in refit)
+    return [f"refit on training+validation for the epochs validation chose ({epochs}); the "
+            f"models stopped on validation scored test_{metric} [{stopped}]{note}"]
 
 
 def selection_lines(study: StudyPublic) -> list[str]:

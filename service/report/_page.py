@@ -182,6 +182,13 @@ def _final_section(study: StudyPublic) -> str:
         parts.append(f"<p>The model served is the ensemble of seeds {ensemble.seeds} (their "
                      f"averaged predictions): test {html.escape(metric)} "
                      f"{ensemble.test[metric]:.4g}.</p>")
+    refit = [run for run in evaluation.runs if run.refit == "completed" and run.stopped_test]
+    if refit:
+        stopped = ", ".join(f"{(run.stopped_test or {}).get(metric, math.nan):.4g}"
+                            for run in refit)
+        parts.append(f"<p>Each seed's model was trained again on the training and validation "
+                     f"splits for the epochs its validation chose; stopped on validation "
+                     f"instead, the seeds scored test {html.escape(metric)} {stopped}.</p>")
     figure = final_evaluation(study, metric=metric)
     if figure is not None:
         figure.update_layout(height=320)

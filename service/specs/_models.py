@@ -103,6 +103,7 @@ class BudgetSpec(BaseModel):
 # the average of 3 seed runs scored better on test than the seeds' mean every time (and no
 # worse in MSE or log loss in general: both are convex in the prediction).
 ENSEMBLE_DEFAULT = True
+REFIT_DEFAULT = True
 
 
 class ValidationSpec(BaseModel):
@@ -163,6 +164,14 @@ class EvaluationSpec(BaseModel):
         "predictions (classification: mean class probabilities). Its test score is reported "
         "beside the per-seed spread, and the exported model serves it. Off: the study seed's "
         "run alone is the model.",
+    )
+    refit: bool = Field(
+        default=REFIT_DEFAULT,
+        description="Train each final seed run again on the training and validation splits "
+        "together, for the epochs its validation chose, and keep that model: the validation "
+        "sequences (a forecaster's most recent steps) are not left out of the model served. "
+        "Each run reports the test score of both models. Off: the model kept is the one "
+        "stopped on validation.",
     )
 
 

@@ -83,6 +83,29 @@ class SequenceSplit:
         lengths = None if self.lengths is None else self.lengths.to(device)
         return SequenceSplit(self.x.to(device), self.y.to(device), lengths)
 
+    def concat(self, other: SequenceSplit) -> SequenceSplit:
+        """This split's sequences followed by ``other``'s; the shorter steps are padded at the
+        end (zeros) and lengths keep each sequence's own."""
+        steps = max(self.x.shape[1], other.x.shape[1])
+        if self.lengths is None and other.lengths is None and self.x.shape[1] == steps == \
+                other.x.shape[1]:
+            return SequenceSplit(torch.cat([self.x, other.x]), torch.cat([self.y, other.y]))
+        return SequenceSplit(
+            torch.cat([_pad_steps(self.x, steps), _pad_steps(other.x, steps)]),
+            torch.cat([self.y, other.y]),
+            torch.cat([self.lengths_or_full(), other.lengths_or_full()]),
+        )
+
+    def lengths_or_full(self) -> torch.Tensor:
+        """Each sequence's length: ``lengths``, or every step when it is None."""
+        if self.lengths is not None:
+            return self.lengths
+        return torch.full((self.n,), self.x.shape[1], dtype=torch.int64, device=self.x.device)
+
+
+def _pad_steps(x: torch.Tensor, steps: int) -> torch.Tensor:
+    return torch.nn.functional.pad(x, (0, 0, 0, steps - x.shape[1]))
+
 
 @dataclass(frozen=True)
 class TaskData:
@@ -113,6 +136,17 @@ class TaskData:
             train=self.train.to(device), val=self.val.to(device), test=self.test.to(device),
             input_size=self.input_size, output_size=self.output_size, kind=self.kind,
             target_scale=scale, info=self.info, preprocessing=self.preprocessing,
+        )
+
+    def validation_in_training(self) -> TaskData:
+        """The splits a final refit trains on: the validation sequences added to the training
+        ones. ``val`` stays (the trainer reports it, in-sample now); the preprocessing fitted
+        on the training part stays too, so the model reads input as every trial did."""
+        return TaskData(
+            train=self.train.concat(self.val), val=self.val, test=self.test,
+            input_size=self.input_size, output_size=self.output_size, kind=self.kind,
+            target_scale=self.target_scale, info={**self.info, "validation_in_training": True},
+            preprocessing=self.preprocessing,
         )
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -99,7 +101,7 @@ def _classification(data: TaskData, time_limit_s: float) -> list[Baseline]:
             add("1nn_dtw", "1-nearest-neighbour, dynamic time warping (no window)",
                 hard(nearest_neighbour(val_d, labels), data.val),
                 hard(nearest_neighbour(test_d, labels), data.test))
-    weight, bias = fit_logistic(train, labels, n_classes, val, data.val.y)
+    weight, bias, _ = fit_logistic(train, labels, n_classes, val, data.val.y)
 
     def predict(query: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(query) @ weight.T + bias
@@ -164,19 +166,28 @@ def _dtw_block(qx: np.ndarray, q_len: np.ndarray, rx: np.ndarray, r_len: np.ndar
     return result.reshape(n_q, n_r)
 
 
+class LogisticFit(NamedTuple):
+    """Logits ``x @ weight.T + bias`` of raw features (float64), and the L2 penalty chosen."""
+
+    weight: torch.Tensor  # (n_classes, D)
+    bias: torch.Tensor  # (n_classes,)
+    penalty: float
+
+
 def fit_logistic(
-    x: np.ndarray, labels: np.ndarray, n_classes: int, val_x: np.ndarray, val_y: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+    x: np.ndarray, labels: np.ndarray, n_classes: int, val_x: np.ndarray, val_y: torch.Tensor,
+    *, penalties: Sequence[float] = _PENALTIES,
+) -> LogisticFit:
     """Multinomial logistic regression (L-BFGS) of (N, D) features, fitted on standardised
-    features with the L2 penalty chosen on validation loss; returns the (n_classes, D) weight
-    and (n_classes,) bias of its logits on the raw features (float64)."""
+    features with the L2 penalty chosen on validation loss among ``penalties`` (one penalty:
+    no choice, as when a fit is repeated on more data with the penalty chosen before)."""
     mean, std = x.mean(axis=0), x.std(axis=0)
     std[~(std > 1e-12)] = 1.0
     features = torch.from_numpy((x - mean) / std)
     target = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     val_features = torch.from_numpy((val_x - mean) / std)
-    best: tuple[float, torch.Tensor, torch.Tensor] | None = None
-    for penalty in _PENALTIES:
+    best: tuple[float, torch.Tensor, torch.Tensor, float] | None = None
+    for penalty in penalties:
         weight = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
         bias = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.LBFGS([weight, bias], max_iter=100, line_search_fn="strong_wolfe")
@@ -193,15 +204,15 @@ def fit_logistic(
         with torch.no_grad():
             val_loss = float(torch.nn.functional.cross_entropy(
                 val_features @ weight + bias, val_y.long()))
-        if math.isfinite(val_loss) and (best is None or val_loss < best[0]):
-            best = (val_loss, weight.detach(), bias.detach())
-    assert best is not None
-    _, weight, bias = best
+        if best is None or (math.isfinite(val_loss) and not val_loss >= best[0]):
+            best = (val_loss, weight.detach(), bias.detach(), penalty)
+    assert best is not None, "no penalty to fit"
+    _, weight, bias, penalty = best
     # Standardisation folded into the weights: logits of the raw features.
     scale = torch.from_numpy(std)
     raw_weight = (weight / scale[:, None]).T.contiguous()
     raw_bias = bias - (torch.from_numpy(mean) / scale) @ weight
-    return raw_weight, raw_bias
+    return LogisticFit(raw_weight, raw_bias, penalty)
 
 
 # -- regression -----------------------------------------------------------------------------

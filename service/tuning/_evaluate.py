@@ -4,8 +4,12 @@ The test split is touched here only, once the search is over. The best trial's c
 is re-trained with the study's seed (which reproduces the trial) and with further seeds; each
 run keeps the epoch that was best on validation and is scored once on the test split. The
 study's seed gives the test score; all seeds give the mean and spread (one seed misleads:
-Reimers & Gurevych 2017). With ``evaluation.ensemble`` the seed runs' models are also averaged
-into one (``SeedEnsemble``), scored on the test split, and kept as the study's model.
+Reimers & Gurevych 2017). With ``evaluation.refit`` (the default) each seed run is then trained
+again on the training and validation splits together for the epochs its validation chose, and
+that model is scored and kept: the validation part, for a forecaster the most recent years
+before the test, is not left out of the final model. With ``evaluation.ensemble`` the seed
+runs' models are also averaged into one (``SeedEnsemble``), scored on the test split, and kept
+as the study's model.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from service.tuning._objective import build_model, build_train_config, load_task
 from service.tuning._resolve import ResolvedStudy
 
 __all__ = [
-    "best_hparams", "evaluate_best", "summarize_runs", "train_and_test",
+    "best_hparams", "evaluate_best", "refit_and_test", "summarize_runs", "train_and_test",
 ]
 
 
@@ -46,11 +50,13 @@ def train_and_test(
     should_interrupt: Callable[[], bool] | None = None,
     on_model: Callable[[SequenceModel, TaskData], None] | None = None,
     data: TaskData | None = None,
+    refit: bool = False,
 ) -> EvaluationRun | None:
     """Train ``hp`` with ``seed`` for the study's epochs, keep the best validation epoch, and
-    score it on the test split. None when interrupted. ``on_model`` receives the scored model
+    score it on the test split. None when interrupted. ``on_model`` receives the model kept
     (in eval mode) and its data. ``data`` replaces the study's splits (another validation
-    split of the selection step)."""
+    split of the selection step). ``refit``: then train again on training plus validation
+    for the epochs kept, and keep that model (``refit_and_test``)."""
     started = time.perf_counter()
     metric = resolved.metric_key
     maximize = resolved.direction == "maximize"
@@ -82,10 +88,54 @@ def train_and_test(
                              duration_s=time.perf_counter() - started)
     model.load_state_dict(best["state"])
     test = {k: v for k, v in trainer.evaluate(data.test).items() if math.isfinite(v)}
+    run = EvaluationRun(seed=seed, status="completed", best_epoch=best["epoch"],
+                        val=best["val"], test=test, duration_s=time.perf_counter() - started)
+    if refit:
+        refitted = refit_and_test(resolved, hp, run, data=data, device=device,
+                                  should_interrupt=should_interrupt)
+        if refitted is None:
+            return None
+        run, refit_model = refitted
+        model = refit_model or model
     if on_model is not None:
         on_model(model, data)
-    return EvaluationRun(seed=seed, status="completed", best_epoch=best["epoch"],
-                         val=best["val"], test=test, duration_s=time.perf_counter() - started)
+    return run
+
+
+def refit_and_test(
+    resolved: ResolvedStudy,
+    hp: dict[str, Any],
+    stopped: EvaluationRun,
+    *,
+    data: TaskData,
+    device: torch.device,
+    should_interrupt: Callable[[], bool] | None = None,
+) -> tuple[EvaluationRun, SequenceModel | None] | None:
+    """Train ``hp`` again with the stopped run's seed on ``data``'s training and validation
+    splits together, for the run's ``best_epoch`` epochs, and score the last epoch on the test
+    split: the run with that test score (the stopped model's moves to ``stopped_test``) and
+    the refit model. A refit that diverges keeps the stopped run's scores (model None); None
+    when interrupted. Validation cannot choose the epoch any more, so the count that
+    validation chose on the smaller training split is kept (as a search's refit does)."""
+    started = time.perf_counter()
+    merged = data.validation_in_training()
+    torch.manual_seed(stopped.seed)
+    model = build_model(hp, merged, penalty_from=data).to(device)
+    config = build_train_config(hp, max_epochs=stopped.best_epoch or 1, seed=stopped.seed,
+                                device=device)
+    trainer = Trainer(model, config, kind=data.kind, device=device,
+                      target_scale=data.target_scale)
+    outcome = trainer.fit(merged.train, merged.val, should_interrupt=should_interrupt)
+    duration = (stopped.duration_s or 0.0) + time.perf_counter() - started
+    if outcome.status == "interrupted":
+        return None
+    test = {k: v for k, v in trainer.evaluate(data.test).items() if math.isfinite(v)}
+    if outcome.status != "completed" or not test:
+        return stopped.model_copy(update={"refit": "diverged", "duration_s": duration}), None
+    model.eval()
+    run = stopped.model_copy(update={"refit": "completed", "test": test,
+                                     "stopped_test": stopped.test, "duration_s": duration})
+    return run, model
 
 
 def summarize_runs(metric: str, runs: Sequence[EvaluationRun]) -> SeedSummary:
@@ -138,6 +188,7 @@ def evaluate_best(
     always trained, since its model is kept."""
     hp = best_hparams(resolved, params)
     want_ensemble = resolved.spec.evaluation.ensemble and len(seeds) > 1
+    refit = resolved.spec.evaluation.refit
     runs: list[EvaluationRun] = []
     models: dict[int, SequenceModel] = {}
     kept: dict[str, TaskData] = {}
@@ -150,7 +201,20 @@ def evaluate_best(
 
     for index, seed in enumerate(seeds):
         run = (reuse or {}).get(seed) if index else None
-        if run is not None and want_ensemble:
+        if run is not None and refit and run.status == "completed":
+            # The selection's run chose the epochs; only the refit is trained here.
+            data = load_task_data(resolved, device, hp)
+            refitted = refit_and_test(resolved, hp, run, data=data, device=device,
+                                      should_interrupt=should_interrupt)
+            if refitted is None:
+                return None
+            run, refit_model = refitted
+            if refit_model is None:
+                run = None  # diverged: train the run again below, for the stopped model
+            else:
+                models[seed] = refit_model
+                kept["data"] = data
+        elif run is not None and want_ensemble:
             model = (reuse_models or {}).get(seed)
             if model is not None:
                 models[seed] = model
@@ -159,7 +223,7 @@ def evaluate_best(
         if run is None:
             run = train_and_test(
                 resolved, hp, seed=seed, device=device, should_interrupt=should_interrupt,
-                on_model=keep(seed) if index == 0 or want_ensemble else None)
+                on_model=keep(seed) if index == 0 or want_ensemble else None, refit=refit)
         if run is None:
             return None
         runs.append(run)

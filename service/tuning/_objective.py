@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from service.errors import TransientError
 from service.models import SequenceModel, SequenceModelConfig
 from service.tasks import TaskData
-from service.tasks._baselines import fit_logistic, flat_series, target_index
+from service.tasks._baselines import LogisticFit, fit_logistic, flat_series, target_index
 from service.training import EpochResult, TrainConfig, Trainer
 from service.trial_attrs import (
     ATTR_BEST_EPOCH,
@@ -76,9 +76,9 @@ class TrialOutcome:
 
 _TASK_DATA: OrderedDict[tuple[Any, ...], TaskData] = OrderedDict()
 _TASK_DATA_SIZE = 4
-# Fitted linear paths, (id(data), steps) -> (data, weight, bias); the data object is kept so
-# that its id cannot be reused while the entry lives.
-_LINEAR_FITS: OrderedDict[tuple[int, int], tuple[TaskData, torch.Tensor, torch.Tensor]] = (
+# Fitted linear paths, (id(data), steps, given penalty) -> (data, fit); the data object is
+# kept so that its id cannot be reused while the entry lives.
+_LINEAR_FITS: OrderedDict[tuple[int, int, float | None], tuple[TaskData, LogisticFit]] = (
     OrderedDict())
 # A classifier's linear path reads at most this many resampled steps of each sequence.
 _LINEAR_PATH_MAX_STEPS = 128
@@ -111,7 +111,12 @@ def load_task_data(
     return data
 
 
-def build_model(hp: dict[str, Any], data: TaskData) -> SequenceModel:
+def build_model(
+    hp: dict[str, Any], data: TaskData, *, penalty_from: TaskData | None = None
+) -> SequenceModel:
+    """The model of ``hp``, its linear parts started from their least-squares or logistic fit
+    on ``data.train``. A refit on training plus validation passes the original splits as
+    ``penalty_from``: the linear path keeps the penalty their validation split chose."""
     config = SequenceModelConfig(
         cell=hp["cell"],
         input_size=data.input_size,
@@ -134,7 +139,11 @@ def build_model(hp: dict[str, Any], data: TaskData) -> SequenceModel:
     if config.highway and data.train.n > config.highway:
         model.start_from_linear(*_fit_highway(data, config))
     if config.linear_steps:
-        model.start_from_classifier(*_fit_linear_path(data, config.linear_steps))
+        penalty = None
+        if penalty_from is not None:
+            penalty = _fit_linear_path(penalty_from, config.linear_steps).penalty
+        fit = _fit_linear_path(data, config.linear_steps, penalty=penalty)
+        model.start_from_classifier(fit.weight, fit.bias)
     return model
 
 
@@ -144,22 +153,24 @@ def linear_path_steps(data: TaskData) -> int:
     return max(1, min(int(data.train.x.shape[1]), _LINEAR_PATH_MAX_STEPS))
 
 
-def _fit_linear_path(data: TaskData, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _fit_linear_path(data: TaskData, steps: int, *, penalty: float | None = None) -> LogisticFit:
     """The logistic-regression baseline's fit on the training split (penalty chosen on the
-    validation split): the linear classifier the model starts from and keeps. Kept per data
-    object, as the data are: every trial of a study on one worker fits it once."""
-    key = (id(data), steps)
+    validation split, or ``penalty`` when given): the linear classifier the model starts from
+    and keeps. Kept per data object, as the data are: every trial of a study on one worker
+    fits it once."""
+    key = (id(data), steps, penalty)
     kept = _LINEAR_FITS.get(key)
     if kept is not None and kept[0] is data:
         _LINEAR_FITS.move_to_end(key)  # least recently used goes first, as for the data
-        return kept[1], kept[2]
+        return kept[1]
     train, val = (flat_series(s, steps) for s in (data.train, data.val))
-    weight, bias = fit_logistic(train, data.train.y.cpu().numpy(), data.output_size, val,
-                                data.val.y.cpu())
-    _LINEAR_FITS[key] = (data, weight.float(), bias.float())
+    fit = fit_logistic(train, data.train.y.cpu().numpy(), data.output_size, val, data.val.y.cpu(),
+                       **({} if penalty is None else {"penalties": (penalty,)}))
+    fit = LogisticFit(fit.weight.float(), fit.bias.float(), fit.penalty)
+    _LINEAR_FITS[key] = (data, fit)
     while len(_LINEAR_FITS) > _TASK_DATA_SIZE:
         _LINEAR_FITS.popitem(last=False)
-    return weight.float(), bias.float()
+    return fit
 
 
 def _fit_highway(data: TaskData, config: SequenceModelConfig) -> tuple[torch.Tensor, torch.Tensor]:

@@ -98,7 +98,7 @@ def test_an_untrained_classifier_with_a_linear_path_is_the_logistic_baseline() -
     assert model.config.linear_steps == steps
     flat = [resample_flat(s.x.double(), s.lengths, steps).numpy()
             for s in (data.train, data.val, data.test)]
-    weight, bias = fit_logistic(flat[0], data.train.y.numpy(), 3, flat[1], data.val.y)
+    weight, bias, _ = fit_logistic(flat[0], data.train.y.numpy(), 3, flat[1], data.val.y)
     with torch.no_grad():
         got = model(data.test.x, data.test.lengths).double()
     expected = torch.from_numpy(flat[2]) @ weight.T + bias
