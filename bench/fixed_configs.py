@@ -5,10 +5,11 @@ The spec (a shipped example by default) gives the task, its splits, the objectiv
 epochs; its search space is replaced by each configuration, fixed. Every run is
 ``service.tuning._evaluate.train_and_test``: the best validation epoch is kept and scored once
 on the test split. ``--vary NAME=A,B`` crosses every configuration with those values (a model
-option to compare). ``--refit`` also trains each run again on training plus validation for the
-epochs its validation chose (``evaluation.refit``) and reports both models side by side. One
-torch thread; each finished configuration is saved under ``--results`` and skipped when the
-script runs again.
+option to compare); ``--random N`` draws N configurations from the spec's own search space
+instead of (or beside) ``--config``. ``--refit`` also trains each run again on training plus
+validation for the median of the epochs the seeds' validation chose (``evaluation.refit``) and
+reports both models side by side. One torch thread; each finished configuration is saved
+under ``--results`` and skipped when the script runs again.
 
     nice -n 19 python -m bench.fixed_configs --vary readout=last,mean,mean_max \\
         --config '{"cell": "gru", "bidirectional": true, "hidden_size": 64, "lr": 0.003}'
@@ -23,6 +24,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import optuna
 import torch
 
 from service.config import default_search_spaces_dir
@@ -35,6 +37,7 @@ from service.tuning._evaluate import (
     _test_metrics,
     best_hparams,
     refit_and_test,
+    refit_epochs,
     train_and_test,
 )
 
@@ -49,8 +52,9 @@ def run_config(
 ) -> dict[str, Any]:
     """Train ``params`` (fixed, the rest from the catalog's defaults) with every seed; the test
     ``metric`` per seed, their mean and sample sd, and the seed ensemble's. With ``refit`` the
-    models stopped on validation are also trained again on training plus validation (as the
-    final evaluation's ``evaluation.refit``): both are reported, side by side."""
+    models stopped on validation are also trained again on training plus validation for the
+    median of their chosen epochs (as the final evaluation's ``evaluation.refit``): both are
+    reported, side by side."""
     resolved = resolve_spec(
         parse_spec_mapping({**spec, "search_space": {"params": params}}),
         spaces_dir=default_search_spaces_dir(),
@@ -65,18 +69,22 @@ def run_config(
         models["stopped"].append(model)
         kept[:] = [data]
 
+    runs = []
     for seed in seeds:
         run = train_and_test(resolved, hp, seed=seed, device=device, on_model=keep)
         assert run is not None and run.status == "completed", f"seed {seed} did not train"
+        runs.append(run)
         values["stopped"].append(run.test[metric])
-        line = f"  seed {seed}: test {metric} {run.test[metric]:.4f}"
-        if refit:
-            refitted = refit_and_test(resolved, hp, run, data=kept[0], device=device)
-            assert refitted is not None and refitted[1] is not None, f"seed {seed}: refit"
-            values["refit"].append(refitted[0].test[metric])
-            models["refit"].append(refitted[1])
-            line += f", refit {refitted[0].test[metric]:.4f}"
-        print(f"{line} (best epoch {run.best_epoch}, {run.duration_s:.0f} s)", flush=True)
+        print(f"  seed {seed}: test {metric} {run.test[metric]:.4f} (best epoch "
+              f"{run.best_epoch}, {run.duration_s:.0f} s)", flush=True)
+    epochs = refit_epochs(runs) if refit else None
+    for run in runs if epochs else []:
+        refitted = refit_and_test(resolved, hp, run, epochs=epochs, data=kept[0], device=device)
+        assert refitted is not None and refitted[1] is not None, f"seed {run.seed}: refit"
+        values["refit"].append(refitted[0].test[metric])
+        models["refit"].append(refitted[1])
+        print(f"  seed {run.seed}: refit for {epochs} epochs: test {metric} "
+              f"{values['refit'][-1]:.4f}", flush=True)
     row: dict[str, Any] = {"params": params, "seeds": seeds}
     for name, prefix in (("stopped", ""), ("refit", "refit_")):
         if not values[name]:
@@ -92,13 +100,28 @@ def run_config(
     return row
 
 
-def _configs(args: argparse.Namespace) -> list[dict[str, Any]]:
-    base = [json.loads(text) for text in args.config]
+def _configs(args: argparse.Namespace, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    base = [json.loads(text) for text in args.config or []]
+    if args.random:
+        base += random_configs(spec, args.random, seed=args.draw_seed)
     if not args.vary:
         return base
     name, _, values = args.vary.partition("=")
     choices = [_value(v) for v in values.split(",")]
     return [{**config, name: choice} for config in base for choice in choices]
+
+
+def random_configs(spec: dict[str, Any], count: int, *, seed: int) -> list[dict[str, Any]]:
+    """``count`` configurations drawn at random from the spec's own search space (Optuna's
+    random sampler with ``seed``), each as the values it fixes."""
+    resolved = resolve_spec(parse_spec_mapping(spec), spaces_dir=default_search_spaces_dir())
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    drawn = []
+    for _ in range(count):
+        trial = study.ask()
+        drawn.append(resolved.space.suggest(trial))
+        study.tell(trial, 0.0)
+    return drawn
 
 
 def _value(text: str) -> Any:
@@ -115,16 +138,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--config",
         action="append",
-        required=True,
         help="a configuration as a JSON mapping of hyperparameters; repeatable",
     )
+    parser.add_argument("--random", type=int, default=0,
+                        help="also this many configurations drawn at random from the spec's "
+                        "search space")
+    parser.add_argument("--draw-seed", type=int, default=0, help="the random draws' seed")
     parser.add_argument("--vary", help="NAME=A,B,...: each configuration with each value")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--metric", default="accuracy", help="the test metric reported")
     parser.add_argument("--max-epochs", type=int, help="instead of the spec's budget")
     parser.add_argument("--refit", action="store_true",
-                        help="also train each run again on training plus validation for its "
-                        "chosen epochs, and report both models")
+                        help="also train each run again on training plus validation for the "
+                        "median of the seeds' chosen epochs, and report both models")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as a worker trains
@@ -135,7 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     args.results.mkdir(parents=True, exist_ok=True)
     rows = []
-    for params in _configs(args):
+    configs = _configs(args, spec)
+    if not configs:
+        parser.error("give --config or --random")
+    for params in configs:
         what = {"spec": spec, "params": params, "seeds": seeds, "metric": args.metric}
         if args.refit:
             what["refit"] = True

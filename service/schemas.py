@@ -131,9 +131,12 @@ class EvaluationRun(BaseModel):
     test: dict[str, float] = Field(default_factory=dict)
     refit: Literal["completed", "diverged"] | None = Field(
         default=None, description="With evaluation.refit: how the run trained again on training "
-        "plus validation for best_epoch epochs. Completed: `test` is that model's and "
+        "plus validation for refit_epochs. Completed: `test` is that model's and "
         "`stopped_test` the model stopped on validation. Diverged: `test` is the stopped "
         "model's, kept.")
+    refit_epochs: int | None = Field(
+        default=None, description="Epochs the refit trained: the median of the epochs the "
+        "seeds' validation chose (best_epoch of each run).")
     stopped_test: dict[str, float] | None = Field(
         default=None, description="With a completed refit: the test metrics of the model "
         "stopped on validation, beside the refit model's in `test`.")

@@ -113,9 +113,10 @@ def refit_lines(runs: list[EvaluationRun], metric: str) -> list[str]:
     stopped = ", ".join(num((run.stopped_test or run.test).get(metric)) for run in refit)
     diverged = sum(run.refit == "diverged" for run in refit)
     note = f"; {diverged} refit diverged, its stopped model kept" if diverged else ""
-    epochs = ", ".join(str(run.best_epoch) for run in refit)
-    return [f"refit on training+validation for the epochs validation chose ({epochs}); the "
-            f"models stopped on validation scored test_{metric} [{stopped}]{note}"]
+    chosen = ", ".join(str(run.best_epoch) for run in refit)
+    return [f"refit on training+validation for {refit[0].refit_epochs} epochs (the median of "
+            f"those validation chose: {chosen}); the models stopped on validation scored "
+            f"test_{metric} [{stopped}]{note}"]
 
 
 def selection_lines(study: StudyPublic) -> list[str]:

@@ -187,8 +187,9 @@ def _final_section(study: StudyPublic) -> str:
         stopped = ", ".join(f"{(run.stopped_test or {}).get(metric, math.nan):.4g}"
                             for run in refit)
         parts.append(f"<p>Each seed's model was trained again on the training and validation "
-                     f"splits for the epochs its validation chose; stopped on validation "
-                     f"instead, the seeds scored test {html.escape(metric)} {stopped}.</p>")
+                     f"splits for {refit[0].refit_epochs} epochs (the median of those the "
+                     f"seeds' validation chose); stopped on validation instead, the seeds "
+                     f"scored test {html.escape(metric)} {stopped}.</p>")
     figure = final_evaluation(study, metric=metric)
     if figure is not None:
         figure.update_layout(height=320)

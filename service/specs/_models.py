@@ -168,7 +168,8 @@ class EvaluationSpec(BaseModel):
     refit: bool = Field(
         default=REFIT_DEFAULT,
         description="Train each final seed run again on the training and validation splits "
-        "together, for the epochs its validation chose, and keep that model: the validation "
+        "together, for the median of the epochs the seeds' validation chose, and keep that "
+        "model: the validation "
         "sequences (a forecaster's most recent steps) are not left out of the model served. "
         "Each run reports the test score of both models. Off: the model kept is the one "
         "stopped on validation.",

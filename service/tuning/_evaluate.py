@@ -5,11 +5,11 @@ is re-trained with the study's seed (which reproduces the trial) and with furthe
 run keeps the epoch that was best on validation and is scored once on the test split. The
 study's seed gives the test score; all seeds give the mean and spread (one seed misleads:
 Reimers & Gurevych 2017). With ``evaluation.refit`` (the default) each seed run is then trained
-again on the training and validation splits together for the epochs its validation chose, and
-that model is scored and kept: the validation part, for a forecaster the most recent years
-before the test, is not left out of the final model. With ``evaluation.ensemble`` the seed
-runs' models are also averaged into one (``SeedEnsemble``), scored on the test split, and kept
-as the study's model.
+again on the training and validation splits together, for the median of the epochs the seeds'
+validation chose, and that model is scored and kept: the validation part, for a forecaster the
+most recent years before the test, is not left out of the final model. With
+``evaluation.ensemble`` the seed runs' models are also averaged into one (``SeedEnsemble``),
+scored on the test split, and kept as the study's model.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from service.tuning._objective import build_model, build_train_config, load_task
 from service.tuning._resolve import ResolvedStudy
 
 __all__ = [
-    "best_hparams", "evaluate_best", "refit_and_test", "summarize_runs", "train_and_test",
+    "best_hparams", "evaluate_best", "refit_and_test", "refit_epochs", "summarize_runs",
+    "train_and_test",
 ]
 
 
@@ -50,13 +51,11 @@ def train_and_test(
     should_interrupt: Callable[[], bool] | None = None,
     on_model: Callable[[SequenceModel, TaskData], None] | None = None,
     data: TaskData | None = None,
-    refit: bool = False,
 ) -> EvaluationRun | None:
     """Train ``hp`` with ``seed`` for the study's epochs, keep the best validation epoch, and
     score it on the test split. None when interrupted. ``on_model`` receives the model kept
     (in eval mode) and its data. ``data`` replaces the study's splits (another validation
-    split of the selection step). ``refit``: then train again on training plus validation
-    for the epochs kept, and keep that model (``refit_and_test``)."""
+    split of the selection step)."""
     started = time.perf_counter()
     metric = resolved.metric_key
     maximize = resolved.direction == "maximize"
@@ -90,13 +89,6 @@ def train_and_test(
     test = {k: v for k, v in trainer.evaluate(data.test).items() if math.isfinite(v)}
     run = EvaluationRun(seed=seed, status="completed", best_epoch=best["epoch"],
                         val=best["val"], test=test, duration_s=time.perf_counter() - started)
-    if refit:
-        refitted = refit_and_test(resolved, hp, run, data=data, device=device,
-                                  should_interrupt=should_interrupt)
-        if refitted is None:
-            return None
-        run, refit_model = refitted
-        model = refit_model or model
     if on_model is not None:
         on_model(model, data)
     return run
@@ -107,22 +99,21 @@ def refit_and_test(
     hp: dict[str, Any],
     stopped: EvaluationRun,
     *,
+    epochs: int,
     data: TaskData,
     device: torch.device,
     should_interrupt: Callable[[], bool] | None = None,
 ) -> tuple[EvaluationRun, SequenceModel | None] | None:
     """Train ``hp`` again with the stopped run's seed on ``data``'s training and validation
-    splits together, for the run's ``best_epoch`` epochs, and score the last epoch on the test
-    split: the run with that test score (the stopped model's moves to ``stopped_test``) and
-    the refit model. A refit that diverges keeps the stopped run's scores (model None); None
-    when interrupted. Validation cannot choose the epoch any more, so the count that
-    validation chose on the smaller training split is kept (as a search's refit does)."""
+    splits together, for ``epochs`` (validation cannot choose them any more: see
+    ``refit_epochs``), and score the last epoch on the test split: the run with that test
+    score (the stopped model's moves to ``stopped_test``) and the refit model. A refit that
+    diverges keeps the stopped run's scores (model None); None when interrupted."""
     started = time.perf_counter()
     merged = data.validation_in_training()
     torch.manual_seed(stopped.seed)
     model = build_model(hp, merged, penalty_from=data).to(device)
-    config = build_train_config(hp, max_epochs=stopped.best_epoch or 1, seed=stopped.seed,
-                                device=device)
+    config = build_train_config(hp, max_epochs=epochs, seed=stopped.seed, device=device)
     trainer = Trainer(model, config, kind=data.kind, device=device,
                       target_scale=data.target_scale)
     outcome = trainer.fit(merged.train, merged.val, should_interrupt=should_interrupt)
@@ -131,9 +122,10 @@ def refit_and_test(
         return None
     test = {k: v for k, v in trainer.evaluate(data.test).items() if math.isfinite(v)}
     if outcome.status != "completed" or not test:
-        return stopped.model_copy(update={"refit": "diverged", "duration_s": duration}), None
+        return stopped.model_copy(update={"refit": "diverged", "refit_epochs": epochs,
+                                          "duration_s": duration}), None
     model.eval()
-    run = stopped.model_copy(update={"refit": "completed", "test": test,
+    run = stopped.model_copy(update={"refit": "completed", "refit_epochs": epochs, "test": test,
                                      "stopped_test": stopped.test, "duration_s": duration})
     return run, model
 
@@ -164,6 +156,71 @@ def _test_metrics(resolved: ResolvedStudy, hp: dict[str, Any], model: torch.nn.M
     trainer = Trainer(model, config, kind=data.kind, device=device,
                       target_scale=data.target_scale)
     return {k: v for k, v in trainer.evaluate(data.test).items() if math.isfinite(v)}
+
+
+def refit_epochs(runs: Sequence[EvaluationRun]) -> int | None:
+    """The epochs every refit trains: the median (the lower middle) of the epochs the seeds'
+    validation chose, None when no run completed. One seed's validation curve is noisy (a run
+    whose first epoch happened to score best would refit one epoch); the seeds together
+    estimate what the configuration needs."""
+    chosen = [run.best_epoch for run in runs if run.status == "completed" and run.best_epoch]
+    return statistics.median_low(chosen) if chosen else None
+
+
+def _refit_all(
+    resolved: ResolvedStudy,
+    hp: dict[str, Any],
+    runs: list[EvaluationRun],
+    models: dict[int, SequenceModel],
+    kept: dict[str, TaskData],
+    *,
+    device: torch.device,
+    should_interrupt: Callable[[], bool] | None,
+    reuse_models: Mapping[int, SequenceModel] | None,
+) -> list[EvaluationRun] | None:
+    """Refit every completed run for ``refit_epochs``; ``models`` then holds the refit models
+    (a diverged refit: the stopped one). None when interrupted."""
+    epochs = refit_epochs(runs)
+    if epochs is None:
+        return runs
+    data = load_task_data(resolved, device, hp)
+    done: list[EvaluationRun] = []
+    for run in runs:
+        if run.status != "completed":
+            done.append(run)
+            continue
+        refitted = refit_and_test(resolved, hp, run, epochs=epochs, data=data, device=device,
+                                  should_interrupt=should_interrupt)
+        if refitted is None:
+            return None
+        run, model = refitted
+        if model is None and run.seed not in models:
+            model = (reuse_models or {}).get(run.seed)
+            if model is None:  # the selection's stopped model was not kept: train it again
+                again = _stopped_model(resolved, hp, run.seed, device, should_interrupt)
+                if again is None:
+                    return None
+                model = again[0]
+        if model is not None:
+            models[run.seed] = model
+            kept["data"] = data
+        done.append(run)
+    return done
+
+
+def _stopped_model(
+    resolved: ResolvedStudy, hp: dict[str, Any], seed: int, device: torch.device,
+    should_interrupt: Callable[[], bool] | None,
+) -> tuple[SequenceModel | None] | None:
+    """The model of ``seed``'s run stopped on validation, trained again; None when
+    interrupted."""
+    stopped: list[SequenceModel] = []
+    run = train_and_test(resolved, hp, seed=seed, device=device,
+                         should_interrupt=should_interrupt,
+                         on_model=lambda model, _: stopped.append(model))
+    if run is None:
+        return None
+    return (stopped[0] if stopped else None,)
 
 
 def evaluate_best(
@@ -199,22 +256,10 @@ def evaluate_best(
             kept["data"] = data
         return store
 
+    # First every seed's run stopped on validation (the selection's where it trained one).
     for index, seed in enumerate(seeds):
         run = (reuse or {}).get(seed) if index else None
-        if run is not None and refit and run.status == "completed":
-            # The selection's run chose the epochs; only the refit is trained here.
-            data = load_task_data(resolved, device, hp)
-            refitted = refit_and_test(resolved, hp, run, data=data, device=device,
-                                      should_interrupt=should_interrupt)
-            if refitted is None:
-                return None
-            run, refit_model = refitted
-            if refit_model is None:
-                run = None  # diverged: train the run again below, for the stopped model
-            else:
-                models[seed] = refit_model
-                kept["data"] = data
-        elif run is not None and want_ensemble:
+        if run is not None and want_ensemble and not refit:
             model = (reuse_models or {}).get(seed)
             if model is not None:
                 models[seed] = model
@@ -223,10 +268,17 @@ def evaluate_best(
         if run is None:
             run = train_and_test(
                 resolved, hp, seed=seed, device=device, should_interrupt=should_interrupt,
-                on_model=keep(seed) if index == 0 or want_ensemble else None, refit=refit)
+                on_model=keep(seed) if index == 0 or want_ensemble or refit else None)
         if run is None:
             return None
         runs.append(run)
+    if refit:
+        refitted = _refit_all(resolved, hp, runs, models, kept, device=device,
+                              should_interrupt=should_interrupt, reuse_models=reuse_models)
+        if refitted is None:
+            return None
+        runs = refitted
+    for run in runs:
         if on_run is not None:
             on_run(run)
     first = runs[0]

@@ -19,7 +19,12 @@ from service.tasks._base import SequenceSplit
 from service.tasks._baselines import fit_logistic, flat_series
 from service.training import Trainer
 from service.tuning import evaluate_best, resolve_spec
-from service.tuning._evaluate import best_hparams, refit_and_test, train_and_test
+from service.tuning._evaluate import (
+    best_hparams,
+    refit_and_test,
+    refit_epochs,
+    train_and_test,
+)
 from service.tuning._objective import build_model, build_train_config, load_task_data
 
 SPACES_DIR = default_search_spaces_dir()
@@ -47,7 +52,18 @@ def test_the_refit_is_on_by_default_and_can_be_turned_off() -> None:
     assert _sunspots(refit=False).spec.evaluation.refit is False
 
 
-def test_each_seed_is_trained_again_on_training_and_validation_for_its_chosen_epochs() -> None:
+def test_the_refit_epochs_are_the_median_of_the_seeds_choices() -> None:
+    def run(seed: int, epoch: int | None, status: str = "completed") -> EvaluationRun:
+        return EvaluationRun.model_validate({"seed": seed, "status": status,
+                                             "best_epoch": epoch})
+
+    assert refit_epochs([run(0, 84), run(1, 1), run(2, 66)]) == 66
+    assert refit_epochs([run(0, 9), run(1, 4)]) == 4  # the lower middle: fewer epochs
+    assert refit_epochs([run(0, 30), run(1, None, "diverged"), run(2, 2)]) == 2
+    assert refit_epochs([run(0, None, "diverged")]) is None
+
+
+def test_each_seed_is_trained_again_on_training_and_validation_for_the_median_epochs() -> None:
     resolved = _sunspots(ensemble=False)
     kept: list[Any] = []
     result = evaluate_best(resolved, trial_number=0, params={}, seeds=[0, 1], device=CPU,
@@ -55,19 +71,22 @@ def test_each_seed_is_trained_again_on_training_and_validation_for_its_chosen_ep
     assert result is not None and len(kept) == 1
     runs = [EvaluationRun.model_validate(run) for run in result["runs"]]
     assert [run.refit for run in runs] == ["completed", "completed"]
+    epochs = min(run.best_epoch or 0 for run in runs)  # the lower middle of two
+    assert [run.refit_epochs for run in runs] == [epochs, epochs]
     # The same training, done by hand: the validation years join the training windows, the
-    # epochs are those validation chose, the seed is the run's.
+    # epochs are the median of those validation chose, the seed is the run's.
     hp = best_hparams(resolved, {})
     data = load_task_data(resolved, CPU, hp)
     for run in runs:
-        assert run.stopped_test is not None and run.best_epoch is not None
+        assert run.stopped_test is not None
         stopped = train_and_test(resolved, hp, seed=run.seed, device=CPU)
         assert stopped is not None and stopped.test == run.stopped_test
+        assert stopped.best_epoch == run.best_epoch
         merged = data.validation_in_training()
         assert merged.train.n == data.train.n + data.val.n
         torch.manual_seed(run.seed)
         model = build_model(hp, merged)
-        config = build_train_config(hp, max_epochs=run.best_epoch, seed=run.seed, device=CPU)
+        config = build_train_config(hp, max_epochs=epochs, seed=run.seed, device=CPU)
         trainer = Trainer(model, config, kind=data.kind, device=CPU,
                           target_scale=data.target_scale)
         trainer.fit(merged.train, merged.val)
@@ -126,7 +145,7 @@ def test_a_refit_that_diverges_keeps_the_stopped_run() -> None:
                       target_scale=data.target_scale)
     stopped = EvaluationRun(seed=0, status="completed", best_epoch=2, val={"mse": 1.0},
                             test={"mse": 2.0})
-    refitted = refit_and_test(resolved, hp, stopped, data=broken, device=CPU)
+    refitted = refit_and_test(resolved, hp, stopped, epochs=2, data=broken, device=CPU)
     assert refitted is not None
     run, model = refitted
     assert model is None and run.refit == "diverged"
@@ -137,8 +156,9 @@ def test_an_interrupted_refit_returns_nothing() -> None:
     resolved = _sunspots()
     hp = best_hparams(resolved, {})
     stopped = EvaluationRun(seed=0, status="completed", best_epoch=2, test={"mse": 2.0})
-    assert refit_and_test(resolved, hp, stopped, data=load_task_data(resolved, CPU, hp),
-                          device=CPU, should_interrupt=lambda: True) is None
+    assert refit_and_test(resolved, hp, stopped, epochs=2, device=CPU,
+                          data=load_task_data(resolved, CPU, hp),
+                          should_interrupt=lambda: True) is None
 
 
 def test_the_linear_path_keeps_the_penalty_the_original_validation_chose() -> None:
@@ -180,3 +200,15 @@ def test_splits_of_different_lengths_are_joined_with_padding_and_lengths() -> No
     assert joined.x[:2, 3:].abs().sum() == 0 and joined.x[2].eq(2.0).all()
     same = first.concat(first)
     assert same.lengths is None and same.n == 4
+
+
+def test_the_cli_shows_the_refit_epochs_and_the_stopped_scores() -> None:
+    from service.cli._format import refit_lines
+
+    runs = [EvaluationRun(seed=s, status="completed", best_epoch=e, test={"mse": t},
+                          refit="completed", refit_epochs=66, stopped_test={"mse": st})
+            for s, e, t, st in ((0, 84, 300.0, 410.0), (1, 1, 320.0, 480.0), (2, 66, 310.0, 330.0))]
+    [line] = refit_lines(runs, "mse")
+    assert "for 66 epochs (the median of those validation chose: 84, 1, 66)" in line
+    assert "test_mse [410, 480, 330]" in line
+    assert refit_lines([run.model_copy(update={"refit": None}) for run in runs], "mse") == []
