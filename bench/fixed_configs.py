@@ -100,10 +100,35 @@ def run_config(
     return row
 
 
+def refit_summary(rows: list[dict[str, Any]], metric: str, *, maximize: bool) -> str:
+    """One paragraph over every configuration: the stopped and refit models' runs and
+    ensembles, their means and how often the refit scored better."""
+    stopped = [v for row in rows for v in row["values"]]
+    refit = [v for row in rows for v in row["refit_values"]]
+
+    def better(a: float, b: float) -> bool:
+        return a > b if maximize else a < b
+
+    runs_won = sum(better(r, s) for r, s in zip(refit, stopped, strict=True))
+    runs_lost = sum(better(s, r) for r, s in zip(refit, stopped, strict=True))
+    ens = [(row["ensemble"], row["refit_ensemble"]) for row in rows]
+    ens_won = sum(better(r, s) for s, r in ens)
+    ens_lost = sum(better(s, r) for s, r in ens)
+    return (
+        f"\n{len(rows)} configurations, {len(stopped)} seed runs, test {metric}: stopped on "
+        f"validation mean {statistics.fmean(stopped):.4g} (median "
+        f"{statistics.median(stopped):.4g}), refit mean {statistics.fmean(refit):.4g} (median "
+        f"{statistics.median(refit):.4g}); the refit better in {runs_won} runs, worse in "
+        f"{runs_lost}. Ensembles: stopped {statistics.fmean(e[0] for e in ens):.4g}, refit "
+        f"{statistics.fmean(e[1] for e in ens):.4g}; the refit better in {ens_won} of "
+        f"{len(ens)}, worse in {ens_lost}."
+    )
+
+
 def _configs(args: argparse.Namespace, spec: dict[str, Any]) -> list[dict[str, Any]]:
     base = [json.loads(text) for text in args.config or []]
-    if args.random:
-        base += random_configs(spec, args.random, seed=args.draw_seed)
+    for seed in (args.draw_seed.split(",") if args.random else []):
+        base += random_configs(spec, args.random, seed=int(seed))
     if not args.vary:
         return base
     name, _, values = args.vary.partition("=")
@@ -143,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--random", type=int, default=0,
                         help="also this many configurations drawn at random from the spec's "
                         "search space")
-    parser.add_argument("--draw-seed", type=int, default=0, help="the random draws' seed")
+    parser.add_argument("--draw-seed", default="0",
+                        help="the random draws' seed; several, comma-separated, draw --random "
+                        "configurations with each")
     parser.add_argument("--vary", help="NAME=A,B,...: each configuration with each value")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--metric", default="accuracy", help="the test metric reported")
@@ -178,6 +205,8 @@ def main(argv: list[str] | None = None) -> None:
             row["spec"] = spec  # what the runs were of (task, epochs), beside their results
             path.write_text(json.dumps(row, indent=1))
         rows.append(row)
+    if args.refit:
+        print(refit_summary(rows, args.metric, maximize=args.metric in ("accuracy", "f1_macro")))
     models = ("", "refit_") if args.refit else ("",)
     print(f"\n| configuration | model | test {args.metric}, seeds {args.seeds} | mean ± sd | "
           "ensemble |")
