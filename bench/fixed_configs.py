@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def run_config(
     hp = best_hparams(resolved, {})
     device = torch.device("cpu")
     models: dict[str, list[SequenceModel]] = {"stopped": [], "refit": []}
-    values: dict[str, list[float]] = {"stopped": [], "refit": []}
+    values: dict[str, list[float]] = {"stopped": [], "refit": [], "refit_last": []}
     kept: list[TaskData] = []
 
     def keep(model: SequenceModel, data: TaskData) -> None:
@@ -82,10 +83,14 @@ def run_config(
         refitted = refit_and_test(resolved, hp, run, epochs=epochs, data=kept[0], device=device)
         assert refitted is not None and refitted[1] is not None, f"seed {run.seed}: refit"
         values["refit"].append(refitted[0].test[metric])
+        values["refit_last"].append((refitted[0].last_epoch_test or {})[metric])
         models["refit"].append(refitted[1])
         print(f"  seed {run.seed}: refit for {epochs} epochs: test {metric} "
-              f"{values['refit'][-1]:.4f}", flush=True)
+              f"{values['refit'][-1]:.4f} (last epoch's weights alone "
+              f"{values['refit_last'][-1]:.4f})", flush=True)
     row: dict[str, Any] = {"params": params, "seeds": seeds}
+    if values["refit_last"]:
+        row["refit_last_values"] = values["refit_last"]
     for name, prefix in (("stopped", ""), ("refit", "refit_")):
         if not values[name]:
             continue
@@ -109,6 +114,7 @@ def refit_summary(rows: list[dict[str, Any]], metric: str, *, maximize: bool) ->
     def better(a: float, b: float) -> bool:
         return a > b if maximize else a < b
 
+    last = [v for row in rows for v in row.get("refit_last_values", [])]
     runs_won = sum(better(r, s) for r, s in zip(refit, stopped, strict=True))
     runs_lost = sum(better(s, r) for r, s in zip(refit, stopped, strict=True))
     ens = [(row["ensemble"], row["refit_ensemble"]) for row in rows]
@@ -119,10 +125,22 @@ def refit_summary(rows: list[dict[str, Any]], metric: str, *, maximize: bool) ->
         f"validation mean {statistics.fmean(stopped):.4g} (median "
         f"{statistics.median(stopped):.4g}), refit mean {statistics.fmean(refit):.4g} (median "
         f"{statistics.median(refit):.4g}); the refit better in {runs_won} runs, worse in "
-        f"{runs_lost}. Ensembles: stopped {statistics.fmean(e[0] for e in ens):.4g}, refit "
+        f"{runs_lost}.{_tail_summary(last, refit, better)} Ensembles: stopped "
+        f"{statistics.fmean(e[0] for e in ens):.4g}, refit "
         f"{statistics.fmean(e[1] for e in ens):.4g}; the refit better in {ens_won} of "
         f"{len(ens)}, worse in {ens_lost}."
     )
+
+
+def _tail_summary(last: list[float], refit: list[float],
+                  better: Callable[[float, float], bool]) -> str:
+    if len(last) != len(refit) or not last:
+        return ""  # results from before the refit averaged its last quarter
+    won = sum(better(r, v) for r, v in zip(refit, last, strict=True))
+    lost = sum(better(v, r) for r, v in zip(refit, last, strict=True))
+    return (f" The refit's last epoch's weights alone: mean {statistics.fmean(last):.4g} (median "
+            f"{statistics.median(last):.4g}); the last quarter's average better in {won} runs, "
+            f"worse in {lost}.")
 
 
 def _configs(args: argparse.Namespace, spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -194,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     for params in configs:
         what = {"spec": spec, "params": params, "seeds": seeds, "metric": args.metric}
         if args.refit:
-            what["refit"] = True
+            what["refit"] = "tail-average"  # the last quarter's weights averaged
         key = json.dumps(what, sort_keys=True)
         path = args.results / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
         if path.exists():

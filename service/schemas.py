@@ -140,6 +140,9 @@ class EvaluationRun(BaseModel):
     stopped_test: dict[str, float] | None = Field(
         default=None, description="With a completed refit: the test metrics of the model "
         "stopped on validation, beside the refit model's in `test`.")
+    last_epoch_test: dict[str, float] | None = Field(
+        default=None, description="With a completed refit: the test metrics of its last "
+        "epoch's weights, before the last quarter's were averaged into the model kept.")
     duration_s: float | None = None
 
 

@@ -6,8 +6,9 @@ run keeps the epoch that was best on validation and is scored once on the test s
 study's seed gives the test score; all seeds give the mean and spread (one seed misleads:
 Reimers & Gurevych 2017). With ``evaluation.refit`` (the default) each seed run is then trained
 again on the training and validation splits together, for the median of the epochs the seeds'
-validation chose, and that model is scored and kept: the validation part, for a forecaster the
-most recent years before the test, is not left out of the final model. With
+validation chose, keeping the average of its last quarter's weights, and that model is scored
+and kept: the validation part, for a forecaster the most recent years before the test, is not
+left out of the final model. With
 ``evaluation.ensemble`` the seed runs' models are also averaged into one (``SeedEnsemble``),
 scored on the test split, and kept as the study's model.
 """
@@ -31,8 +32,8 @@ from service.tuning._objective import build_model, build_train_config, load_task
 from service.tuning._resolve import ResolvedStudy
 
 __all__ = [
-    "best_hparams", "evaluate_best", "refit_and_test", "refit_epochs", "summarize_runs",
-    "train_and_test",
+    "TailAverage", "best_hparams", "evaluate_best", "refit_and_test", "refit_epochs",
+    "summarize_runs", "train_and_test",
 ]
 
 
@@ -106,9 +107,11 @@ def refit_and_test(
 ) -> tuple[EvaluationRun, SequenceModel | None] | None:
     """Train ``hp`` again with the stopped run's seed on ``data``'s training and validation
     splits together, for ``epochs`` (validation cannot choose them any more: see
-    ``refit_epochs``), and score the last epoch on the test split: the run with that test
-    score (the stopped model's moves to ``stopped_test``) and the refit model. A refit that
-    diverges keeps the stopped run's scores (model None); None when interrupted."""
+    ``refit_epochs``), and keep the average of the weights of its last quarter of epochs
+    (``TailAverage``); score it on the test split. Returns the run with that test score (the
+    stopped model's moves to ``stopped_test``, the last epoch's unaveraged to
+    ``last_epoch_test``) and the refit model. A refit that diverges keeps the stopped run's
+    scores (model None); None when interrupted."""
     started = time.perf_counter()
     merged = data.validation_in_training()
     torch.manual_seed(stopped.seed)
@@ -116,18 +119,57 @@ def refit_and_test(
     config = build_train_config(hp, max_epochs=epochs, seed=stopped.seed, device=device)
     trainer = Trainer(model, config, kind=data.kind, device=device,
                       target_scale=data.target_scale)
-    outcome = trainer.fit(merged.train, merged.val, should_interrupt=should_interrupt)
+    tail = TailAverage(model, epochs=epochs)
+    outcome = trainer.fit(merged.train, merged.val, on_epoch_end=tail.add,
+                          should_interrupt=should_interrupt)
     duration = (stopped.duration_s or 0.0) + time.perf_counter() - started
     if outcome.status == "interrupted":
         return None
+    last = {k: v for k, v in trainer.evaluate(data.test).items() if math.isfinite(v)}
+    if outcome.status == "completed":
+        tail.load_into(model)
     test = {k: v for k, v in trainer.evaluate(data.test).items() if math.isfinite(v)}
     if outcome.status != "completed" or not test:
         return stopped.model_copy(update={"refit": "diverged", "refit_epochs": epochs,
                                           "duration_s": duration}), None
     model.eval()
-    run = stopped.model_copy(update={"refit": "completed", "refit_epochs": epochs, "test": test,
-                                     "stopped_test": stopped.test, "duration_s": duration})
+    run = stopped.model_copy(update={
+        "refit": "completed", "refit_epochs": epochs, "test": test,
+        "stopped_test": stopped.test, "last_epoch_test": last, "duration_s": duration})
     return run, model
+
+
+class TailAverage:
+    """The running mean of a model's floating-point weights over the last quarter of its
+    ``epochs`` (at least the last epoch), taken at the end of each. At a constant learning
+    rate the weights wander around a minimum from epoch to epoch, and the test error of the
+    last epoch's with them; their average sits nearer its centre (Polyak averaging; SWA,
+    Izmailov et al. 2018). Other entries (integer buffers) keep the last epoch's values."""
+
+    def __init__(self, model: torch.nn.Module, *, epochs: int) -> None:
+        self._model = model
+        self._first = epochs - max(1, epochs // 4)
+        self._sum: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, result: EpochResult) -> bool:
+        """An epoch-end callback: adds the weights of epochs in the tail; never stops."""
+        if result.epoch >= self._first:
+            self.count += 1
+            for name, value in self._model.state_dict().items():
+                if value.is_floating_point():
+                    value = value.detach().double()
+                    self._sum[name] = self._sum[name] + value if name in self._sum else value
+        return False
+
+    def load_into(self, model: torch.nn.Module) -> None:
+        """Replace ``model``'s floating-point weights by their mean over the tail."""
+        if not self.count:
+            return
+        state = model.state_dict()
+        for name, total in self._sum.items():
+            state[name] = (total / self.count).to(state[name].dtype)
+        model.load_state_dict(state)
 
 
 def summarize_runs(metric: str, runs: Sequence[EvaluationRun]) -> SeedSummary:
