@@ -17,9 +17,10 @@ from service.specs import parse_spec_mapping
 from service.tasks import TaskData
 from service.tasks._base import SequenceSplit
 from service.tasks._baselines import fit_logistic, flat_series
-from service.training import Trainer
+from service.training import EpochResult, Trainer
 from service.tuning import evaluate_best, resolve_spec
 from service.tuning._evaluate import (
+    TailAverage,
     best_hparams,
     refit_and_test,
     refit_epochs,
@@ -97,6 +98,62 @@ def test_each_seed_is_trained_again_on_training_and_validation_for_the_median_ep
     assert isinstance(model, SequenceModel)
     assert _test_mse(model, kept_data) == pytest.approx(result["test"]["mse"], rel=1e-5)
     assert result["test"] == runs[0].test
+
+
+def _epoch(index: int) -> EpochResult:
+    return EpochResult(epoch=index, train_loss=1.0, val_metrics={}, grad_norm_mean=0.0,
+                       grad_norm_max=0.0, duration_s=0.0)
+
+
+def test_the_tail_average_is_the_mean_of_the_last_quarter_of_epochs() -> None:
+    model = torch.nn.Linear(1, 1)
+    tail = TailAverage(model, epochs=8)  # a quarter of 8: epochs 6 and 7 (0-based)
+    for index, weight in enumerate([5.0, 7.0, 1.0, 2.0, 9.0, 4.0, 10.0, 20.0]):
+        with torch.no_grad():
+            model.weight.fill_(weight)
+            model.bias.fill_(-weight)
+        assert tail.add(_epoch(index)) is False  # never stops the training
+    tail.load_into(model)
+    assert model.weight.item() == pytest.approx(15.0) and model.bias.item() == pytest.approx(-15.0)
+    assert tail.count == 2
+    short = TailAverage(model, epochs=3)  # under four epochs: the last one alone
+    for index in range(3):
+        with torch.no_grad():
+            model.weight.fill_(float(index))
+        short.add(_epoch(index))
+    short.load_into(model)
+    assert short.count == 1 and model.weight.item() == pytest.approx(2.0)
+
+
+def test_the_refit_model_is_the_average_of_its_last_epochs() -> None:
+    resolved = _sunspots()
+    hp = best_hparams(resolved, {})
+    data = load_task_data(resolved, CPU, hp)
+    stopped = EvaluationRun(seed=1, status="completed", best_epoch=3, test={"mse": 1.0})
+    refitted = refit_and_test(resolved, hp, stopped, epochs=8, data=data, device=CPU)
+    assert refitted is not None and refitted[1] is not None
+    run, kept = refitted
+    # By hand: the same training, its weights after epochs 7 and 8 averaged.
+    merged = data.validation_in_training()
+    torch.manual_seed(1)
+    model = build_model(hp, merged)
+    config = build_train_config(hp, max_epochs=8, seed=1, device=CPU)
+    trainer = Trainer(model, config, kind=data.kind, device=CPU, target_scale=data.target_scale)
+    states: list[dict[str, torch.Tensor]] = []
+
+    def record(result: EpochResult) -> bool:
+        states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return False
+
+    trainer.fit(merged.train, merged.val, on_epoch_end=record)
+    assert run.last_epoch_test is not None
+    assert trainer.evaluate(data.test)["mse"] == pytest.approx(run.last_epoch_test["mse"],
+                                                               rel=1e-6)
+    model.load_state_dict({k: (states[6][k] + states[7][k]) / 2 for k in states[7]})
+    assert trainer.evaluate(data.test)["mse"] == pytest.approx(run.test["mse"], rel=1e-5)
+    assert run.test["mse"] != pytest.approx(run.last_epoch_test["mse"], rel=1e-4)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(kept.state_dict()[name], value)
 
 
 def test_without_the_refit_the_stopped_models_are_kept() -> None:
