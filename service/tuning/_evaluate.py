@@ -8,9 +8,8 @@ Reimers & Gurevych 2017). With ``evaluation.refit`` (the default) each seed run 
 again on the training and validation splits together, for the median of the epochs the seeds'
 validation chose, keeping the average of its last quarter's weights, and that model is scored
 and kept: the validation part, for a forecaster the most recent years before the test, is not
-left out of the final model. With
-``evaluation.ensemble`` the seed runs' models are also averaged into one (``SeedEnsemble``),
-scored on the test split, and kept as the study's model.
+left out of the final model. With ``evaluation.ensemble`` the seed runs' models are also
+averaged into one (``SeedEnsemble``), scored on the test split, and kept as the study's model.
 """
 
 from __future__ import annotations
